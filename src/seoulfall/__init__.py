@@ -1,0 +1,24 @@
+"""seoulfall: a fast agent-based zombie-outbreak simulator on Seoul's real geography.
+
+>>> import seoulfall
+>>> sc = seoulfall.Scenario.load("seoul-falls")          # doctest: +SKIP
+>>> res = seoulfall.simulate(sc, seed=1)                  # doctest: +SKIP
+>>> res.summary["fall_day"], res.plot()                   # doctest: +SKIP
+"""
+
+from seoulfall.engine.kernels import STATE_NAMES
+from seoulfall.results import Results
+from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios
+from seoulfall.simulation import Simulation, simulate
+
+__version__ = "0.1.0"
+__all__ = [
+    "STATE_NAMES",
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "Simulation",
+    "bundled_scenarios",
+    "simulate",
+    "__version__",
+]

@@ -1,0 +1,142 @@
+"""The ``seoulfall`` command line (SPEC §8).
+
+Exit status: 0 on success, 2 for bad input (one line on stderr, no traceback), 1 for an
+internal error (one line; set ``SEOULFALL_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seoulfall.scenario import ScenarioError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="seoulfall: a zombie outbreak on Seoul's real map (All of Us Are Dead, season 2).",
+)
+
+
+class BadInput(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(f"seoulfall: error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="bundled scenario name or path to a TOML file")]
+    = "seoul-falls",
+    out: Annotated[Optional[Path], typer.Option("--out", help="run folder (default: under runs/)")]
+    = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="random seed")] = None,
+    scale: Annotated[Optional[float], typer.Option("--scale", help="population.scale")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="time.days (fractions ok)")]
+    = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE override")]
+    = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads")]
+    = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
+) -> None:
+    """Simulate a scenario and write a run folder."""
+    from seoulfall.scenario import Scenario
+    from seoulfall.simulation import Simulation
+
+    overrides: list = list(set_ or [])
+    if seed is not None:
+        overrides.append(("seed", seed))
+    if scale is not None:
+        overrides.append(("population.scale", scale))
+    if days is not None:
+        overrides.append(("time.days", days))
+    sc = Scenario.load(scenario, overrides)
+    folder = out or Path("runs") / f"{sc.name}-seed{sc.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"--out {folder}: exists and is not a folder")
+    sim = Simulation(sc, threads=threads)
+    show = not quiet and sys.stderr.isatty()
+    if show:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("day {task.fields[day]:.1f}"), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task(sc.name, total=sim.nsteps, day=0.0)
+            res = sim.run(progress=lambda s, n: bar.update(
+                task, completed=s, day=s * sc.time.dt_min / 1440))
+    else:
+        res = sim.run()
+    res.save(folder)
+    if not quiet:
+        typer.echo(summary_text(res.summary, folder))
+
+
+def summary_text(s: dict, folder: Path) -> str:
+    """The short summary printed at the end of a run."""
+    fall = "Seoul held" if s["fall_day"] is None else f"fell on day {s['fall_day']:.2f}"
+    names = {code: v["name"] for code, v in s["districts"].items()}
+    last = ", ".join(names[c] for c in s["last_standing"][:3])
+    more = f" (+{len(s['last_standing']) - 3} more)" if len(s["last_standing"]) > 3 else ""
+    standing = "still standing" if any(
+        s["districts"][c]["fall_day"] is None for c in s["last_standing"]) else "fell last"
+    final = ", ".join(f"{k} {v:,}" for k, v in s["final"].items())
+    rate = s["agent_steps_per_second"] or 0.0
+    return (
+        f"{s['scenario']} (seed {s['seed']}, {s['agents']:,} agents, {s['days']} days): {fall}; "
+        f"peak {s['peak_zombies']['count']:,} zombies on day {s['peak_zombies']['day']:.2f}\n"
+        f"  {standing}: {last}{more}\n"
+        f"  final: {final}\n"
+        f"  {s['wall_seconds']:.1f} s wall, {rate / 1e6:.0f} M agent-steps/s -> {folder}"
+    )
+
+
+@app.command()
+def scenarios() -> None:
+    """List the bundled scenarios with their descriptions."""
+    from seoulfall.scenario import bundled_scenarios, load_raw
+
+    for name in bundled_scenarios():
+        desc = load_raw(name).get("description", "")
+        typer.echo(f"{name:<16} {desc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: map errors to exit codes and one-line messages."""
+    try:
+        app(args=argv, prog_name="seoulfall", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (ScenarioError, BadInput) as exc:
+        typer.echo(f"seoulfall: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("seoulfall: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            typer.echo(f"seoulfall: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if os.environ.get("SEOULFALL_DEBUG"):
+            raise
+        typer.echo(f"seoulfall: internal error: {exc.__class__.__name__}: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

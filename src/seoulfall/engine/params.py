@@ -1,0 +1,54 @@
+"""Turn a scenario's physical parameters into the kernels' parameter vectors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from seoulfall.engine import kernels as K
+from seoulfall.scenario import Scenario
+
+
+def cells_per_step(speed_mps: float, dt_min: float, cell_m: float) -> float:
+    """Mean hops per step for a speed: metres covered in a step over the cell side."""
+    return speed_mps * 60.0 * dt_min / cell_m
+
+
+def radius_cells(range_m: float, cell_m: float) -> int:
+    """Sensing radius in cells (rounded; 0 senses the own cell only)."""
+    return int(round(range_m / cell_m))
+
+
+def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Float and integer parameter vectors for :func:`seoulfall.engine.kernels.advance`."""
+    dt = sc.time.dt_min
+    z, e, h = sc.zombie, sc.evolved, sc.human
+    P = np.zeros(K.NPARAMS, np.float64)
+    P[K.P_DT] = dt
+    P[K.P_BITE] = z.bite_rate
+    P[K.P_BITE_E] = z.bite_rate * e.bite_factor
+    P[K.P_KILL] = h.kill_rate
+    P[K.P_KILL_E] = h.kill_rate / e.kill_resistance
+    P[K.P_Y_STRENGTH] = sc.hybrid.strength
+    P[K.P_TURN_MEDIAN] = sc.infection.turn_median_min
+    P[K.P_TURN_SIGMA] = sc.infection.turn_sigma
+    P[K.P_HYBRID_P] = sc.infection.hybrid_probability
+    P[K.P_EVOLVE_P] = -math.expm1(-z.evolve_rate_per_day * dt / 1440.0)
+    cps = lambda v: cells_per_step(v, dt, cell_m)  # noqa: E731
+    P[K.P_H_FLEE] = cps(h.flee_mps)
+    P[K.P_H_DRIFT] = cps(h.drift_mps)
+    P[K.P_Z_CHASE] = cps(z.speed_mps)
+    P[K.P_Z_WANDER] = cps(z.wander_mps)
+    P[K.P_E_CHASE] = cps(z.speed_mps * e.speed_factor)
+    P[K.P_E_WANDER] = cps(z.wander_mps * e.speed_factor)
+    P[K.P_Y_DRIFT] = cps(sc.hybrid.drift_mps)
+    IP = np.zeros(K.NIPARAMS, np.int64)
+    IP[K.I_R_H] = radius_cells(h.sense_m, cell_m)
+    IP[K.I_R_Z] = radius_cells(z.sense_m, cell_m)
+    IP[K.I_R_E] = radius_cells(z.sense_m * e.sense_factor, cell_m)
+    fastest = max(P[K.P_H_FLEE], P[K.P_H_DRIFT], P[K.P_Z_CHASE], P[K.P_Z_WANDER],
+                  P[K.P_E_CHASE], P[K.P_E_WANDER], P[K.P_Y_DRIFT])
+    IP[K.I_MAXHOP] = min(K.MAXHOP, math.ceil(fastest))
+    IP[K.I_SORT_EVERY] = sc.engine.sort_every
+    return P, IP

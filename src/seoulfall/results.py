@@ -1,0 +1,184 @@
+"""Results of one run: time series, per-district series, summary; saved as a run folder.
+
+Run folder layout (SPEC §8): ``scenario.toml``, ``timeseries.parquet``, ``districts.parquet``,
+``events.jsonl``, ``summary.json``, ``epidemic.png``, ``report.html``. Every file is written
+to a temporary name and renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seoulfall.engine.kernels import STATE_NAMES
+from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.scenario import Scenario
+
+#: States that always have a column; ``evacuated`` and ``reserve`` appear once used.
+CORE_STATES = ("human", "infected", "zombie", "evolved", "hybrid", "dead")
+FALL_FRACTION = 0.10
+
+
+def _fall_day(days: np.ndarray, humans: np.ndarray) -> float | None:
+    """First recorded day on which humans are at most 10 % of their start, else None."""
+    if humans[0] <= 0:
+        return None
+    hit = np.flatnonzero(humans <= FALL_FRACTION * humans[0])
+    return float(days[hit[0]]) if hit.size else None
+
+
+class Results:
+    """What a run produced.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        The fully resolved scenario (with its seed).
+    timeseries : DataFrame
+        One row per recorded time: ``t_min``, ``day`` and a column per state.
+    districts : DataFrame
+        The same per district: ``t_min``, ``day``, ``district`` (code), ``name`` and states.
+    summary : dict
+        Headline numbers (SPEC §8).
+    events : list of dict
+        Events that fired (``events.jsonl``).
+    """
+
+    def __init__(self, scenario: Scenario, timeseries: pd.DataFrame, districts: pd.DataFrame,
+                 summary: dict, events: list[dict] | None = None):
+        self.scenario = scenario
+        self.timeseries = timeseries
+        self.districts = districts
+        self.summary = summary
+        self.events = events or []
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def from_records(cls, scenario: Scenario, world, t_min: np.ndarray, counts: np.ndarray,
+                     steps: int, timing: dict) -> Results:
+        """Build results from per-record (district, state) counts.
+
+        ``counts`` has shape (records, districts + 1, 8); the last district row holds
+        agents off the map.
+        """
+        day = t_min / 1440.0
+        states = list(CORE_STATES) + [
+            s for s in ("evacuated", "reserve") if counts[:, :, STATE_NAMES.index(s)].any()
+        ]
+        idx = [STATE_NAMES.index(s) for s in states]
+        total = counts.sum(axis=1)
+        ts = pd.DataFrame({"t_min": t_min, "day": day})
+        for s, i in zip(states, idx):
+            ts[s] = total[:, i].astype(np.int64)
+
+        nd = len(world.district_codes)
+        rec = np.repeat(np.arange(len(t_min)), nd)
+        dd = pd.DataFrame({
+            "t_min": t_min[rec],
+            "day": day[rec],
+            "district": np.tile(np.asarray(world.district_codes, dtype=object), len(t_min)),
+            "name": np.tile(np.asarray(world.district_names, dtype=object), len(t_min)),
+        })
+        for s, i in zip(states, idx):
+            dd[s] = counts[:, :nd, i].reshape(-1).astype(np.int64)
+
+        agents = int(total[0].sum())
+        zombies = ts["zombie"].to_numpy() + ts["evolved"].to_numpy()
+        peak = int(np.argmax(zombies))
+        dist_summary = {}
+        for d, (code, name) in enumerate(zip(world.district_codes, world.district_names)):
+            dist_summary[code] = {
+                "name": name,
+                "fall_day": _fall_day(day, counts[:, d, STATE_NAMES.index("human")]),
+            }
+        standing = [c for c, v in dist_summary.items() if v["fall_day"] is None]
+        if not standing:
+            last = max(dist_summary.values(), key=lambda v: v["fall_day"])["fall_day"]
+            standing = [c for c, v in dist_summary.items() if v["fall_day"] == last]
+        stepping = timing.get("stepping_seconds", 0.0)
+        summary = {
+            "scenario": scenario.name,
+            "seed": scenario.seed,
+            "agents": agents,
+            "days": scenario.time.days,
+            "steps": int(steps),
+            "dt_min": scenario.time.dt_min,
+            "final": {s: int(ts[s].iloc[-1]) for s in states},
+            "peak_zombies": {"count": int(zombies[peak]), "day": float(day[peak])},
+            "fall_day": _fall_day(day, ts["human"].to_numpy()),
+            "districts": dist_summary,
+            "last_standing": standing,
+            "wall_seconds": round(float(timing.get("wall_seconds", 0.0)), 3),
+            "stepping_seconds": round(float(stepping), 3),
+            "agent_steps_per_second": (agents * steps / stepping) if stepping > 0 else None,
+            "threads": timing.get("threads"),
+        }
+        return cls(scenario, ts, dd, summary)
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the run folder (SPEC §8); returns its path."""
+        from seoulfall import report
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / "scenario.toml", self.scenario.to_toml())
+        atomic_write_bytes(folder / "timeseries.parquet", _parquet_bytes(self.timeseries))
+        atomic_write_bytes(folder / "districts.parquet", _parquet_bytes(self.districts))
+        atomic_write_text(folder / "events.jsonl",
+                          "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.events))
+        atomic_write_text(folder / "summary.json",
+                          json.dumps(_jsonable(self.summary), indent=2, ensure_ascii=False) + "\n")
+        report.write_plots(self, folder)
+        report.write_report(self, folder)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Results:
+        """Read a run folder written by :meth:`save`."""
+        folder = Path(folder)
+        sc = Scenario.load(folder / "scenario.toml")
+        ts = pd.read_parquet(folder / "timeseries.parquet")
+        dd = pd.read_parquet(folder / "districts.parquet")
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        ev_path = folder / "events.jsonl"
+        events = []
+        if ev_path.exists():
+            events = [json.loads(x) for x in ev_path.read_text(encoding="utf-8").splitlines() if x]
+        return cls(sc, ts, dd, summary, events)
+
+    # -- presentation ------------------------------------------------------------------
+    def plot(self, ax=None, log: bool = False):
+        """Epidemic curves: agents in each state against days. Returns the matplotlib Axes."""
+        from seoulfall.report import plot_curves
+
+        return plot_curves(self.timeseries, ax=ax, log=log)
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"<Results {s['scenario']!r} seed={s['seed']} agents={s['agents']} "
+                f"fall_day={s['fall_day']} peak_zombies={s['peak_zombies']['count']}>")
+
+
+def _parquet_bytes(df: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else float(x)
+    return x

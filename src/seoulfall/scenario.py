@@ -1,0 +1,394 @@
+"""Scenarios: the single definition of every parameter, its unit, range and default.
+
+A scenario is a TOML file validated strictly by the pydantic models below: unknown keys,
+wrong types and out-of-range values are errors naming the key, the value given and what is
+allowed. ``docs/scenario-keys.md`` is generated from these models
+(``python tools/gen_scenario_docs.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+KST = timezone(timedelta(hours=9), "KST")
+SYNTHETIC_MAPS = ("well-mixed", "lattice")
+BUILTIN_MAPS = ("seoul",) + SYNTHETIC_MAPS
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be loaded or validated; the message is one line for users."""
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class World(_Table):
+    """Where the outbreak happens."""
+
+    map: str = Field(
+        "seoul",
+        description="`seoul`, `well-mixed` (one cell), `lattice` (size x size cells), or a path "
+        "to a world file (`.npz` in seoulfall's world format)",
+    )
+    cell_m: float = Field(100.0, ge=10.0, le=5000.0, description="cell side (m)")
+    size: int = Field(50, ge=1, le=5000, description="cells per side (`lattice` only)")
+    river_width_m: float = Field(
+        1000.0, ge=0.0, le=3000.0, description="width of the Han River's water band (m, Seoul)"
+    )
+
+
+class Time(_Table):
+    """Clock and step."""
+
+    days: float = Field(14.0, gt=0.0, le=3650.0, description="simulated days (fractions allowed)")
+    dt_min: float = Field(1.0, gt=0.0, le=1440.0, description="step length (min)")
+    start: datetime = Field(
+        datetime(2026, 3, 2, 7, 0, tzinfo=KST),
+        description="start date-time (ISO 8601; without an offset it is read as KST, UTC+9)",
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _kst(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=KST) if v.tzinfo is None else v
+
+
+class Population(_Table):
+    """Who lives there."""
+
+    scale: float = Field(
+        0.01, gt=0.0, le=1.0,
+        description="agents per resident (Seoul-like maps): 1.0 is one agent per person",
+    )
+    agents: int = Field(
+        1000, ge=1, le=200_000_000,
+        description="number of agents (synthetic maps `well-mixed` and `lattice`)",
+    )
+
+
+class Outbreak(_Table):
+    """Where and how it starts."""
+
+    zombies: int = Field(10, ge=0, description="initial zombies (the residents nearest the start)")
+    district: str | None = Field(
+        None,
+        description="district of the start: gu code or English name (`11680`, `Gangnam-gu`, "
+        "`Gangnam`); unset: the cell is drawn from the seed over the whole map",
+    )
+    cell: list[int] | None = Field(
+        None, description="start cell as [row, col]; overrides `district` (synthetic maps: centre)"
+    )
+
+    @field_validator("cell")
+    @classmethod
+    def _two(cls, v):
+        if v is not None and (len(v) != 2 or min(v) < 0):
+            raise ValueError("must be [row, col] with non-negative integers")
+        return v
+
+
+class Zombie(_Table):
+    """Ordinary zombies."""
+
+    bite_rate: float = Field(
+        0.5, ge=0.0, le=1e4,
+        description="β: bites per minute a zombie inflicts on the humans of its cell, "
+        "frequency-dependent (per min)",
+    )
+    speed_mps: float = Field(3.0, ge=0.0, le=50.0, description="chasing speed (m/s)")
+    wander_mps: float = Field(0.3, ge=0.0, le=50.0, description="mean speed with no prey sensed (m/s)")
+    sense_m: float = Field(200.0, ge=0.0, le=5000.0, description="range at which zombies sense humans (m)")
+    evolve_rate_per_day: float = Field(
+        0.0, ge=0.0, le=1e4, description="rate at which a zombie becomes evolved (per day)"
+    )
+
+
+class Evolved(_Table):
+    """Evolved zombies: faster, keener, stronger, harder to kill."""
+
+    speed_factor: float = Field(1.5, ge=0.0, le=20.0, description="speed relative to a zombie")
+    sense_factor: float = Field(2.0, ge=0.0, le=20.0, description="sensing range relative to a zombie")
+    bite_factor: float = Field(1.5, ge=0.0, le=100.0, description="bite rate relative to a zombie")
+    kill_resistance: float = Field(
+        3.0, ge=1.0, le=1000.0, description="divides the rate at which fighters destroy it"
+    )
+
+
+class Human(_Table):
+    """The living."""
+
+    kill_rate: float = Field(
+        0.1, ge=0.0, le=1e4,
+        description="κ: zombies per minute a human destroys in its cell, frequency-dependent (per min)",
+    )
+    flee_mps: float = Field(2.5, ge=0.0, le=50.0, description="speed when fleeing sensed zombies (m/s)")
+    drift_mps: float = Field(0.05, ge=0.0, le=50.0, description="mean speed of everyday drift (m/s)")
+    sense_m: float = Field(100.0, ge=0.0, le=5000.0, description="range at which humans sense zombies (m)")
+
+
+class Infection(_Table):
+    """Turning."""
+
+    turn_median_min: float = Field(
+        2.0, ge=0.0, le=1e5,
+        description="median time from bite to turning (min); 0 turns at once. Log-normal",
+    )
+    turn_sigma: float = Field(
+        0.8, ge=0.0, le=5.0, description="log-normal σ of the turn time (dimensionless)"
+    )
+    hybrid_probability: float = Field(
+        0.0, ge=0.0, le=1.0, description="probability that a turning agent becomes a hybrid"
+    )
+
+
+class Hybrid(_Table):
+    """Hybrids: infected who keep their humanity."""
+
+    strength: float = Field(
+        3.0, ge=0.0, le=1000.0, description="fighting strength against zombies, relative to a human"
+    )
+    drift_mps: float = Field(0.05, ge=0.0, le=50.0, description="mean speed of drift (m/s)")
+
+
+class Engine(_Table):
+    """How the engine runs (never what it computes)."""
+
+    sort_every: int = Field(
+        16, ge=0, le=100_000, description="steps between re-sorting agents by cell (0: never)"
+    )
+
+
+class Output(_Table):
+    """What is recorded."""
+
+    every_min: float = Field(
+        60.0, gt=0.0, le=1e6,
+        description="interval between recorded rows of the time series (min; rounded to steps)",
+    )
+
+
+class Scenario(_Table):
+    """A complete scenario. Load with :meth:`Scenario.load`; override with :meth:`override`."""
+
+    name: str = Field("custom", description="scenario name")
+    description: str = Field("", description="one-line description")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="random seed")
+    world: World = World()
+    time: Time = Time()
+    population: Population = Population()
+    outbreak: Outbreak = Outbreak()
+    zombie: Zombie = Zombie()
+    evolved: Evolved = Evolved()
+    human: Human = Human()
+    infection: Infection = Infection()
+    hybrid: Hybrid = Hybrid()
+    engine: Engine = Engine()
+    output: Output = Output()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _world_defaults(cls, data: Any) -> Any:
+        # In the well-mixed reference world, bitten humans turn at once and nothing moves,
+        # evolves or turns hybrid unless the scenario says so (SPEC §7).
+        if isinstance(data, dict) and (data.get("world") or {}).get("map") == "well-mixed":
+            data = copy.deepcopy(data)
+            for table, key, value in (
+                ("infection", "turn_median_min", 0.0),
+                ("infection", "hybrid_probability", 0.0),
+                ("zombie", "evolve_rate_per_day", 0.0),
+            ):
+                t = data.setdefault(table, {})
+                if isinstance(t, dict):
+                    t.setdefault(key, value)
+        return data
+
+    @model_validator(mode="after")
+    def _check_world(self) -> Scenario:
+        m = self.world.map
+        if m not in BUILTIN_MAPS and not m.endswith(".npz"):
+            raise ValueError(
+                f"world.map = {m!r}: unknown map; allowed: {', '.join(BUILTIN_MAPS)}, or a path "
+                "to a .npz world file"
+            )
+        if self.outbreak.district is not None and m == "seoul":
+            from seoulfall.world.raster import find_district
+            from seoulfall.world.seoul import read_districts
+
+            rows = read_districts()
+            try:
+                find_district(
+                    self.outbreak.district, [r["code"] for r in rows], [r["name_en"] for r in rows]
+                )
+            except KeyError as exc:
+                raise ValueError(f"outbreak.district: {exc.args[0]}") from None
+        return self
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def load(cls, name_or_path: str | Path = "seoul-falls", overrides: Any = None) -> Scenario:
+        """Load a bundled scenario by name, or a TOML file by path, and apply overrides.
+
+        Parameters
+        ----------
+        name_or_path : str or Path
+            A name listed by :func:`bundled_scenarios` or a path to a ``.toml`` file.
+        overrides : dict or list of str, optional
+            ``{"zombie.bite_rate": 0.3}`` or ``["zombie.bite_rate=0.3"]``.
+
+        Raises
+        ------
+        ScenarioError
+            With a one-line message naming the file, key and value at fault.
+        """
+        raw = load_raw(name_or_path)
+        return cls.from_dict(raw, overrides)
+
+    @classmethod
+    def from_dict(cls, raw: dict, overrides: Any = None) -> Scenario:
+        """Validate a nested dict (as parsed from TOML) with optional overrides."""
+        raw = copy.deepcopy(raw)
+        for key, value in _override_items(overrides):
+            set_path(raw, key, value)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ScenarioError(format_validation_error(exc, cls)) from None
+
+    def override(self, overrides: Any) -> Scenario:
+        """A new scenario with ``overrides`` applied (see :meth:`load`)."""
+        return Scenario.from_dict(self.to_dict(), overrides)
+
+    # -- output -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Nested dict of every parameter (None values left out)."""
+        return _drop_none(self.model_dump(mode="python"))
+
+    def to_toml(self) -> str:
+        """The resolved scenario as TOML with ``[table]`` headers and plain ``key = value`` lines."""
+        return tomli_w.dumps(self.to_dict())
+
+    @property
+    def steps(self) -> int:
+        """Number of steps: ceil(days x 1440 / dt_min)."""
+        return max(1, math.ceil(self.time.days * 1440.0 / self.time.dt_min - 1e-9))
+
+
+def _drop_none(d):
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    if isinstance(d, list):
+        return [_drop_none(v) for v in d]
+    return d
+
+
+def bundled_scenarios() -> dict[str, Path]:
+    """Names and paths of the scenarios that ship with seoulfall."""
+    folder = Path(str(resources.files("seoulfall") / "scenarios"))
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def load_raw(name_or_path: str | Path) -> dict:
+    """Parse a bundled scenario or a TOML file into a dict; errors are :class:`ScenarioError`."""
+    bundled = bundled_scenarios()
+    key = str(name_or_path)
+    if key in bundled:
+        path = bundled[key]
+    else:
+        path = Path(key)
+        if not path.exists():
+            if path.suffix == "" and "/" not in key:
+                raise ScenarioError(
+                    f"unknown scenario {key!r}; bundled: {', '.join(bundled)} (or give a path "
+                    "to a .toml file)"
+                )
+            raise ScenarioError(f"{key}: no such scenario file")
+        if path.is_dir():
+            raise ScenarioError(f"{key}: is a folder, not a scenario file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    if not text.strip():
+        raise ScenarioError(f"{path}: empty scenario file")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML syntax (numbers, booleans, strings, arrays), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _override_items(overrides: Any):
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        return list(overrides.items())
+    items = []
+    for item in overrides:
+        if isinstance(item, tuple):
+            items.append(item)
+            continue
+        if "=" not in item:
+            raise ScenarioError(f"--set {item!r}: expected KEY=VALUE, e.g. zombie.bite_rate=0.3")
+        k, v = item.split("=", 1)
+        items.append((k.strip(), parse_value(v.strip())))
+    return items
+
+
+def set_path(raw: dict, key: str, value: Any) -> None:
+    """Set ``raw['a']['b'] = value`` for ``key = 'a.b'``, creating tables as needed."""
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ScenarioError(f"--set {key!r}: not a key path like zombie.bite_rate")
+    node = raw
+    for i, p in enumerate(parts[:-1]):
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ScenarioError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a table")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line naming the key, the value given and what is allowed."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    given = err.get("input")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, err["loc"][:-1])
+        return f"unknown key {loc!r}; allowed here: {', '.join(allowed)}{more}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if not loc:
+        return f"{msg}{more}"
+    return f"{loc} = {given!r}: {msg}{more}"
+
+
+def _allowed_keys(model: type[BaseModel], loc) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            break
+    return list(model.model_fields)
+
