@@ -101,11 +101,11 @@ class Zombie(_Table):
     """Ordinary zombies."""
 
     bite_rate: float = Field(
-        0.5, ge=0.0, le=1e4,
+        0.1, ge=0.0, le=1e4,
         description="β: bites per minute a zombie inflicts on the humans of its cell, "
         "frequency-dependent (per min)",
     )
-    speed_mps: float = Field(3.0, ge=0.0, le=50.0, description="chasing speed (m/s)")
+    speed_mps: float = Field(1.0, ge=0.0, le=50.0, description="chasing speed, street-level progress (m/s)")
     wander_mps: float = Field(0.3, ge=0.0, le=50.0, description="mean speed with no prey sensed (m/s)")
     sense_m: float = Field(200.0, ge=0.0, le=5000.0, description="range at which zombies sense humans (m)")
     evolve_rate_per_day: float = Field(
@@ -128,7 +128,7 @@ class Human(_Table):
     """The living."""
 
     kill_rate: float = Field(
-        0.1, ge=0.0, le=1e4,
+        0.05, ge=0.0, le=1e4,
         description="κ: zombies per minute a human destroys in its cell, frequency-dependent (per min)",
     )
     flee_mps: float = Field(2.5, ge=0.0, le=50.0, description="speed when fleeing sensed zombies (m/s)")

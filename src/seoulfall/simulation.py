@@ -61,7 +61,7 @@ class Simulation:
         self.ndistricts = len(self.world.district_codes)
         a = self.agents
         K.count_cells(a.cell, a.state, self.cnt)
-        K.zombie_bbox(self.cnt, nx, self.bbox)
+        K.threat_bbox(self.cnt, nx, self.bbox)
         self.totals = self.cnt.sum(axis=0).astype(np.int64)
 
     def advance(self, step0: int, nsteps: int) -> None:

@@ -72,7 +72,8 @@ NIPARAMS = 5
 
 MAXHOP = 8
 # Per-chunk statistics written by the pass: totals of the living states, then the bounding
-# box (row min, row max, col min, col max) of cells holding zombies or evolved zombies.
+# box (row min, row max, col min, col max) of cells holding infected, zombies or evolved
+# zombies: the "threat box", outside which no field can matter in the next step.
 NSTATS = NLIVING + 4
 
 _MODE_STAY, _MODE_RANDOM, _MODE_CHASE, _MODE_FLEE = 0, 1, 2, 3
@@ -297,12 +298,12 @@ def _chunk(ch, step, seed, cell, state, timer, aid, nbr, cnt, fz, fh, fe, P, IP,
             no += 1
         if st == HUMAN:
             t0 += 1
-        elif st == INFECTED:
-            t1 += 1
         elif st == HYBRID:
             t4 += 1
         else:
-            if st == ZOMBIE:
+            if st == INFECTED:
+                t1 += 1
+            elif st == ZOMBIE:
                 t2 += 1
             else:
                 t3 += 1
@@ -392,12 +393,12 @@ def count_cells(cell, state, cnt):
 
 
 @njit(cache=True)
-def zombie_bbox(cnt, nx, bbox):
-    """Bounding box (rmin, rmax, cmin, cmax) of cells with zombies or evolved zombies."""
+def threat_bbox(cnt, nx, bbox):
+    """Bounding box (rmin, rmax, cmin, cmax) of cells with infected, zombies or evolved."""
     bbox[0] = bbox[2] = 1 << 30
     bbox[1] = bbox[3] = -1
     for c in range(cnt.shape[0]):
-        if cnt[c, ZOMBIE] + cnt[c, EVOLVED] > 0:
+        if cnt[c, INFECTED] + cnt[c, ZOMBIE] + cnt[c, EVOLVED] > 0:
             r = c // nx
             q = c - r * nx
             bbox[0] = min(bbox[0], r)
@@ -447,13 +448,15 @@ def advance(step0, nsteps, seed, ny, nx, cell, state, timer, aid, nbr, cnt, work
     chunk_bounds(cell, nchunks, ncells, bounds)
     for s in range(nsteps):
         step = step0 + s
-        # fields only where they can matter: humans and zombies both present
+        # Fields only where they can matter: around the threat box, and only when someone
+        # can read them this step (agents that turn or evolve during the step included).
         humans = totals[HUMAN] + totals[INFECTED] > 0
         zb = bbox if humans and totals[ZOMBIE] + totals[EVOLVED] > 0 else none
         _box_field(cur, ZOMBIE, True, nx, ny, rh, zb, rh, regions[0], fsrc, ftmp, fz)
-        zb = bbox if totals[HUMAN] > 0 and totals[ZOMBIE] > 0 else none
+        zb = bbox if totals[HUMAN] > 0 and totals[ZOMBIE] + totals[INFECTED] > 0 else none
         _box_field(cur, HUMAN, False, nx, ny, rz, zb, pad, regions[1], fsrc, ftmp, fh)
-        zb = bbox if totals[HUMAN] > 0 and totals[EVOLVED] > 0 else none
+        evo = totals[EVOLVED] > 0 or (totals[ZOMBIE] > 0 and P[P_EVOLVE_P] > 0.0)
+        zb = bbox if totals[HUMAN] > 0 and evo else none
         _box_field(cur, HUMAN, False, nx, ny, re_, zb, pad, regions[2], fsrc, ftmp, fe)
         _pass(step, seed, cell, state, timer, aid, nbr, cur, fz, fh, fe, P, IP, nx, nxt, bounds,
               ovf, novf, stats)
