@@ -84,16 +84,35 @@ def test_sorting_never_changes_results(small_seoul):
 
 @pytest.mark.parametrize("steps_before", [0, 9, 15])
 def test_kernel_step_equals_plain_python_step(small_seoul, steps_before):
-    sc = small_seoul.override({"population.scale": 0.001, "zombie.evolve_rate_per_day": 200.0,
-                               "infection.hybrid_probability": 0.3, "zombie.bite_rate": 2.0,
-                               "human.kill_rate": 1.0, "outbreak.zombies": 300})
+    sc = small_seoul.override(
+        {
+            "population.scale": 0.001,
+            "zombie.evolve_rate_per_day": 200.0,
+            "infection.hybrid_probability": 0.3,
+            "zombie.bite_rate": 2.0,
+            "human.kill_rate": 1.0,
+            "outbreak.zombies": 300,
+        }
+    )
     sim = Simulation(sc, seed=11)
     sim.advance(0, steps_before)
     a = sim.agents
     ny, nx = sim.world.shape
     before = a.cell.copy(), a.state.copy()
-    ref = plain.step(steps_before, sim.seed, a.cell, a.state, a.timer, a.aid, sim.nbr,
-                     sim.cnt.copy(), sim.P, sim.IP, ny, nx)
+    ref = plain.step(
+        steps_before,
+        sim.seed,
+        a.cell,
+        a.state,
+        a.timer,
+        a.aid,
+        sim.nbr,
+        sim.cnt.copy(),
+        sim.P,
+        sim.IP,
+        ny,
+        nx,
+    )
     ids = a.aid.copy()
     sim.advance(steps_before, 1)  # may re-sort the agents: compare by id
     got = agents_by_id(sim)
@@ -124,9 +143,16 @@ def test_random_numbers_are_uniform_and_streams_independent():
 
 def test_bites_follow_the_frequency_dependent_hazard():
     # one cell, 1 zombie among many humans, no kills: P(bitten in one step) = 1-exp(-b/N dt)
-    sc = Scenario.load("well-mixed", {"population.agents": 100_001, "human.kill_rate": 0.0,
-                                      "zombie.bite_rate": 2000.0, "time.dt_min": 0.01,
-                                      "infection.turn_median_min": 100.0})
+    sc = Scenario.load(
+        "well-mixed",
+        {
+            "population.agents": 100_001,
+            "human.kill_rate": 0.0,
+            "zombie.bite_rate": 2000.0,
+            "time.dt_min": 0.01,
+            "infection.turn_median_min": 100.0,
+        },
+    )
     sim = Simulation(sc, seed=4)
     sim.advance(0, 1)
     bitten = int((sim.agents.state == K.INFECTED).sum())
@@ -144,8 +170,15 @@ def test_turn_times_are_log_normal_with_the_scenario_median():
 
 def test_well_mixed_conserves_z_plus_one_minus_alpha_s_on_average():
     # Alemi: Z + (1 - alpha) S is conserved by the ODE; the agent mean is close when N is large
-    sc = Scenario.load("well-mixed", {"population.agents": 20_000, "outbreak.zombies": 200,
-                                      "time.days": 0.5, "time.dt_min": 0.05})
+    sc = Scenario.load(
+        "well-mixed",
+        {
+            "population.agents": 20_000,
+            "outbreak.zombies": 200,
+            "time.days": 0.5,
+            "time.dt_min": 0.05,
+        },
+    )
     res = simulate(sc, seed=2)
     alpha = 0.8
     start = res.timeseries.iloc[0]

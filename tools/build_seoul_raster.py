@@ -18,6 +18,8 @@ if __name__ == "__main__":
     r = build_seoul_raster(folder=args.source)
     out = data_dir() / BUNDLED_RASTER
     r.save(out)
-    print(f"{out}: {r.shape[0]}x{r.shape[1]} cells, {int(r.land.sum())} land, "
-          f"{int(r.water.sum())} water, {int((r.bridge >= 0).sum())} bridge cells, "
-          f"{len(r.bridge_names)} bridges, {int(r.residents.sum())} residents")
+    print(
+        f"{out}: {r.shape[0]}x{r.shape[1]} cells, {int(r.land.sum())} land, "
+        f"{int(r.water.sum())} water, {int((r.bridge >= 0).sum())} bridge cells, "
+        f"{len(r.bridge_names)} bridges, {int(r.residents.sum())} residents"
+    )

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,18 +36,17 @@ def _fail(msg: str, code: int = 2):
 
 @app.command()
 def run(
-    scenario: Annotated[str, typer.Argument(help="bundled scenario name or path to a TOML file")]
-    = "seoul-falls",
-    out: Annotated[Optional[Path], typer.Option("--out", help="run folder (default: under runs/)")]
-    = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="random seed")] = None,
-    scale: Annotated[Optional[float], typer.Option("--scale", help="population.scale")] = None,
-    days: Annotated[Optional[float], typer.Option("--days", help="time.days (fractions ok)")]
-    = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE override")]
-    = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads")]
-    = None,
+    scenario: Annotated[
+        str, typer.Argument(help="bundled scenario name or path to a TOML file")
+    ] = "seoul-falls",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="run folder (default: under runs/)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="random seed")] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="population.scale")] = None,
+    days: Annotated[float | None, typer.Option("--days", help="time.days (fractions ok)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
 ) -> None:
     """Simulate a scenario and write a run folder."""
@@ -70,12 +69,17 @@ def run(
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("day {task.fields[day]:.1f}"), TimeRemainingColumn(),
-                      transient=True) as bar:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("day {task.fields[day]:.1f}"),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
             task = bar.add_task(sc.name, total=sim.nsteps, day=0.0)
-            res = sim.run(progress=lambda s, n: bar.update(
-                task, completed=s, day=s * sc.time.dt_min / 1440))
+            res = sim.run(
+                progress=lambda s, n: bar.update(task, completed=s, day=s * sc.time.dt_min / 1440)
+            )
     else:
         res = sim.run()
     res.save(folder)
@@ -89,8 +93,11 @@ def summary_text(s: dict, folder: Path) -> str:
     names = {code: v["name"] for code, v in s["districts"].items()}
     last = ", ".join(names[c] for c in s["last_standing"][:3])
     more = f" (+{len(s['last_standing']) - 3} more)" if len(s["last_standing"]) > 3 else ""
-    standing = "still standing" if any(
-        s["districts"][c]["fall_day"] is None for c in s["last_standing"]) else "fell last"
+    standing = (
+        "still standing"
+        if any(s["districts"][c]["fall_day"] is None for c in s["last_standing"])
+        else "fell last"
+    )
     final = ", ".join(f"{k} {v:,}" for k, v in s["final"].items())
     rate = s["agent_steps_per_second"] or 0.0
     return (
@@ -125,12 +132,11 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("seoulfall: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # usage errors of the (vendored) click under typer: bad option values, unknown options
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             typer.echo(f"seoulfall: error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             sys.exit(130)
         if os.environ.get("SEOULFALL_DEBUG"):
             raise

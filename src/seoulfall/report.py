@@ -15,8 +15,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 COLOURS = {
-    "human": "#2b83ba", "infected": "#fdae61", "zombie": "#d7191c", "evolved": "#7b3294",
-    "hybrid": "#1a9641", "dead": "#636363", "evacuated": "#80cdc1", "reserve": "#bababa",
+    "human": "#2b83ba",
+    "infected": "#fdae61",
+    "zombie": "#d7191c",
+    "evolved": "#7b3294",
+    "hybrid": "#1a9641",
+    "dead": "#636363",
+    "evacuated": "#80cdc1",
+    "reserve": "#bababa",
 }
 CREDITS = (
     "District boundaries: southkorea/seoul-maps (JUSO / Seoul Open Data 2015), Apache License "
@@ -69,7 +75,8 @@ def write_report(results, folder: Path) -> Path:
     imgs = "".join(
         f'<img alt="{n}" src="data:image/png;base64,'
         f'{base64.b64encode((folder / n).read_bytes()).decode()}">'
-        for n in ("epidemic.png", "epidemic_log.png") if (folder / n).exists()
+        for n in ("epidemic.png", "epidemic_log.png")
+        if (folder / n).exists()
     )
     rows = "".join(
         f"<tr><td>{html.escape(code)}</td><td>{html.escape(v['name'])}</td>"
@@ -79,13 +86,13 @@ def write_report(results, folder: Path) -> Path:
     final = "".join(f"<li>{k}: {v:,}</li>" for k, v in s["final"].items())
     fall = "not within the run" if s["fall_day"] is None else f"day {s['fall_day']:.2f}"
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>seoulfall: {html.escape(s['scenario'])}</title>
+<title>seoulfall: {html.escape(s["scenario"])}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}img{{max-width:100%}}
 td,th{{padding:2px 8px}}</style></head><body>
-<h1>seoulfall: {html.escape(s['scenario'])}</h1>
-<p>Seed {s['seed']}, {s['agents']:,} agents, {s['days']} days ({s['steps']:,} steps).</p>
+<h1>seoulfall: {html.escape(s["scenario"])}</h1>
+<p>Seed {s["seed"]}, {s["agents"]:,} agents, {s["days"]} days ({s["steps"]:,} steps).</p>
 <p>Fall (humans at 10% of their start): <b>{fall}</b>. Peak zombies:
-<b>{s['peak_zombies']['count']:,}</b> on day {s['peak_zombies']['day']:.2f}.</p>
+<b>{s["peak_zombies"]["count"]:,}</b> on day {s["peak_zombies"]["day"]:.2f}.</p>
 <ul>{final}</ul>{imgs}
 <h2>Districts</h2><table><tr><th>code</th><th>district</th><th>fall day</th></tr>{rows}</table>
 <h2>Scenario</h2><pre>{html.escape(results.scenario.to_toml())}</pre>

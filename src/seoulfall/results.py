@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from seoulfall.engine.kernels import STATE_NAMES
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.engine.kernels import STATE_NAMES
 from seoulfall.scenario import Scenario
 
 #: States that always have a column; ``evacuated`` and ``reserve`` appear once used.
@@ -48,8 +48,14 @@ class Results:
         Events that fired (``events.jsonl``).
     """
 
-    def __init__(self, scenario: Scenario, timeseries: pd.DataFrame, districts: pd.DataFrame,
-                 summary: dict, events: list[dict] | None = None):
+    def __init__(
+        self,
+        scenario: Scenario,
+        timeseries: pd.DataFrame,
+        districts: pd.DataFrame,
+        summary: dict,
+        events: list[dict] | None = None,
+    ):
         self.scenario = scenario
         self.timeseries = timeseries
         self.districts = districts
@@ -58,8 +64,15 @@ class Results:
 
     # -- construction -----------------------------------------------------------------
     @classmethod
-    def from_records(cls, scenario: Scenario, world, t_min: np.ndarray, counts: np.ndarray,
-                     steps: int, timing: dict) -> Results:
+    def from_records(
+        cls,
+        scenario: Scenario,
+        world,
+        t_min: np.ndarray,
+        counts: np.ndarray,
+        steps: int,
+        timing: dict,
+    ) -> Results:
         """Build results from per-record (district, state) counts.
 
         ``counts`` has shape (records, districts + 1, 8); the last district row holds
@@ -77,12 +90,14 @@ class Results:
 
         nd = len(world.district_codes)
         rec = np.repeat(np.arange(len(t_min)), nd)
-        dd = pd.DataFrame({
-            "t_min": t_min[rec],
-            "day": day[rec],
-            "district": np.tile(np.asarray(world.district_codes, dtype=object), len(t_min)),
-            "name": np.tile(np.asarray(world.district_names, dtype=object), len(t_min)),
-        })
+        dd = pd.DataFrame(
+            {
+                "t_min": t_min[rec],
+                "day": day[rec],
+                "district": np.tile(np.asarray(world.district_codes, dtype=object), len(t_min)),
+                "name": np.tile(np.asarray(world.district_names, dtype=object), len(t_min)),
+            }
+        )
         for s, i in zip(states, idx):
             dd[s] = counts[:, :nd, i].reshape(-1).astype(np.int64)
 
@@ -129,10 +144,14 @@ class Results:
         atomic_write_text(folder / "scenario.toml", self.scenario.to_toml())
         atomic_write_bytes(folder / "timeseries.parquet", _parquet_bytes(self.timeseries))
         atomic_write_bytes(folder / "districts.parquet", _parquet_bytes(self.districts))
-        atomic_write_text(folder / "events.jsonl",
-                          "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.events))
-        atomic_write_text(folder / "summary.json",
-                          json.dumps(_jsonable(self.summary), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(
+            folder / "events.jsonl",
+            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.events),
+        )
+        atomic_write_text(
+            folder / "summary.json",
+            json.dumps(_jsonable(self.summary), indent=2, ensure_ascii=False) + "\n",
+        )
         report.write_plots(self, folder)
         report.write_report(self, folder)
         return folder
@@ -160,8 +179,10 @@ class Results:
 
     def __repr__(self) -> str:
         s = self.summary
-        return (f"<Results {s['scenario']!r} seed={s['seed']} agents={s['agents']} "
-                f"fall_day={s['fall_day']} peak_zombies={s['peak_zombies']['count']}>")
+        return (
+            f"<Results {s['scenario']!r} seed={s['seed']} agents={s['agents']} "
+            f"fall_day={s['fall_day']} peak_zombies={s['peak_zombies']['count']}>"
+        )
 
 
 def _parquet_bytes(df: pd.DataFrame) -> bytes:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import copy
 import math
-import tomllib
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 KST = timezone(timedelta(hours=9), "KST")
@@ -67,11 +67,15 @@ class Population(_Table):
     """Who lives there."""
 
     scale: float = Field(
-        0.01, gt=0.0, le=1.0,
+        0.01,
+        gt=0.0,
+        le=1.0,
         description="agents per resident (Seoul-like maps): 1.0 is one agent per person",
     )
     agents: int = Field(
-        1000, ge=1, le=200_000_000,
+        1000,
+        ge=1,
+        le=200_000_000,
         description="number of agents (synthetic maps `well-mixed` and `lattice`)",
     )
 
@@ -101,13 +105,21 @@ class Zombie(_Table):
     """Ordinary zombies."""
 
     bite_rate: float = Field(
-        0.1, ge=0.0, le=1e4,
+        0.1,
+        ge=0.0,
+        le=1e4,
         description="β: bites per minute a zombie inflicts on the humans of its cell, "
         "frequency-dependent (per min)",
     )
-    speed_mps: float = Field(1.0, ge=0.0, le=50.0, description="chasing speed, street-level progress (m/s)")
-    wander_mps: float = Field(0.3, ge=0.0, le=50.0, description="mean speed with no prey sensed (m/s)")
-    sense_m: float = Field(200.0, ge=0.0, le=5000.0, description="range at which zombies sense humans (m)")
+    speed_mps: float = Field(
+        1.0, ge=0.0, le=50.0, description="chasing speed, street-level progress (m/s)"
+    )
+    wander_mps: float = Field(
+        0.3, ge=0.0, le=50.0, description="mean speed with no prey sensed (m/s)"
+    )
+    sense_m: float = Field(
+        200.0, ge=0.0, le=5000.0, description="range at which zombies sense humans (m)"
+    )
     evolve_rate_per_day: float = Field(
         0.0, ge=0.0, le=1e4, description="rate at which a zombie becomes evolved (per day)"
     )
@@ -117,7 +129,9 @@ class Evolved(_Table):
     """Evolved zombies: faster, keener, stronger, harder to kill."""
 
     speed_factor: float = Field(1.5, ge=0.0, le=20.0, description="speed relative to a zombie")
-    sense_factor: float = Field(2.0, ge=0.0, le=20.0, description="sensing range relative to a zombie")
+    sense_factor: float = Field(
+        2.0, ge=0.0, le=20.0, description="sensing range relative to a zombie"
+    )
     bite_factor: float = Field(1.5, ge=0.0, le=100.0, description="bite rate relative to a zombie")
     kill_resistance: float = Field(
         3.0, ge=1.0, le=1000.0, description="divides the rate at which fighters destroy it"
@@ -128,19 +142,30 @@ class Human(_Table):
     """The living."""
 
     kill_rate: float = Field(
-        0.05, ge=0.0, le=1e4,
-        description="κ: zombies per minute a human destroys in its cell, frequency-dependent (per min)",
+        0.05,
+        ge=0.0,
+        le=1e4,
+        description="κ: zombies per minute a human destroys in its cell, frequency-dependent "
+        "(per min)",
     )
-    flee_mps: float = Field(2.5, ge=0.0, le=50.0, description="speed when fleeing sensed zombies (m/s)")
-    drift_mps: float = Field(0.05, ge=0.0, le=50.0, description="mean speed of everyday drift (m/s)")
-    sense_m: float = Field(100.0, ge=0.0, le=5000.0, description="range at which humans sense zombies (m)")
+    flee_mps: float = Field(
+        2.5, ge=0.0, le=50.0, description="speed when fleeing sensed zombies (m/s)"
+    )
+    drift_mps: float = Field(
+        0.05, ge=0.0, le=50.0, description="mean speed of everyday drift (m/s)"
+    )
+    sense_m: float = Field(
+        100.0, ge=0.0, le=5000.0, description="range at which humans sense zombies (m)"
+    )
 
 
 class Infection(_Table):
     """Turning."""
 
     turn_median_min: float = Field(
-        2.0, ge=0.0, le=1e5,
+        2.0,
+        ge=0.0,
+        le=1e5,
         description="median time from bite to turning (min); 0 turns at once. Log-normal",
     )
     turn_sigma: float = Field(
@@ -172,7 +197,9 @@ class Output(_Table):
     """What is recorded."""
 
     every_min: float = Field(
-        60.0, gt=0.0, le=1e6,
+        60.0,
+        gt=0.0,
+        le=1e6,
         description="interval between recorded rows of the time series (min; rounded to steps)",
     )
 
@@ -274,7 +301,7 @@ class Scenario(_Table):
         return _drop_none(self.model_dump(mode="python"))
 
     def to_toml(self) -> str:
-        """The resolved scenario as TOML with ``[table]`` headers and plain ``key = value`` lines."""
+        """The resolved scenario as TOML: ``[table]`` headers, plain ``key = value`` lines."""
         return tomli_w.dumps(self.to_dict())
 
     @property
@@ -376,7 +403,7 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
         return f"unknown key {loc!r}; allowed here: {', '.join(allowed)}{more}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if not loc:
         return f"{msg}{more}"
     return f"{loc} = {given!r}: {msg}{more}"
@@ -392,3 +419,50 @@ def _allowed_keys(model: type[BaseModel], loc) -> list[str]:
             break
     return list(model.model_fields)
 
+
+def keys_markdown() -> str:
+    """The scenario key reference (``docs/scenario-keys.md``), generated from the models."""
+    lines = [
+        "# Scenario keys",
+        "",
+        "Generated from `seoulfall.scenario` by `python tools/gen_scenario_docs.py`; do not edit.",
+        "Every key can be set in a scenario file (`[table]` then `key = value`), with",
+        "`--set table.key=value` on the command line, or `Scenario.override({...})` in Python.",
+        "Rates are per minute unless the key names another unit.",
+        "",
+    ]
+    top = [
+        (n, f)
+        for n, f in Scenario.model_fields.items()
+        if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))
+    ]
+    lines += ["## (top level)", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
+    lines += [_key_row(n, f) for n, f in top]
+    for name, field in Scenario.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        lines += [
+            "",
+            f"## [{name}]",
+            "",
+            (model.__doc__ or "").strip(),
+            "",
+            "| key | default | allowed | meaning |",
+            "|---|---|---|---|",
+        ]
+        lines += [_key_row(f"{name}.{k}", f) for k, f in model.model_fields.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _key_row(key: str, field) -> str:
+    bounds = []
+    for m in field.metadata:
+        for attr, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if getattr(m, attr, None) is not None:
+                bounds.append(f"{sym} {getattr(m, attr)}")
+    default = field.default
+    if isinstance(default, datetime):
+        default = default.isoformat()
+    shown = "unset" if default is None else f"`{default}`"
+    return f"| `{key}` | {shown} | {', '.join(bounds)} | {field.description or ''} |"

@@ -55,8 +55,12 @@ class Simulation:
         self.regions = np.zeros((3, 4), np.int64)
         self.bbox = np.zeros(4, np.int64)
         self.shist = np.zeros((nchunks, ncells + 1), np.int64)
-        self.buf = (np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.float32),
-                    np.empty(n, np.int32))
+        self.buf = (
+            np.empty(n, np.int32),
+            np.empty(n, np.int8),
+            np.empty(n, np.float32),
+            np.empty(n, np.int32),
+        )
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
         a = self.agents
@@ -68,10 +72,32 @@ class Simulation:
         """Run ``nsteps`` steps starting at step number ``step0``."""
         a = self.agents
         ny, nx = self.world.shape
-        K.advance(step0, nsteps, self.seed, ny, nx, a.cell, a.state, a.timer, a.aid, self.nbr,
-                  self.cnt, self.work, self.bounds, self.ovf, self.novf, self.stats,
-                  *self.fields, self.regions, self.bbox, self.totals, self.P, self.IP,
-                  self.shist, *self.buf)
+        K.advance(
+            step0,
+            nsteps,
+            self.seed,
+            ny,
+            nx,
+            a.cell,
+            a.state,
+            a.timer,
+            a.aid,
+            self.nbr,
+            self.cnt,
+            self.work,
+            self.bounds,
+            self.ovf,
+            self.novf,
+            self.stats,
+            *self.fields,
+            self.regions,
+            self.bbox,
+            self.totals,
+            self.P,
+            self.IP,
+            self.shist,
+            *self.buf,
+        )
 
     def tally(self) -> np.ndarray:
         """Agents per (district, state) now; the last row counts agents off the map."""

@@ -1,0 +1,1 @@
+"""The agent engine: state layout, compiled kernels, parameters and setup."""

@@ -101,7 +101,7 @@ def _box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
     leaves the whole field 0.
     """
     for rr in prange(prev[0], prev[1]):
-        out[rr * nx + prev[2]: rr * nx + prev[3]] = 0
+        out[rr * nx + prev[2] : rr * nx + prev[3]] = 0
     prev[0] = prev[1] = prev[2] = prev[3] = 0
     if bbox[0] > bbox[1]:
         return
@@ -155,13 +155,52 @@ def _box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
 
 
 @njit(parallel=True, cache=True)
-def _pass(step, seed, cell, state, timer, aid, nbr, cnt, fz, fh, fe, P, IP, nx, nxt, bounds, ovf,
-          novf, stats):
+def _pass(
+    step,
+    seed,
+    cell,
+    state,
+    timer,
+    aid,
+    nbr,
+    cnt,
+    fz,
+    fh,
+    fe,
+    P,
+    IP,
+    nx,
+    nxt,
+    bounds,
+    ovf,
+    novf,
+    stats,
+):
     """The fused per-agent pass of one step (see the module docstring), one chunk a thread."""
     nchunks = bounds.size - 1
     for ch in prange(nchunks):
-        _chunk(ch, step, seed, cell, state, timer, aid, nbr, cnt, fz, fh, fe, P, IP, nx, nxt,
-               bounds, ovf, novf, stats)
+        _chunk(
+            ch,
+            step,
+            seed,
+            cell,
+            state,
+            timer,
+            aid,
+            nbr,
+            cnt,
+            fz,
+            fh,
+            fe,
+            P,
+            IP,
+            nx,
+            nxt,
+            bounds,
+            ovf,
+            novf,
+            stats,
+        )
     n = cell.size
     for ch in range(nchunks):
         for j in range(ch * n // nchunks, novf[ch]):
@@ -169,8 +208,28 @@ def _pass(step, seed, cell, state, timer, aid, nbr, cnt, fz, fh, fe, P, IP, nx, 
 
 
 @njit(cache=True)
-def _chunk(ch, step, seed, cell, state, timer, aid, nbr, cnt, fz, fh, fe, P, IP, nx, nxt, bounds,
-           ovf, novf, stats):
+def _chunk(
+    ch,
+    step,
+    seed,
+    cell,
+    state,
+    timer,
+    aid,
+    nbr,
+    cnt,
+    fz,
+    fh,
+    fe,
+    P,
+    IP,
+    nx,
+    nxt,
+    bounds,
+    ovf,
+    novf,
+    stats,
+):
     """One chunk of the pass: agents ``[ch n / nchunks, (ch + 1) n / nchunks)``."""
     n = cell.size
     nchunks = bounds.size - 1
@@ -198,9 +257,12 @@ def _chunk(ch, step, seed, cell, state, timer, aid, nbr, cnt, fz, fh, fe, P, IP,
         st = state[i]
         if st >= DEAD:
             continue
-        c = cell[i]
+        c0 = cell[i]
+        c = c0
+        st0 = st
         a = aid[i]
-        tm = timer[i]
+        # the timer matters only to the infected: leave its memory untouched otherwise
+        tm = timer[i] if st == INFECTED else 0.0
         # 1-2. interact and turn, on the counts at the start of the step
         if st == HUMAN:
             z = cnt[c, ZOMBIE]
@@ -313,9 +375,13 @@ def _chunk(ch, step, seed, cell, state, timer, aid, nbr, cnt, fz, fh, fe, P, IP,
             zr1 = max(zr1, rr)
             zc0 = min(zc0, cc)
             zc1 = max(zc1, cc)
-        cell[i] = c
-        state[i] = st
-        timer[i] = tm
+        # write back only what changed, so unchanged cache lines stay clean
+        if c != c0:
+            cell[i] = c
+        if st != st0:
+            state[i] = st
+        if st == INFECTED or st0 == INFECTED:
+            timer[i] = tm
     stats[ch, 0] = t0
     stats[ch, 1] = t1
     stats[ch, 2] = t2
@@ -424,9 +490,39 @@ def chunk_bounds(cell, nchunks, ncells, bounds):
     bounds[nchunks] = ncells
 
 
-def advance(step0, nsteps, seed, ny, nx, cell, state, timer, aid, nbr, cnt, work, bounds, ovf,
-            novf, stats, fz, fh, fe, fsrc, ftmp, regions, bbox, totals, P, IP, shist, bcell,
-            bstate, btimer, baid):
+def advance(
+    step0,
+    nsteps,
+    seed,
+    ny,
+    nx,
+    cell,
+    state,
+    timer,
+    aid,
+    nbr,
+    cnt,
+    work,
+    bounds,
+    ovf,
+    novf,
+    stats,
+    fz,
+    fh,
+    fe,
+    fsrc,
+    ftmp,
+    regions,
+    bbox,
+    totals,
+    P,
+    IP,
+    shist,
+    bcell,
+    bstate,
+    btimer,
+    baid,
+):
     """Advance the agents by ``nsteps`` steps, the first numbered ``step0``.
 
     A plain Python loop over compiled kernels: its overhead (about 20 µs a step) costs less
@@ -458,8 +554,27 @@ def advance(step0, nsteps, seed, ny, nx, cell, state, timer, aid, nbr, cnt, work
         evo = totals[EVOLVED] > 0 or (totals[ZOMBIE] > 0 and P[P_EVOLVE_P] > 0.0)
         zb = bbox if totals[HUMAN] > 0 and evo else none
         _box_field(cur, HUMAN, False, nx, ny, re_, zb, pad, regions[2], fsrc, ftmp, fe)
-        _pass(step, seed, cell, state, timer, aid, nbr, cur, fz, fh, fe, P, IP, nx, nxt, bounds,
-              ovf, novf, stats)
+        _pass(
+            step,
+            seed,
+            cell,
+            state,
+            timer,
+            aid,
+            nbr,
+            cur,
+            fz,
+            fh,
+            fe,
+            P,
+            IP,
+            nx,
+            nxt,
+            bounds,
+            ovf,
+            novf,
+            stats,
+        )
         _combine_stats(stats, bbox, totals)
         cur, nxt = nxt, cur
         se = IP[I_SORT_EVERY]

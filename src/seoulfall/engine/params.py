@@ -47,8 +47,15 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     IP[K.I_R_H] = radius_cells(h.sense_m, cell_m)
     IP[K.I_R_Z] = radius_cells(z.sense_m, cell_m)
     IP[K.I_R_E] = radius_cells(z.sense_m * e.sense_factor, cell_m)
-    fastest = max(P[K.P_H_FLEE], P[K.P_H_DRIFT], P[K.P_Z_CHASE], P[K.P_Z_WANDER],
-                  P[K.P_E_CHASE], P[K.P_E_WANDER], P[K.P_Y_DRIFT])
+    fastest = max(
+        P[K.P_H_FLEE],
+        P[K.P_H_DRIFT],
+        P[K.P_Z_CHASE],
+        P[K.P_Z_WANDER],
+        P[K.P_E_CHASE],
+        P[K.P_E_WANDER],
+        P[K.P_Y_DRIFT],
+    )
     IP[K.I_MAXHOP] = min(K.MAXHOP, math.ceil(fastest))
     IP[K.I_SORT_EVERY] = sc.engine.sort_every
     return P, IP

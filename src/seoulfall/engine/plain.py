@@ -49,7 +49,7 @@ def box_sum(grid: np.ndarray, r: int) -> np.ndarray:
     out = np.zeros((ny, nx), np.int64)
     for dr in range(2 * r + 1):
         for dc in range(2 * r + 1):
-            out += pad[dr:dr + ny, dc:dc + nx]
+            out += pad[dr : dr + ny, dc : dc + nx]
     return out.ravel()
 
 
@@ -70,8 +70,10 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
     fz = box_sum(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_H]))
     fh = box_sum(grid(K.HUMAN), int(IP[K.I_R_Z]))
     fe = box_sum(grid(K.HUMAN), int(IP[K.I_R_E]))
-    key = {s: step_key(seed, s, step_no) for s in
-           (rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE)}
+    key = {
+        s: step_key(seed, s, step_no)
+        for s in (rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE)
+    }
     hop_keys = [step_key(seed, rng.HOP + h, step_no) for h in range(K.MAXHOP)]
     dt = P[K.P_DT]
     for i in range(cell.size):
@@ -91,8 +93,11 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
                 kr = P[K.P_KILL] if st == K.ZOMBIE else P[K.P_KILL_E]
                 if unit(bits(key[rng.KILL], a)) < 1.0 - math.exp(-kr * f / n_c * dt):
                     st = K.DEAD
-            if st == K.ZOMBIE and P[K.P_EVOLVE_P] > 0 and \
-                    unit(bits(key[rng.EVOLVE], a)) < P[K.P_EVOLVE_P]:
+            if (
+                st == K.ZOMBIE
+                and P[K.P_EVOLVE_P] > 0
+                and unit(bits(key[rng.EVOLVE], a)) < P[K.P_EVOLVE_P]
+            ):
                 st = K.EVOLVED
         if st == K.INFECTED:
             tm -= dt
@@ -104,8 +109,9 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
             state[i] = st
             continue
         if st in (K.HUMAN, K.INFECTED):
-            mode, x, field = ("flee", P[K.P_H_FLEE], fz) if fz[c] > 0 else \
-                ("random", P[K.P_H_DRIFT], fz)
+            mode, x, field = (
+                ("flee", P[K.P_H_FLEE], fz) if fz[c] > 0 else ("random", P[K.P_H_DRIFT], fz)
+            )
         elif st in (K.ZOMBIE, K.EVOLVED):
             field = fh if st == K.ZOMBIE else fe
             chase = P[K.P_Z_CHASE] if st == K.ZOMBIE else P[K.P_E_CHASE]

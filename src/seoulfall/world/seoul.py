@@ -161,8 +161,13 @@ def build_seoul_raster(
         district_names_ko=[r["name_ko"] for r in rows],
         district_sides=[r["side"] for r in rows],
         bridge_names=names,
-        geo={"lon0": SEOUL_LON0, "lat0": SEOUL_LAT0, "x0": float(x0), "y0": float(y0),
-             "river_width_m": float(river_width_m)},
+        geo={
+            "lon0": SEOUL_LON0,
+            "lat0": SEOUL_LAT0,
+            "x0": float(x0),
+            "y0": float(y0),
+            "river_width_m": float(river_width_m),
+        },
     )
 
 
@@ -194,7 +199,9 @@ def _bridge_cells(sx, sy, nrm, water, x0, y0, cell_m):
 
 
 @lru_cache(maxsize=4)
-def load_seoul(cell_m: float = DEFAULT_CELL_M, river_width_m: float = DEFAULT_RIVER_WIDTH_M) -> Raster:
+def load_seoul(
+    cell_m: float = DEFAULT_CELL_M, river_width_m: float = DEFAULT_RIVER_WIDTH_M
+) -> Raster:
     """Seoul's raster: the bundled file for the defaults, otherwise built from the data."""
     if cell_m == DEFAULT_CELL_M and river_width_m == DEFAULT_RIVER_WIDTH_M:
         path = data_dir() / BUNDLED_RASTER
