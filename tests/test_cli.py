@@ -190,7 +190,7 @@ def test_python_api_three_lines(tmp_path):
     import seoulfall
 
     res = seoulfall.simulate("lattice", seed=1, overrides={"time.days": 0.05})
-    assert res.summary["agents"] == 10_000
+    assert res.summary["agents"] == 101 * 101
     ax = res.plot()
     assert len(ax.lines) == 6
     res.save(tmp_path / "r")

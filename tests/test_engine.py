@@ -187,3 +187,36 @@ def test_well_mixed_conserves_z_plus_one_minus_alpha_s_on_average():
     q1 = end["zombie"] + (1 - alpha) * end["human"]
     assert end["human"] == 0
     assert q1 == pytest.approx(q0, rel=0.08)
+
+
+def test_kernel_step_equals_plain_python_step_with_neighbour_contacts():
+    sc = Scenario.load("lattice", {"world.size": 41, "population.agents": 41 * 41,
+                                   "interaction.own_weight": 0.5, "zombie.speed_mps": 1.0,
+                                   "outbreak.zombies": 30, "time.dt_min": 0.5})
+    sim = Simulation(sc, seed=2)
+    sim.advance(0, 12)
+    a = sim.agents
+    ny, nx = sim.world.shape
+    ids = a.aid.copy()
+    before = a.state.copy()
+    ref = plain.step(12, sim.seed, a.cell, a.state, a.timer, a.aid, sim.nbr, sim.cnt.copy(),
+                     sim.P, sim.IP, ny, nx)
+    sim.advance(12, 1)
+    for want, have in zip(ref[:3], agents_by_id(sim)):
+        assert np.array_equal(want[np.argsort(ids)], have)
+    assert (ref[1] != before).sum() > 0
+
+
+def test_lattice_world_spreads_only_between_neighbours():
+    # with no movement and neighbour contacts, zombies form one connected cluster
+    from scipy import ndimage
+
+    sc = Scenario.load("lattice", {"world.size": 31, "population.agents": 31 * 31,
+                                   "human.kill_rate": 0.0, "time.days": 0.01})
+    sim = Simulation(sc, seed=1)
+    sim.run()
+    zombie = np.zeros(31 * 31, bool)
+    zombie[sim.agents.cell[sim.agents.state == K.ZOMBIE]] = True
+    labels, n = ndimage.label(zombie.reshape(31, 31))
+    assert n == 1 and zombie[15 * 31 + 15]
+    assert 1 < zombie.sum() < 31 * 31

@@ -13,7 +13,7 @@ import math
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 import tomllib
@@ -185,6 +185,21 @@ class Hybrid(_Table):
     drift_mps: float = Field(0.05, ge=0.0, le=50.0, description="mean speed of drift (m/s)")
 
 
+class Interaction(_Table):
+    """Who meets whom: the contacts behind bites and kills."""
+
+    mixing: Literal["frequency", "mass"] = Field(
+        "frequency",
+        description="`frequency`: hazards scale with the zombie (or fighter) fraction of the "
+        "contacts, β Z / N; `mass`: with their number, β Z (the lattice reference model)",
+    )
+    own_weight: float = Field(1.0, ge=0.0, le=1e6, description="contact weight of the own cell")
+    neighbour_weight: float = Field(
+        0.0, ge=0.0, le=1e6,
+        description="contact weight of each of the four neighbouring cells (lattice: 1)",
+    )
+
+
 class Engine(_Table):
     """How the engine runs (never what it computes)."""
 
@@ -219,6 +234,7 @@ class Scenario(_Table):
     human: Human = Human()
     infection: Infection = Infection()
     hybrid: Hybrid = Hybrid()
+    interaction: Interaction = Interaction()
     engine: Engine = Engine()
     output: Output = Output()
 

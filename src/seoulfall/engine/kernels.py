@@ -60,7 +60,10 @@ P_Z_WANDER = 13
 P_E_CHASE = 14
 P_E_WANDER = 15
 P_Y_DRIFT = 16
-NPARAMS = 17
+P_W_OWN = 17  # contact weight of the own cell
+P_W_NEIGHBOUR = 18  # contact weight of each von Neumann neighbour
+P_MASS_ACTION = 19  # 1: hazards are not divided by the (weighted) population
+NPARAMS = 20
 
 # Indices into the integer parameter vector.
 I_R_H = 0  # radius (cells) within which humans sense zombies
@@ -208,6 +211,34 @@ def _pass(
 
 
 @njit(cache=True)
+def _contacts(cnt, nbr, c, P):
+    """Weighted humans, zombies, evolved, hybrids and population seen from cell ``c``.
+
+    Own cell weight ``w0``, each passable neighbour ``w1``; the population is 1 under mass
+    action (hazards then count contacts, not fractions).
+    """
+    w0 = P[P_W_OWN]
+    w1 = P[P_W_NEIGHBOUR]
+    h = w0 * cnt[c, HUMAN]
+    z = w0 * cnt[c, ZOMBIE]
+    e = w0 * cnt[c, EVOLVED]
+    y = w0 * cnt[c, HYBRID]
+    n = w0 * (cnt[c, 0] + cnt[c, 1] + cnt[c, 2] + cnt[c, 3] + cnt[c, 4])
+    if w1 > 0.0:
+        for k in range(4):
+            nb = nbr[c, k]
+            if nb >= 0:
+                h += w1 * cnt[nb, HUMAN]
+                z += w1 * cnt[nb, ZOMBIE]
+                e += w1 * cnt[nb, EVOLVED]
+                y += w1 * cnt[nb, HYBRID]
+                n += w1 * (cnt[nb, 0] + cnt[nb, 1] + cnt[nb, 2] + cnt[nb, 3] + cnt[nb, 4])
+    if P[P_MASS_ACTION] > 0.0:
+        n = 1.0
+    return h, z, e, y, n
+
+
+@njit(cache=True)
 def _chunk(
     ch,
     step,
@@ -244,6 +275,7 @@ def _chunk(
     for h in range(MAXHOP):
         khop[h] = step_key(seed, rng.HOP + h, step)
     maxhop = IP[I_MAXHOP]
+    general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
     blo = bounds[ch]
     bhi = bounds[ch + 1]
     nxt[blo:bhi] = 0
@@ -264,25 +296,30 @@ def _chunk(
         # the timer matters only to the infected: leave its memory untouched otherwise
         tm = timer[i] if st == INFECTED else 0.0
         # 1-2. interact and turn, on the counts at the start of the step
-        if st == HUMAN:
-            z = cnt[c, ZOMBIE]
-            e = cnt[c, EVOLVED]
-            if z + e > 0:
-                nc = cnt[c, 0] + cnt[c, 1] + z + e + cnt[c, 4]
-                haz = (P[P_BITE] * z + P[P_BITE_E] * e) / nc
-                if to_unit(agent_bits(kbite, a)) < 1.0 - math.exp(-haz * dt):
-                    st = INFECTED
-                    tm = _turn_time(agent_bits(kturn, a), P[P_TURN_MEDIAN], P[P_TURN_SIGMA])
-        elif st == ZOMBIE or st == EVOLVED:
-            f = cnt[c, HUMAN] + P[P_Y_STRENGTH] * cnt[c, HYBRID]
-            if f > 0:
-                nc = cnt[c, 0] + cnt[c, 1] + cnt[c, 2] + cnt[c, 3] + cnt[c, 4]
-                kr = P[P_KILL] if st == ZOMBIE else P[P_KILL_E]
-                if to_unit(agent_bits(kkill, a)) < 1.0 - math.exp(-kr * f / nc * dt):
-                    st = DEAD
-            if st == ZOMBIE and P[P_EVOLVE_P] > 0.0:
-                if to_unit(agent_bits(kevo, a)) < P[P_EVOLVE_P]:
-                    st = EVOLVED
+        if st == HUMAN or st == ZOMBIE or st == EVOLVED:
+            if general:
+                h, z, e, y, nc = _contacts(cnt, nbr, c, P)
+            else:
+                h = cnt[c, HUMAN]
+                z = cnt[c, ZOMBIE]
+                e = cnt[c, EVOLVED]
+                y = cnt[c, HYBRID]
+                nc = h + cnt[c, INFECTED] + z + e + y
+            if st == HUMAN:
+                if z + e > 0:
+                    haz = (P[P_BITE] * z + P[P_BITE_E] * e) / nc
+                    if to_unit(agent_bits(kbite, a)) < 1.0 - math.exp(-haz * dt):
+                        st = INFECTED
+                        tm = _turn_time(agent_bits(kturn, a), P[P_TURN_MEDIAN], P[P_TURN_SIGMA])
+            else:
+                f = h + P[P_Y_STRENGTH] * y
+                if f > 0:
+                    kr = P[P_KILL] if st == ZOMBIE else P[P_KILL_E]
+                    if to_unit(agent_bits(kkill, a)) < 1.0 - math.exp(-kr * f / nc * dt):
+                        st = DEAD
+                if st == ZOMBIE and P[P_EVOLVE_P] > 0.0:
+                    if to_unit(agent_bits(kevo, a)) < P[P_EVOLVE_P]:
+                        st = EVOLVED
         if st == INFECTED:
             tm -= dt
             if tm <= 0.0:

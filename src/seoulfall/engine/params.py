@@ -43,6 +43,9 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     P[K.P_E_CHASE] = cps(z.speed_mps * e.speed_factor)
     P[K.P_E_WANDER] = cps(z.wander_mps * e.speed_factor)
     P[K.P_Y_DRIFT] = cps(sc.hybrid.drift_mps)
+    P[K.P_W_OWN] = sc.interaction.own_weight
+    P[K.P_W_NEIGHBOUR] = sc.interaction.neighbour_weight
+    P[K.P_MASS_ACTION] = 1.0 if sc.interaction.mixing == "mass" else 0.0
     IP = np.zeros(K.NIPARAMS, np.int64)
     IP[K.I_R_H] = radius_cells(h.sense_m, cell_m)
     IP[K.I_R_Z] = radius_cells(z.sense_m, cell_m)

@@ -63,6 +63,18 @@ def turn_time(b: int, median: float, sigma: float) -> float:
     return median * math.exp(sigma * z)
 
 
+def contacts(cnt, nbr, c, P):
+    """Weighted (humans, zombies, evolved, hybrids, population) that an agent in c meets."""
+    w0, w1 = P[K.P_W_OWN], P[K.P_W_NEIGHBOUR]
+    cells = [(c, w0)] + [(int(nb), w1) for nb in nbr[c] if nb >= 0 and w1 > 0]
+    h = sum(w * int(cnt[x, K.HUMAN]) for x, w in cells)
+    z = sum(w * int(cnt[x, K.ZOMBIE]) for x, w in cells)
+    e = sum(w * int(cnt[x, K.EVOLVED]) for x, w in cells)
+    y = sum(w * int(cnt[x, K.HYBRID]) for x, w in cells)
+    n = sum(w * int(cnt[x, :K.NLIVING].sum()) for x, w in cells)
+    return h, z, e, y, (1.0 if P[K.P_MASS_ACTION] > 0 else n)
+
+
 def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
     """One step; returns new (cell, state, timer, cnt) and leaves the inputs alone."""
     cell, state, timer = cell.copy(), state.copy(), timer.copy()
@@ -80,8 +92,7 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
         st, c, a, tm = int(state[i]), int(cell[i]), int(aid[i]), float(timer[i])
         if st >= K.DEAD:
             continue
-        h, inf, z, e, y = (int(v) for v in cnt[c])
-        n_c = h + inf + z + e + y
+        h, z, e, y, n_c = contacts(cnt, nbr, c, P)
         if st == K.HUMAN and z + e > 0:
             haz = (P[K.P_BITE] * z + P[K.P_BITE_E] * e) / n_c
             if unit(bits(key[rng.BITE], a)) < 1.0 - math.exp(-haz * dt):
@@ -116,7 +127,7 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
             field = fh if st == K.ZOMBIE else fe
             chase = P[K.P_Z_CHASE] if st == K.ZOMBIE else P[K.P_E_CHASE]
             wander = P[K.P_Z_WANDER] if st == K.ZOMBIE else P[K.P_E_WANDER]
-            if h > 0:
+            if cnt[c, K.HUMAN] > 0:
                 mode, x = "stay", 0.0
             elif field[c] > 0:
                 mode, x = "chase", chase
