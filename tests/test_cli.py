@@ -224,3 +224,12 @@ def test_scenario_key_reference_is_generated_from_the_schema():
         "zombie.evolve_rate_per_day",
     ):
         assert f"`{key}`" in keys_markdown(), key
+
+
+def test_validate_passes_and_prints_a_table(capsys):
+    code, out, err = run_cli(["validate"], capsys)
+    lines = out.strip().splitlines()
+    assert lines[-1] == f"{len(lines) - 2} passed, 0 failed"
+    assert len(lines) - 2 >= 8
+    assert all(line.startswith("PASS") for line in lines[1:-1])
+    assert code == 0

@@ -119,6 +119,19 @@ def scenarios() -> None:
         typer.echo(f"{name:<16} {desc}")
 
 
+@app.command()
+def validate() -> None:
+    """Check the reference models and the engine against the published mathematics."""
+    from seoulfall.validate import format_row, run_checks
+
+    typer.echo(f"{'':6}{'check':<66} {'value':>12} {'expected':>12} {'tolerance':>10}")
+    checks = run_checks(progress=lambda c: typer.echo(format_row(c)))
+    failed = sum(not c.passed for c in checks)
+    typer.echo(f"{len(checks) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: map errors to exit codes and one-line messages."""
     try:

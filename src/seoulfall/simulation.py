@@ -63,10 +63,15 @@ class Simulation:
         )
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
+        self.totals = np.zeros(K.NLIVING, np.int64)
+        self.recount()
+
+    def recount(self) -> None:
+        """Rebuild the per-cell counts, threat box and totals after agents were edited."""
         a = self.agents
         K.count_cells(a.cell, a.state, self.cnt)
-        K.threat_bbox(self.cnt, nx, self.bbox)
-        self.totals = self.cnt.sum(axis=0).astype(np.int64)
+        K.threat_bbox(self.cnt, self.world.shape[1], self.bbox)
+        self.totals[:] = self.cnt.sum(axis=0)
 
     def advance(self, step0: int, nsteps: int) -> None:
         """Run ``nsteps`` steps starting at step number ``step0``."""

@@ -79,6 +79,7 @@ def munz(model: str, t_end: float, params: dict, y0: dict, dt: float | None = No
     -------
     DataFrame
         Columns ``t`` and one per compartment of the model; the last row is at ``t_end``.
+        A strike time has two rows: the state just before the strike, then just after.
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
