@@ -1,3 +1,4 @@
+import numba
 import numpy as np
 import pytest
 
@@ -51,11 +52,15 @@ def test_agents_cross_the_river_only_by_bridge(small_seoul):
     assert crossed > 0
 
 
-def test_same_seed_is_bit_identical_whatever_the_thread_count(small_seoul):
+def test_same_seed_is_bit_identical_whatever_the_thread_count(small_seoul, monkeypatch):
+    from seoulfall.engine import stepper
+
+    monkeypatch.setattr(stepper, "SERIAL_BELOW", 0)  # split even this small run into chunks
     sc = small_seoul.override({"time.days": 0.25})
     one = Simulation(sc, seed=5, threads=1)
     one.run()
     two = Simulation(sc, seed=5, threads=2)
+    assert two.stepper.nchunks == min(2, numba.config.NUMBA_NUM_THREADS)
     two.run()
     for x, y in zip(agents_by_id(one), agents_by_id(two)):
         assert np.array_equal(x, y)
@@ -190,17 +195,37 @@ def test_well_mixed_conserves_z_plus_one_minus_alpha_s_on_average():
 
 
 def test_kernel_step_equals_plain_python_step_with_neighbour_contacts():
-    sc = Scenario.load("lattice", {"world.size": 41, "population.agents": 41 * 41,
-                                   "interaction.own_weight": 0.5, "zombie.speed_mps": 1.0,
-                                   "outbreak.zombies": 30, "time.dt_min": 0.5})
+    sc = Scenario.load(
+        "lattice",
+        {
+            "world.size": 41,
+            "population.agents": 41 * 41,
+            "interaction.own_weight": 0.5,
+            "zombie.speed_mps": 1.0,
+            "outbreak.zombies": 30,
+            "time.dt_min": 0.5,
+        },
+    )
     sim = Simulation(sc, seed=2)
     sim.advance(0, 12)
     a = sim.agents
     ny, nx = sim.world.shape
     ids = a.aid.copy()
     before = a.state.copy()
-    ref = plain.step(12, sim.seed, a.cell, a.state, a.timer, a.aid, sim.nbr, sim.cnt.copy(),
-                     sim.P, sim.IP, ny, nx)
+    ref = plain.step(
+        12,
+        sim.seed,
+        a.cell,
+        a.state,
+        a.timer,
+        a.aid,
+        sim.nbr,
+        sim.cnt.copy(),
+        sim.P,
+        sim.IP,
+        ny,
+        nx,
+    )
     sim.advance(12, 1)
     for want, have in zip(ref[:3], agents_by_id(sim)):
         assert np.array_equal(want[np.argsort(ids)], have)
@@ -211,8 +236,10 @@ def test_lattice_world_spreads_only_between_neighbours():
     # with no movement and neighbour contacts, zombies form one connected cluster
     from scipy import ndimage
 
-    sc = Scenario.load("lattice", {"world.size": 31, "population.agents": 31 * 31,
-                                   "human.kill_rate": 0.0, "time.days": 0.01})
+    sc = Scenario.load(
+        "lattice",
+        {"world.size": 31, "population.agents": 31 * 31, "human.kill_rate": 0.0, "time.days": 0.01},
+    )
     sim = Simulation(sc, seed=1)
     sim.run()
     zombie = np.zeros(31 * 31, bool)

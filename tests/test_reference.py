@@ -19,8 +19,13 @@ MUNZ = {"alpha": 0.005, "beta": 0.0095, "zeta": 0.0001, "delta": 0.0001}
 
 
 def test_munz_columns_and_end_time():
-    for model, cols in [("basic", "SZR"), ("latent", "SIZR"), ("quarantine", "SIZRQ"),
-                        ("treatment", "SIZR"), ("impulsive", "SZR")]:
+    for model, cols in [
+        ("basic", "SZR"),
+        ("latent", "SIZR"),
+        ("quarantine", "SIZRQ"),
+        ("treatment", "SIZR"),
+        ("impulsive", "SZR"),
+    ]:
         df = munz(model, 3.0, dict(MUNZ, rho=0.005), {"S": 500, "Z": 1})
         assert list(df.columns) == ["t", *cols]
         assert df["t"].iloc[-1] == 3.0 and df["t"].iloc[0] == 0.0
@@ -60,8 +65,14 @@ def test_munz_population_is_conserved_without_births():
 
 
 def test_munz_impulsive_strike_removes_k_n_of_the_zombies():
-    p = {"alpha": 0.0075, "beta": 0.0055, "zeta": 0.09, "delta": 0.0001, "k": 0.25,
-         "strikes": [2.5, 5.0]}
+    p = {
+        "alpha": 0.0075,
+        "beta": 0.0055,
+        "zeta": 0.09,
+        "delta": 0.0001,
+        "k": 0.25,
+        "strikes": [2.5, 5.0],
+    }
     df = munz("impulsive", 6.0, p, {"S": 999, "Z": 1})
     for n, t in enumerate([2.5, 5.0], start=1):
         rows = df[df["t"] == t]
@@ -77,8 +88,11 @@ def test_quarantine_r0_formula_and_treatment_equilibrium():
     # it is a fixed point of the treatment right-hand side (Pi = delta = 0)
     p = dict(alpha=0.02, beta=0.01, zeta=0.1, delta=0.0, rho=0.25, c=0.5)
     df = munz("treatment", 50.0, p, {k: v for k, v in eq.items()})
-    assert np.allclose(df.iloc[-1][["S", "I", "Z", "R"]].to_numpy(),
-                       [eq["S"], eq["I"], eq["Z"], eq["R"]], rtol=1e-6)
+    assert np.allclose(
+        df.iloc[-1][["S", "I", "Z", "R"]].to_numpy(),
+        [eq["S"], eq["I"], eq["Z"], eq["R"]],
+        rtol=1e-6,
+    )
 
 
 def test_munz_rejects_bad_names():
@@ -96,7 +110,9 @@ def test_alemi_ode_conserves_z_plus_one_minus_alpha_s_and_matches_closed_form():
     assert np.allclose(q, 5 + 0.7 * 995, rtol=1e-8)
     cf = alemi_closed_form(1000, 5, 0.3, 2.0, df["t"])
     assert np.allclose(df[["S", "Z", "R"]], cf[["S", "Z", "R"]], rtol=1e-6, atol=1e-6)
-    assert df["S"].iloc[-1] < 1e-3 and df["Z"].iloc[-1] == pytest.approx(final_zombies(1000, 5, 0.3))
+    assert df["S"].iloc[-1] < 1e-3 and df["Z"].iloc[-1] == pytest.approx(
+        final_zombies(1000, 5, 0.3)
+    )
 
 
 def test_alemi_stochastic_odds_are_alpha_to_the_z0():
@@ -121,8 +137,7 @@ def test_alemi_stochastic_is_reproducible_and_fast():
 
 def test_alemi_lattice_counts_and_edges():
     res = alemi_lattice(31, 0.0, seed=1)  # alpha = 0: every pair is a bite, all turn
-    assert res == {"infected": 31 * 31, "killed": 0, "reached_edge": True, "size": 31,
-                   "alpha": 0.0}
+    assert res == {"infected": 31 * 31, "killed": 0, "reached_edge": True, "size": 31, "alpha": 0.0}
     big = alemi_lattice(31, 1e9, seed=1)  # effectively no bite: the first zombie dies
     assert big["infected"] == 1 and big["killed"] == 1 and not big["reached_edge"]
     runs = [alemi_lattice(41, 0.3, seed=s) for s in range(50)]

@@ -24,8 +24,10 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 def munz_figure():
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, y0, title in ((axes[0], {"S": 500}, "printed initial condition (no zombie)"),
-                          (axes[1], {"S": 499, "Z": 1}, "one seed zombie")):
+    for ax, y0, title in (
+        (axes[0], {"S": 500}, "printed initial condition (no zombie)"),
+        (axes[1], {"S": 499, "Z": 1}, "one seed zombie"),
+    ):
         exact = munz("basic", 10, MUNZ, y0)
         euler = munz("basic", 10, MUNZ, y0, dt=0.01)
         for c, col in (("S", "C0"), ("Z", "C3"), ("R", "0.4")):
@@ -59,8 +61,13 @@ def lattice_figure():
     alphas = np.array([0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7])
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for size in (33, 65, 129):
-        ax.plot(alphas, [lattice_edge_probability(a, size, 300) for a in alphas], "-o", ms=3,
-                label=f"reference lattice, L = {size}")
+        ax.plot(
+            alphas,
+            [lattice_edge_probability(a, size, 300) for a in alphas],
+            "-o",
+            ms=3,
+            label=f"reference lattice, L = {size}",
+        )
     eng = [engine_lattice_edge_probability(a, 33, 60, seed=50) for a in alphas]
     ax.plot(alphas, eng, "k^", mfc="none", label="engine, lattice world, L = 33")
     ax.set_xlabel("alpha")

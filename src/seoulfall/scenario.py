@@ -195,7 +195,9 @@ class Interaction(_Table):
     )
     own_weight: float = Field(1.0, ge=0.0, le=1e6, description="contact weight of the own cell")
     neighbour_weight: float = Field(
-        0.0, ge=0.0, le=1e6,
+        0.0,
+        ge=0.0,
+        le=1e6,
         description="contact weight of each of the four neighbouring cells (lattice: 1)",
     )
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numba
 import numpy as np
 
 from seoulfall.engine import kernels as K
 from seoulfall.engine.params import build_params
 from seoulfall.engine.population import Agents, create_agents
+from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
 from seoulfall.scenario import Scenario
 from seoulfall.world import Raster, load_world
@@ -29,80 +29,36 @@ class Simulation:
             scenario = scenario.override({"seed": int(seed)})
         self.scenario = scenario
         self.seed = scenario.seed
-        if threads is not None:
-            numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
         self.world: Raster = load_world(scenario)
         self.agents: Agents = create_agents(self.world, scenario, self.seed)
         self.P, self.IP = build_params(scenario, self.world.cell_m)
         self.nsteps = scenario.steps
         self.record_every = max(1, int(round(scenario.output.every_min / scenario.time.dt_min)))
-        self._alloc()
-        self.setup_seconds = time.perf_counter() - t0
-
-    def _alloc(self) -> None:
-        ny, nx = self.world.shape
-        ncells = ny * nx
-        n = self.agents.n
-        nchunks = numba.get_num_threads()
         self.nbr = self.world.neighbour_table()
-        self.cnt = np.zeros((ncells, K.NLIVING), np.int32)
-        self.work = np.zeros_like(self.cnt)
-        self.bounds = np.zeros(nchunks + 1, np.int64)
-        self.ovf = np.zeros(n, np.int64)
-        self.novf = np.zeros(nchunks, np.int64)
-        self.stats = np.zeros((nchunks, K.NSTATS), np.int64)
-        self.fields = np.zeros((5, ncells), np.int32)  # fz, fh, fe, and two work rows
-        self.regions = np.zeros((3, 4), np.int64)
-        self.bbox = np.zeros(4, np.int64)
-        self.shist = np.zeros((nchunks, ncells + 1), np.int64)
-        self.buf = (
-            np.empty(n, np.int32),
-            np.empty(n, np.int8),
-            np.empty(n, np.float32),
-            np.empty(n, np.int32),
+        self.stepper = Stepper(
+            self.agents, self.world.shape, self.nbr, self.P, self.IP, self.seed, threads=threads
         )
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
-        self.totals = np.zeros(K.NLIVING, np.int64)
-        self.recount()
+        self.setup_seconds = time.perf_counter() - t0
+
+    @property
+    def cnt(self) -> np.ndarray:
+        """Living agents per (cell, state) now, shape (ncells, 5)."""
+        return self.stepper.cnt
+
+    @property
+    def totals(self) -> np.ndarray:
+        """Living agents per state now."""
+        return self.stepper.totals
 
     def recount(self) -> None:
-        """Rebuild the per-cell counts, threat box and totals after agents were edited."""
-        a = self.agents
-        K.count_cells(a.cell, a.state, self.cnt)
-        K.threat_bbox(self.cnt, self.world.shape[1], self.bbox)
-        self.totals[:] = self.cnt.sum(axis=0)
+        """Rebuild the per-cell counts after agents were edited by hand."""
+        self.stepper.recount()
 
     def advance(self, step0: int, nsteps: int) -> None:
         """Run ``nsteps`` steps starting at step number ``step0``."""
-        a = self.agents
-        ny, nx = self.world.shape
-        K.advance(
-            step0,
-            nsteps,
-            self.seed,
-            ny,
-            nx,
-            a.cell,
-            a.state,
-            a.timer,
-            a.aid,
-            self.nbr,
-            self.cnt,
-            self.work,
-            self.bounds,
-            self.ovf,
-            self.novf,
-            self.stats,
-            *self.fields,
-            self.regions,
-            self.bbox,
-            self.totals,
-            self.P,
-            self.IP,
-            self.shist,
-            *self.buf,
-        )
+        self.stepper.advance(step0, nsteps)
 
     def tally(self) -> np.ndarray:
         """Agents per (district, state) now; the last row counts agents off the map."""
@@ -118,7 +74,7 @@ class Simulation:
             Called as ``progress(step, nsteps)`` after each recorded block of steps.
         """
         t_start = time.perf_counter()
-        self.advance(0, 0)  # compile (or load the cache) outside the timed stepping
+        self.stepper.warm_up()  # compile (or load the cache) outside the timed stepping
         compile_seconds = time.perf_counter() - t_start
         times = []
         records = []
@@ -148,7 +104,7 @@ class Simulation:
                 "stepping_seconds": stepping,
                 "setup_seconds": self.setup_seconds,
                 "compile_seconds": compile_seconds,
-                "threads": numba.get_num_threads(),
+                "threads": self.stepper.nchunks,
             },
         )
 

@@ -60,8 +60,12 @@ def check_munz_basic_euler() -> Check:
     exact = munz("basic", 10.0, MUNZ, {"S": 499, "Z": 1})
     euler = munz("basic", 10.0, MUNZ, {"S": 499, "Z": 1}, dt=0.01)
     zt = np.interp(exact["t"], euler["t"], euler["Z"])
-    return Check("munz basic: Euler dt=0.01 vs LSODA, max |dZ|/N",
-                 float(np.max(np.abs(zt - exact["Z"])) / 500), 0.0, 0.01)
+    return Check(
+        "munz basic: Euler dt=0.01 vs LSODA, max |dZ|/N",
+        float(np.max(np.abs(zt - exact["Z"])) / 500),
+        0.0,
+        0.01,
+    )
 
 
 def check_munz_dfe_unstable() -> Check:
@@ -72,16 +76,21 @@ def check_munz_dfe_unstable() -> Check:
     b, a, z = p["beta"], p["alpha"], p["zeta"]
     tr = (b - a) * N - z
     formula = (tr + math.sqrt(tr * tr + 4 * b * N * z)) / 2
-    return Check("munz basic: DFE growth rate with alpha > beta (> 0)", lam, formula,
-                 1e-9 * max(1.0, abs(formula)))
+    return Check(
+        "munz basic: DFE growth rate with alpha > beta (> 0)",
+        lam,
+        formula,
+        1e-9 * max(1.0, abs(formula)),
+    )
 
 
 def check_munz_conservation() -> Check:
     """Latent model with Π = 0: S + I + Z + R stays N."""
     df = munz("latent", 20.0, dict(MUNZ, rho=0.005), {"S": 499, "Z": 1})
     total = df[["S", "I", "Z", "R"]].sum(axis=1)
-    return Check("munz latent: max |S+I+Z+R - N|/N", float((total - 500).abs().max() / 500),
-                 0.0, 1e-8)
+    return Check(
+        "munz latent: max |S+I+Z+R - N|/N", float((total - 500).abs().max() / 500), 0.0, 1e-8
+    )
 
 
 def check_munz_quarantine_r0() -> Check:
@@ -96,26 +105,34 @@ def check_munz_quarantine_r0() -> Check:
         df = munz("quarantine", 40.0, p, {"S": N - 1e-3, "Z": 1e-3})
         iz = (df["I"] + df["Z"]).to_numpy()
         grow = iz[-1] > iz[len(iz) // 2]  # past the initial transient: days 20 to 40
-        signs.append(grow == (quarantine_r0(p["beta"], N, p["rho"], p["kappa"], p["alpha"],
-                                            p["sigma"]) > 1))
-    return Check("munz quarantine: R0 > 1 iff outbreak grows (2 cases)", float(sum(signs)), 2.0,
-                 0.0)
+        signs.append(
+            grow == (quarantine_r0(p["beta"], N, p["rho"], p["kappa"], p["alpha"], p["sigma"]) > 1)
+        )
+    return Check(
+        "munz quarantine: R0 > 1 iff outbreak grows (2 cases)", float(sum(signs)), 2.0, 0.0
+    )
 
 
 def check_munz_treatment_equilibrium() -> Check:
     """Treatment model: the long-run state is the endemic equilibrium S̄ = c / β."""
     p = dict(MUNZ, delta=0.0, rho=0.5, c=0.5)
     df = munz("treatment", 3000.0, p, {"S": 499, "Z": 1})
-    eq = treatment_equilibrium(p["beta"], p["c"], p["rho"], p["alpha"], p["zeta"],
-                               df["Z"].iloc[-1])
-    return Check("munz treatment: S(3000) vs c/beta", float(df["S"].iloc[-1]), eq["S"],
-                 1e-3 * eq["S"])
+    eq = treatment_equilibrium(p["beta"], p["c"], p["rho"], p["alpha"], p["zeta"], df["Z"].iloc[-1])
+    return Check(
+        "munz treatment: S(3000) vs c/beta", float(df["S"].iloc[-1]), eq["S"], 1e-3 * eq["S"]
+    )
 
 
 def check_munz_impulsive() -> Check:
     """Impulsive strikes (k = 0.25 every 2.5 days): the 4th strike kills every zombie."""
-    p = {"alpha": 0.0075, "beta": 0.0055, "zeta": 0.09, "delta": 0.0001, "k": 0.25,
-         "strikes": [2.5, 5.0, 7.5, 10.0]}
+    p = {
+        "alpha": 0.0075,
+        "beta": 0.0055,
+        "zeta": 0.09,
+        "delta": 0.0001,
+        "k": 0.25,
+        "strikes": [2.5, 5.0, 7.5, 10.0],
+    }
     df = munz("impulsive", 10.5, p, {"S": 999, "Z": 1})
     after = df[df["t"] == 10.0]["Z"].iloc[-1]  # a strike time has a row before and after
     return Check("munz impulsive: Z right after the 4th strike", float(after), 0.0, 1e-12)
@@ -126,16 +143,24 @@ def check_alemi_ode_closed_form() -> Check:
     """The ODE solver agrees with the closed form S(t) = C S0 / ((1-α) S0 + Z0 e^{βCt/N})."""
     ode = alemi_ode(1000, 1, 0.5, 1.0, 60.0)
     cf = alemi_closed_form(1000, 1, 0.5, 1.0, ode["t"])
-    return Check("alemi ODE vs closed form, max |dS|/N",
-                 float(np.abs(ode["S"] - cf["S"]).max() / 1000), 0.0, 1e-6)
+    return Check(
+        "alemi ODE vs closed form, max |dS|/N",
+        float(np.abs(ode["S"] - cf["S"]).max() / 1000),
+        0.0,
+        1e-6,
+    )
 
 
 def check_alemi_odds(runs: int = 20_000) -> Check:
     """Gillespie: humans win with probability α^Z0 (gambler's ruin), here α = 0.8, Z0 = 1."""
     df = alemi_stochastic(1000, 1, 0.8, runs=runs, seed=12)
     p = float((df["Z"] == 0).mean())
-    return Check(f"alemi stochastic: P(humans win), alpha=0.8, {runs} runs", p, 0.8,
-                 4 * math.sqrt(0.8 * 0.2 / runs))
+    return Check(
+        f"alemi stochastic: P(humans win), alpha=0.8, {runs} runs",
+        p,
+        0.8,
+        4 * math.sqrt(0.8 * 0.2 / runs),
+    )
 
 
 def check_alemi_final_size(runs: int = 2000) -> Check:
@@ -143,14 +168,19 @@ def check_alemi_final_size(runs: int = 2000) -> Check:
     df = alemi_stochastic(1000, 1, 0.5, runs=runs, seed=13)
     won = df[df["S"] == 0]
     expected = final_zombies(1000, 1, 0.5)
-    return Check("alemi stochastic: mean final Z when zombies win, alpha=0.5",
-                 float(won["Z"].mean()), expected, 0.05 * expected)
+    return Check(
+        "alemi stochastic: mean final Z when zombies win, alpha=0.5",
+        float(won["Z"].mean()),
+        expected,
+        0.05 * expected,
+    )
 
 
 def lattice_edge_probability(alpha: float, size: int, runs: int, seed: int = 0) -> float:
     """Share of reference lattice runs in which a zombie reaches the border."""
-    return float(np.mean([alemi_lattice(size, alpha, seed=seed + r)["reached_edge"]
-                          for r in range(runs)]))
+    return float(
+        np.mean([alemi_lattice(size, alpha, seed=seed + r)["reached_edge"] for r in range(runs)])
+    )
 
 
 def check_lattice_critical(runs: int = 300) -> Check:
@@ -164,8 +194,12 @@ def check_lattice_critical(runs: int = 300) -> Check:
         lattice_edge_probability(0.7, 65, runs) < 0.02,
         lattice_edge_probability(0.5, 129, runs) < lattice_edge_probability(0.5, 33, runs),
     ]
-    return Check("alemi lattice: spreads at 0.2, contained at 0.7, alpha_c < 0.5",
-                 float(sum(facts)), 3.0, 0.0)
+    return Check(
+        "alemi lattice: spreads at 0.2, contained at 0.7, alpha_c < 0.5",
+        float(sum(facts)),
+        3.0,
+        0.0,
+    )
 
 
 # -- the engine against them --------------------------------------------------------------
@@ -174,8 +208,9 @@ def _quiet(sim: Simulation, block: int = 100, max_steps: int = 200_000) -> int:
     step = 0
     while step < max_steps:
         c = sim.cnt
-        if not ((c[:, K.HUMAN] > 0) & (c[:, K.ZOMBIE] + c[:, K.INFECTED] > 0)).any() and \
-                not _neighbour_contacts(sim):
+        if not (
+            (c[:, K.HUMAN] > 0) & (c[:, K.ZOMBIE] + c[:, K.INFECTED] > 0)
+        ).any() and not _neighbour_contacts(sim):
             break
         sim.advance(step, block)
         step += block
@@ -188,24 +223,40 @@ def _neighbour_contacts(sim: Simulation) -> bool:
     ny, nx = sim.world.shape
     h = (sim.cnt[:, K.HUMAN] > 0).reshape(ny, nx)
     z = (sim.cnt[:, K.ZOMBIE] > 0).reshape(ny, nx)
-    return bool((h[1:] & z[:-1]).any() or (h[:-1] & z[1:]).any() or (h[:, 1:] & z[:, :-1]).any()
-                or (h[:, :-1] & z[:, 1:]).any())
+    return bool(
+        (h[1:] & z[:-1]).any()
+        or (h[:-1] & z[1:]).any()
+        or (h[:, 1:] & z[:, :-1]).any()
+        or (h[:, :-1] & z[:, 1:]).any()
+    )
 
 
-def engine_well_mixed_replicas(alpha: float, agents: int, replicas: int, dt: float,
-                               seed: int = 0) -> np.ndarray:
+def engine_well_mixed_replicas(
+    alpha: float, agents: int, replicas: int, dt: float, seed: int = 0
+) -> np.ndarray:
     """Final zombies in ``replicas`` independent well-mixed cells of ``agents`` each.
 
     The cells of a lattice with no movement and own-cell contacts only are independent
     copies of the ``well-mixed`` world; each starts with one zombie.
     """
     side = int(math.ceil(math.sqrt(replicas)))
-    sc = Scenario.load("well-mixed", {
-        "world.map": "lattice", "world.size": side, "population.agents": side * side * agents,
-        "outbreak.zombies": 0, "zombie.bite_rate": 1.0, "human.kill_rate": alpha,
-        "time.dt_min": dt, "zombie.speed_mps": 0.0, "zombie.wander_mps": 0.0,
-        "human.flee_mps": 0.0, "human.drift_mps": 0.0, "infection.turn_median_min": 0.0,
-    })
+    sc = Scenario.load(
+        "well-mixed",
+        {
+            "world.map": "lattice",
+            "world.size": side,
+            "population.agents": side * side * agents,
+            "outbreak.zombies": 0,
+            "zombie.bite_rate": 1.0,
+            "human.kill_rate": alpha,
+            "time.dt_min": dt,
+            "zombie.speed_mps": 0.0,
+            "zombie.wander_mps": 0.0,
+            "human.flee_mps": 0.0,
+            "human.drift_mps": 0.0,
+            "infection.turn_median_min": 0.0,
+        },
+    )
     sim = Simulation(sc, seed=seed)
     a = sim.agents
     first = np.r_[0, np.flatnonzero(np.diff(a.cell)) + 1]
@@ -222,8 +273,9 @@ def check_engine_well_mixed_odds(replicas: int = 900) -> Check:
     p = float((z == 0).mean())
     ref = float((alemi_stochastic(100, 1, 0.8, runs=20_000, seed=5)["Z"] == 0).mean())
     sd = math.sqrt(ref * (1 - ref) / z.size + ref * (1 - ref) / 20_000)
-    return Check(f"engine well-mixed: P(humans win), alpha=0.8, N=100, {z.size} runs", p, ref,
-                 4 * sd)
+    return Check(
+        f"engine well-mixed: P(humans win), alpha=0.8, N=100, {z.size} runs", p, ref, 4 * sd
+    )
 
 
 def check_engine_well_mixed_final_size(replicas: int = 400) -> Check:
@@ -232,17 +284,29 @@ def check_engine_well_mixed_final_size(replicas: int = 400) -> Check:
     ref = alemi_stochastic(100, 1, 0.5, runs=20_000, seed=6)
     want = float(ref[ref["S"] == 0]["Z"].mean())
     won = z[z > 0]
-    return Check("engine well-mixed: mean final Z when zombies win, alpha=0.5, N=100",
-                 float(won.mean()), want, 4 * float(won.std()) / math.sqrt(won.size) + 0.5)
+    return Check(
+        "engine well-mixed: mean final Z when zombies win, alpha=0.5, N=100",
+        float(won.mean()),
+        want,
+        4 * float(won.std()) / math.sqrt(won.size) + 0.5,
+    )
 
 
-def engine_lattice_edge_probability(alpha: float, size: int, runs: int, dt: float = 0.05,
-                                    seed: int = 0) -> float:
+def engine_lattice_edge_probability(
+    alpha: float, size: int, runs: int, dt: float = 0.05, seed: int = 0
+) -> float:
     """Share of engine runs in the lattice world where a zombie reaches the border."""
     hits = 0
     for r in range(runs):
-        sc = Scenario.load("lattice", {"world.size": size, "population.agents": size * size,
-                                       "human.kill_rate": alpha, "time.dt_min": dt})
+        sc = Scenario.load(
+            "lattice",
+            {
+                "world.size": size,
+                "population.agents": size * size,
+                "human.kill_rate": alpha,
+                "time.dt_min": dt,
+            },
+        )
         sim = Simulation(sc, seed=seed + r)
         _quiet(sim, block=50)
         a = sim.agents
@@ -259,8 +323,12 @@ def check_engine_lattice(runs: int = 120) -> Check:
         eng = engine_lattice_edge_probability(alpha, 33, runs, seed=100)
         ref = lattice_edge_probability(alpha, 33, 2000, seed=7)
         diffs.append(abs(eng - ref))
-    return Check("engine lattice: max |P(edge) - reference|, alpha 0.25 & 0.7, L=33",
-                 float(max(diffs)), 0.0, 4 * math.sqrt(0.25 / runs))
+    return Check(
+        "engine lattice: max |P(edge) - reference|, alpha 0.25 & 0.7, L=33",
+        float(max(diffs)),
+        0.0,
+        4 * math.sqrt(0.25 / runs),
+    )
 
 
 CHECKS: list[Callable[[], Check]] = [
@@ -296,5 +364,7 @@ def run_checks(progress: Callable[[Check], None] | None = None) -> list[Check]:
 
 def format_row(c: Check) -> str:
     """One table row: status, name, value, expected, tolerance."""
-    return (f"{'PASS' if c.passed else 'FAIL'}  {c.name:<66} {c.value:>12.6g} "
-            f"{c.expected:>12.6g} {c.tolerance:>10.3g}")
+    return (
+        f"{'PASS' if c.passed else 'FAIL'}  {c.name:<66} {c.value:>12.6g} "
+        f"{c.expected:>12.6g} {c.tolerance:>10.3g}"
+    )

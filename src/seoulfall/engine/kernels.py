@@ -93,8 +93,8 @@ def _turn_time(bits, median, sigma):
     return median * math.exp(sigma * z)
 
 
-@njit(parallel=True, cache=True)
-def _box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
+@njit(cache=True, nogil=True)
+def box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
     """Box sum within radius ``r`` of ``cnt[:, k0]`` (plus ``cnt[:, k0 + 1]`` if ``two``).
 
     Computed over the zombie bounding box ``bbox`` (rmin, rmax, cmin, cmax) grown by ``pad``,
@@ -103,7 +103,7 @@ def _box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
     time (``prev``) is cleared first, and ``prev`` is updated. An empty ``bbox`` (rmin > rmax)
     leaves the whole field 0.
     """
-    for rr in prange(prev[0], prev[1]):
+    for rr in range(prev[0], prev[1]):
         out[rr * nx + prev[2] : rr * nx + prev[3]] = 0
     prev[0] = prev[1] = prev[2] = prev[3] = 0
     if bbox[0] > bbox[1]:
@@ -117,7 +117,7 @@ def _box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
     qb = min(ny, r1 + r)
     ca = max(0, c0 - r)
     cb = min(nx, c1 + r)
-    for q in prange(qa, qb):
+    for q in range(qa, qb):
         base = q * nx
         if two:
             for cc in range(ca, cb):
@@ -134,9 +134,9 @@ def _box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
                 s += src[base + cc + r + 1]
             if cc - r >= ca:
                 s -= src[base + cc - r]
-    nb = 4
+    nb = 1
     w = c1 - c0
-    for b in prange(nb):
+    for b in range(nb):
         lo = c0 + b * w // nb
         hi = c0 + (b + 1) * w // nb
         acc = np.zeros(hi - lo, np.int32)
@@ -157,54 +157,10 @@ def _box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
                     acc[j] -= tmp[sb + j]
 
 
-@njit(parallel=True, cache=True)
-def _pass(
-    step,
-    seed,
-    cell,
-    state,
-    timer,
-    aid,
-    nbr,
-    cnt,
-    fz,
-    fh,
-    fe,
-    P,
-    IP,
-    nx,
-    nxt,
-    bounds,
-    ovf,
-    novf,
-    stats,
-):
-    """The fused per-agent pass of one step (see the module docstring), one chunk a thread."""
-    nchunks = bounds.size - 1
-    for ch in prange(nchunks):
-        _chunk(
-            ch,
-            step,
-            seed,
-            cell,
-            state,
-            timer,
-            aid,
-            nbr,
-            cnt,
-            fz,
-            fh,
-            fe,
-            P,
-            IP,
-            nx,
-            nxt,
-            bounds,
-            ovf,
-            novf,
-            stats,
-        )
-    n = cell.size
+@njit(cache=True, nogil=True)
+def merge_overflow(nxt, ovf, novf, n):
+    """Add the agents the chunks could not count in their own cell ranges."""
+    nchunks = novf.size
     for ch in range(nchunks):
         for j in range(ch * n // nchunks, novf[ch]):
             nxt[ovf[j] >> 3, ovf[j] & 7] += 1
@@ -238,8 +194,8 @@ def _contacts(cnt, nbr, c, P):
     return h, z, e, y, n
 
 
-@njit(cache=True)
-def _chunk(
+@njit(cache=True, nogil=True)
+def pass_chunk(
     ch,
     step,
     seed,
@@ -431,8 +387,9 @@ def _chunk(
     novf[ch] = no
 
 
-@njit(cache=True)
-def _combine_stats(stats, bbox, totals):
+@njit(cache=True, nogil=True)
+def combine_stats(stats, bbox, totals):
+    """Totals per living state and the threat box, from the chunks' statistics."""
     bbox[0] = bbox[2] = 1 << 30
     bbox[1] = bbox[3] = -1
     totals[:] = 0
@@ -445,44 +402,55 @@ def _combine_stats(stats, bbox, totals):
         bbox[3] = max(bbox[3], stats[ch, 8])
 
 
-@njit(parallel=True, cache=True)
-def counting_sort(cell, state, timer, aid, ncells, shist, bcell, bstate, btimer, baid):
-    """Stable sort of the agent arrays by cell, in place (chunked, so it is parallel).
-
-    A stable sort has one result whatever the number of chunks, so sorting never changes
-    what the simulation does, only how fast it runs. Agents off the map (cell -1) go last.
-    """
+@njit(cache=True, nogil=True)
+def sort_count(ch, cell, ncells, shist):
+    """Counting sort, phase 1 (one chunk): agents per cell in chunk ``ch``."""
     n = cell.size
     nchunks = shist.shape[0]
-    for ch in prange(nchunks):
-        row = shist[ch]
-        row[:] = 0
-        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-            c = cell[i]
-            row[c if c >= 0 else ncells] += 1
+    row = shist[ch]
+    row[:] = 0
+    for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+        c = cell[i]
+        row[c if c >= 0 else ncells] += 1
+
+
+@njit(cache=True, nogil=True)
+def sort_offsets(shist):
+    """Counting sort, phase 2: exclusive prefix sums, cell-major then chunk."""
     run = 0
-    for c in range(ncells + 1):
-        for ch in range(nchunks):
+    for c in range(shist.shape[1]):
+        for ch in range(shist.shape[0]):
             v = shist[ch, c]
             shist[ch, c] = run
             run += v
-    for ch in prange(nchunks):
-        row = shist[ch]
-        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-            c = cell[i]
-            key = c if c >= 0 else ncells
-            j = row[key]
-            row[key] = j + 1
-            bcell[j] = c
-            bstate[j] = state[i]
-            btimer[j] = timer[i]
-            baid[j] = aid[i]
-    for ch in prange(nchunks):
-        for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-            cell[i] = bcell[i]
-            state[i] = bstate[i]
-            timer[i] = btimer[i]
-            aid[i] = baid[i]
+
+
+@njit(cache=True, nogil=True)
+def sort_scatter(ch, cell, state, timer, aid, ncells, shist, bcell, bstate, btimer, baid):
+    """Counting sort, phase 3 (one chunk): move chunk ``ch``'s agents to their places."""
+    n = cell.size
+    nchunks = shist.shape[0]
+    row = shist[ch]
+    for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+        c = cell[i]
+        key = c if c >= 0 else ncells
+        j = row[key]
+        row[key] = j + 1
+        bcell[j] = c
+        bstate[j] = state[i]
+        btimer[j] = timer[i]
+        baid[j] = aid[i]
+
+
+@njit(cache=True, nogil=True)
+def sort_copy_back(ch, nchunks, cell, state, timer, aid, bcell, bstate, btimer, baid):
+    """Counting sort, phase 4 (one chunk): copy the sorted buffers back."""
+    n = cell.size
+    for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
+        cell[i] = bcell[i]
+        state[i] = bstate[i]
+        timer[i] = btimer[i]
+        aid[i] = baid[i]
 
 
 @njit(cache=True)
@@ -527,71 +495,45 @@ def chunk_bounds(cell, nchunks, ncells, bounds):
     bounds[nchunks] = ncells
 
 
-def advance(
-    step0,
-    nsteps,
+NO_BBOX = np.array([1, 0, 1, 0], np.int64)  # an empty threat box
+
+
+@njit(cache=True)
+def tally(cell, state, cell_district, ndistricts):
+    """Agents per (district, state); row ``ndistricts`` holds agents off the map."""
+    out = np.zeros((ndistricts + 1, len(STATE_NAMES)), np.int64)
+    for i in range(cell.size):
+        c = cell[i]
+        out[cell_district[c] if c >= 0 else ndistricts, state[i]] += 1
+    return out
+
+
+@njit(parallel=True, cache=True)
+def pass_parallel(
+    step,
     seed,
-    ny,
-    nx,
     cell,
     state,
     timer,
     aid,
     nbr,
     cnt,
-    work,
+    fz,
+    fh,
+    fe,
+    P,
+    IP,
+    nx,
+    nxt,
     bounds,
     ovf,
     novf,
     stats,
-    fz,
-    fh,
-    fe,
-    fsrc,
-    ftmp,
-    regions,
-    bbox,
-    totals,
-    P,
-    IP,
-    shist,
-    bcell,
-    bstate,
-    btimer,
-    baid,
 ):
-    """Advance the agents by ``nsteps`` steps, the first numbered ``step0``.
-
-    A plain Python loop over compiled kernels: its overhead (about 20 µs a step) costs less
-    than compiling the loop itself with numba, which would re-lower every parallel kernel.
-
-    ``cnt`` holds the per-cell counts of the living states at the start and receives them at
-    the end; ``work`` is a second buffer of its shape. ``bbox`` and ``totals`` must describe
-    ``cnt`` (zombie bounding box, totals per living state); they are kept up to date.
-    """
-    cur = cnt
-    nxt = work
-    rh = IP[I_R_H]
-    rz = IP[I_R_Z]
-    re_ = IP[I_R_E]
-    pad = IP[I_MAXHOP] + 1
-    ncells = cnt.shape[0]
-    nchunks = bounds.size - 1
-    none = _NO_BBOX
-    chunk_bounds(cell, nchunks, ncells, bounds)
-    for s in range(nsteps):
-        step = step0 + s
-        # Fields only where they can matter: around the threat box, and only when someone
-        # can read them this step (agents that turn or evolve during the step included).
-        humans = totals[HUMAN] + totals[INFECTED] > 0
-        zb = bbox if humans and totals[ZOMBIE] + totals[EVOLVED] > 0 else none
-        _box_field(cur, ZOMBIE, True, nx, ny, rh, zb, rh, regions[0], fsrc, ftmp, fz)
-        zb = bbox if totals[HUMAN] > 0 and totals[ZOMBIE] + totals[INFECTED] > 0 else none
-        _box_field(cur, HUMAN, False, nx, ny, rz, zb, pad, regions[1], fsrc, ftmp, fh)
-        evo = totals[EVOLVED] > 0 or (totals[ZOMBIE] > 0 and P[P_EVOLVE_P] > 0.0)
-        zb = bbox if totals[HUMAN] > 0 and evo else none
-        _box_field(cur, HUMAN, False, nx, ny, re_, zb, pad, regions[2], fsrc, ftmp, fe)
-        _pass(
+    """Every chunk of the pass, one per numba thread."""
+    for ch in prange(bounds.size - 1):
+        pass_chunk(
+            ch,
             step,
             seed,
             cell,
@@ -599,7 +541,7 @@ def advance(
             timer,
             aid,
             nbr,
-            cur,
+            cnt,
             fz,
             fh,
             fe,
@@ -612,24 +554,3 @@ def advance(
             novf,
             stats,
         )
-        _combine_stats(stats, bbox, totals)
-        cur, nxt = nxt, cur
-        se = IP[I_SORT_EVERY]
-        if se > 0 and (step + 1) % se == 0:
-            counting_sort(cell, state, timer, aid, ncells, shist, bcell, bstate, btimer, baid)
-            chunk_bounds(cell, nchunks, ncells, bounds)
-    if nsteps % 2 == 1:
-        cnt[:] = cur
-
-
-_NO_BBOX = np.array([1, 0, 1, 0], np.int64)
-
-
-@njit(cache=True)
-def tally(cell, state, cell_district, ndistricts):
-    """Agents per (district, state); row ``ndistricts`` holds agents off the map."""
-    out = np.zeros((ndistricts + 1, len(STATE_NAMES)), np.int64)
-    for i in range(cell.size):
-        c = cell[i]
-        out[cell_district[c] if c >= 0 else ndistricts, state[i]] += 1
-    return out

@@ -71,7 +71,7 @@ def contacts(cnt, nbr, c, P):
     z = sum(w * int(cnt[x, K.ZOMBIE]) for x, w in cells)
     e = sum(w * int(cnt[x, K.EVOLVED]) for x, w in cells)
     y = sum(w * int(cnt[x, K.HYBRID]) for x, w in cells)
-    n = sum(w * int(cnt[x, :K.NLIVING].sum()) for x, w in cells)
+    n = sum(w * int(cnt[x, : K.NLIVING].sum()) for x, w in cells)
     return h, z, e, y, (1.0 if P[K.P_MASS_ACTION] > 0 else n)
 
 

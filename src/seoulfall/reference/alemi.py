@@ -13,8 +13,9 @@ from numba import njit
 from scipy.integrate import solve_ivp
 
 
-def alemi_ode(N: float, Z0: float, alpha: float, beta: float, t_end: float,
-              npoints: int = 201) -> pd.DataFrame:
+def alemi_ode(
+    N: float, Z0: float, alpha: float, beta: float, t_end: float, npoints: int = 201
+) -> pd.DataFrame:
     """Solve Ṡ = −β S Z / N, Ż = (β − κ) S Z / N, Ṙ = κ S Z / N with S0 = N − Z0, κ = α β.
 
     Returns a DataFrame with columns ``t, S, Z, R`` (``npoints`` rows, the last at ``t_end``),
@@ -27,8 +28,9 @@ def alemi_ode(N: float, Z0: float, alpha: float, beta: float, t_end: float,
         return [-beta * s * z / N, (beta - kappa) * s * z / N, kappa * s * z / N]
 
     t = np.linspace(0.0, t_end, npoints)
-    sol = solve_ivp(f, (0.0, t_end), [N - Z0, Z0, 0.0], method="LSODA", t_eval=t,
-                    rtol=1e-10, atol=1e-12)
+    sol = solve_ivp(
+        f, (0.0, t_end), [N - Z0, Z0, 0.0], method="LSODA", t_eval=t, rtol=1e-10, atol=1e-12
+    )
     return pd.DataFrame({"t": sol.t, "S": sol.y[0], "Z": sol.y[1], "R": sol.y[2]})
 
 
@@ -83,8 +85,9 @@ def _gillespie(N, Z0, alpha, beta, runs, seed, out):
         out[r, 3] = t
 
 
-def alemi_stochastic(N: int, Z0: int, alpha: float, beta: float = 1.0, runs: int = 1,
-                     seed: int = 0) -> pd.DataFrame:
+def alemi_stochastic(
+    N: int, Z0: int, alpha: float, beta: float = 1.0, runs: int = 1, seed: int = 0
+) -> pd.DataFrame:
     """Exact stochastic simulation (Gillespie) of the fully connected model.
 
     Returns one row per run with the final ``S``, ``Z``, ``R`` and the time ``t_end`` of the
@@ -94,8 +97,14 @@ def alemi_stochastic(N: int, Z0: int, alpha: float, beta: float = 1.0, runs: int
         raise ValueError("need 0 <= Z0 <= N, runs >= 0, alpha >= 0, beta > 0")
     out = np.zeros((runs, 4))
     _gillespie(int(N), int(Z0), float(alpha), float(beta), int(runs), int(seed), out)
-    return pd.DataFrame({"S": out[:, 0].astype(np.int64), "Z": out[:, 1].astype(np.int64),
-                         "R": out[:, 2].astype(np.int64), "t_end": out[:, 3]})
+    return pd.DataFrame(
+        {
+            "S": out[:, 0].astype(np.int64),
+            "Z": out[:, 1].astype(np.int64),
+            "R": out[:, 2].astype(np.int64),
+            "t_end": out[:, 3],
+        }
+    )
 
 
 _S, _Z, _R = 0, 1, 2
@@ -184,5 +193,10 @@ def alemi_lattice(size: int, alpha: float, seed: int = 0) -> dict:
     if size < 1 or alpha < 0:
         raise ValueError("need size >= 1 and alpha >= 0")
     infected, killed, edge = _lattice(int(size), float(alpha), int(seed))
-    return {"infected": int(infected), "killed": int(killed), "reached_edge": bool(edge),
-            "size": int(size), "alpha": float(alpha)}
+    return {
+        "infected": int(infected),
+        "killed": int(killed),
+        "reached_edge": bool(edge),
+        "size": int(size),
+        "alpha": float(alpha),
+    }

@@ -10,8 +10,6 @@ and for ``impulsive`` ``k`` and ``strikes``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 from scipy.integrate import solve_ivp
@@ -33,27 +31,43 @@ def _rhs(model: str, p: dict):
 
         def f(t, y):
             S, Z, R = y
-            return [Pi - b * S * Z - d * S, b * S * Z + z * R - a * S * Z,
-                    d * S + a * S * Z - z * R]
+            return [
+                Pi - b * S * Z - d * S,
+                b * S * Z + z * R - a * S * Z,
+                d * S + a * S * Z - z * R,
+            ]
     elif model == "latent":
 
         def f(t, y):
             S, I, Z, R = y
-            return [Pi - b * S * Z - d * S, b * S * Z - rho * I - d * I,
-                    rho * I + z * R - a * S * Z, d * S + d * I + a * S * Z - z * R]
+            return [
+                Pi - b * S * Z - d * S,
+                b * S * Z - rho * I - d * I,
+                rho * I + z * R - a * S * Z,
+                d * S + d * I + a * S * Z - z * R,
+            ]
     elif model == "quarantine":
 
         def f(t, y):
             S, I, Z, R, Q = y
-            return [Pi - b * S * Z - d * S, b * S * Z - rho * I - d * I - kap * I,
-                    rho * I + z * R - a * S * Z - sig * Z,
-                    d * S + d * I + a * S * Z - z * R + gam * Q, kap * I + sig * Z - gam * Q]
+            return [
+                Pi - b * S * Z - d * S,
+                b * S * Z - rho * I - d * I - kap * I,
+                rho * I + z * R - a * S * Z - sig * Z,
+                d * S + d * I + a * S * Z - z * R + gam * Q,
+                kap * I + sig * Z - gam * Q,
+            ]
     else:  # treatment
 
         def f(t, y):
             S, I, Z, R = y
-            return [Pi - b * S * Z - d * S + c * Z, b * S * Z - rho * I - d * I,
-                    rho * I + z * R - a * S * Z - c * Z, d * S + d * I + a * S * Z - z * R]
+            return [
+                Pi - b * S * Z - d * S + c * Z,
+                b * S * Z - rho * I - d * I,
+                rho * I + z * R - a * S * Z - c * Z,
+                d * S + d * I + a * S * Z - z * R,
+            ]
+
     return f
 
 
@@ -128,21 +142,24 @@ def _integrate(f, t0: float, t1: float, y: np.ndarray, dt: float | None):
             yy[i + 1] = yy[i] + h * np.asarray(f(tt[i], yy[i]))
         return tt, yy
     npts = max(2, int(np.ceil((t1 - t0) * 20)) + 1)
-    sol = solve_ivp(f, (t0, t1), y, method="LSODA", rtol=1e-10, atol=1e-12,
-                    t_eval=np.linspace(t0, t1, npts))
+    sol = solve_ivp(
+        f, (t0, t1), y, method="LSODA", rtol=1e-10, atol=1e-12, t_eval=np.linspace(t0, t1, npts)
+    )
     if not sol.success:
         raise RuntimeError(f"ODE solver failed: {sol.message}")
     return sol.t, sol.y.T
 
 
-def quarantine_r0(beta: float, N: float, rho: float, kappa: float, alpha: float,
-                  sigma: float) -> float:
+def quarantine_r0(
+    beta: float, N: float, rho: float, kappa: float, alpha: float, sigma: float
+) -> float:
     """Basic reproduction number of the quarantine model: β N ρ / ((ρ + κ)(α N + σ))."""
     return beta * N * rho / ((rho + kappa) * (alpha * N + sigma))
 
 
-def treatment_equilibrium(beta: float, c: float, rho: float, alpha: float, zeta: float,
-                          Z: float) -> dict:
+def treatment_equilibrium(
+    beta: float, c: float, rho: float, alpha: float, zeta: float, Z: float
+) -> dict:
     """Endemic equilibrium of the treatment model for a given zombie level Z̄ (Π = δ = 0).
 
     S̄ = c / β, Ī = (c / ρ) Z̄, R̄ = (α c / (ζ β)) Z̄ (the paper's result).

@@ -1,0 +1,234 @@
+"""Drive the kernels: the per-step sequence, the work buffers and the worker threads.
+
+Each step runs the agent pass as one chunk per thread (numba's threads, through the small
+``kernels.pass_parallel`` wrapper); the counting sort runs its chunks on a thread pool (the
+kernels release the GIL). Only that wrapper is compiled with ``parallel=True``, which keeps
+numba's compile time low. Results never depend on the number of threads: each chunk's
+decisions use only the counts at the start of the step and counter-based random numbers, and
+counts are integers.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from seoulfall.engine import kernels as K
+
+#: Below this many agents a step runs in one chunk on the calling thread (no hand-off).
+SERIAL_BELOW = 50_000
+
+
+class Stepper:
+    """Per-cell counts, sensing fields and work buffers for one set of agents.
+
+    Parameters
+    ----------
+    agents : Agents
+        The agent arrays (modified in place).
+    shape : tuple of int
+        Raster (ny, nx).
+    nbr : ndarray
+        Neighbour table (``Raster.neighbour_table``).
+    P, IP : ndarray
+        Parameter vectors (``engine.params.build_params``).
+    seed : int
+        Random seed.
+    threads : int, optional
+        Worker threads (default: the machine's cores).
+    """
+
+    def __init__(self, agents, shape, nbr, P, IP, seed: int, threads: int | None = None):
+        self.agents = agents
+        self.ny, self.nx = shape
+        self.nbr = nbr
+        self.P, self.IP = P, IP
+        self.seed = int(seed)
+        n = agents.n
+        self.threads = max(
+            1, min(int(threads or os.cpu_count() or 1), numba.config.NUMBA_NUM_THREADS)
+        )
+        numba.set_num_threads(self.threads)
+        self.nchunks = 1 if n < SERIAL_BELOW else self.threads
+        ncells = self.ny * self.nx
+        self.cnt = np.zeros((ncells, K.NLIVING), np.int32)
+        self.work = np.zeros_like(self.cnt)
+        self.bounds = np.zeros(self.nchunks + 1, np.int64)
+        self.ovf = np.zeros(n, np.int64)
+        self.novf = np.zeros(self.nchunks, np.int64)
+        self.stats = np.zeros((self.nchunks, K.NSTATS), np.int64)
+        self.fz, self.fh, self.fe, self.fsrc, self.ftmp = np.zeros((5, ncells), np.int32)
+        self.regions = np.zeros((3, 4), np.int64)
+        self.bbox = np.zeros(4, np.int64)
+        self.totals = np.zeros(K.NLIVING, np.int64)
+        self.shist = np.zeros((self.nchunks, ncells + 1), np.int64)
+        self.buf = (
+            np.empty(n, np.int32),
+            np.empty(n, np.int8),
+            np.empty(n, np.float32),
+            np.empty(n, np.int32),
+        )
+        self.pool = ThreadPoolExecutor(self.nchunks) if self.nchunks > 1 else None
+        if self.pool is not None:
+            weakref.finalize(self, self.pool.shutdown, wait=False)
+        self.recount()
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+    def recount(self) -> None:
+        """Rebuild the per-cell counts, threat box and totals from the agents."""
+        a = self.agents
+        K.count_cells(a.cell, a.state, self.cnt)
+        K.threat_bbox(self.cnt, self.nx, self.bbox)
+        self.totals[:] = self.cnt.sum(axis=0)
+
+    def _each_chunk(self, fn, *args) -> None:
+        """Run ``fn(ch, *args)`` for every chunk: chunk 0 here, the others on the pool."""
+        if self.pool is None:
+            fn(0, *args)
+            return
+        futures = [self.pool.submit(fn, ch, *args) for ch in range(1, self.nchunks)]
+        fn(0, *args)
+        for f in futures:
+            f.result()
+
+    def sort(self) -> None:
+        """Stable counting sort of the agents by cell (never changes results, only speed)."""
+        a = self.agents
+        ncells = self.cnt.shape[0]
+        self._each_chunk(K.sort_count, a.cell, ncells, self.shist)
+        K.sort_offsets(self.shist)
+        self._each_chunk(
+            K.sort_scatter, a.cell, a.state, a.timer, a.aid, ncells, self.shist, *self.buf
+        )
+        self._each_chunk(K.sort_copy_back, self.nchunks, a.cell, a.state, a.timer, a.aid, *self.buf)
+
+    def _fields(self, cur) -> None:
+        # Fields only where they can matter: around the threat box, and only when someone can
+        # read them this step (agents that turn or evolve during the step included).
+        t, P, IP = self.totals, self.P, self.IP
+        pad = IP[K.I_MAXHOP] + 1
+        args = (self.nx, self.ny)
+        humans = t[K.HUMAN] + t[K.INFECTED] > 0
+        zb = self.bbox if humans and t[K.ZOMBIE] + t[K.EVOLVED] > 0 else K.NO_BBOX
+        K.box_field(
+            cur,
+            K.ZOMBIE,
+            True,
+            *args,
+            IP[K.I_R_H],
+            zb,
+            IP[K.I_R_H],
+            self.regions[0],
+            self.fsrc,
+            self.ftmp,
+            self.fz,
+        )
+        zb = self.bbox if t[K.HUMAN] > 0 and t[K.ZOMBIE] + t[K.INFECTED] > 0 else K.NO_BBOX
+        K.box_field(
+            cur,
+            K.HUMAN,
+            False,
+            *args,
+            IP[K.I_R_Z],
+            zb,
+            pad,
+            self.regions[1],
+            self.fsrc,
+            self.ftmp,
+            self.fh,
+        )
+        evolving = t[K.EVOLVED] > 0 or (t[K.ZOMBIE] > 0 and P[K.P_EVOLVE_P] > 0.0)
+        zb = self.bbox if t[K.HUMAN] > 0 and evolving else K.NO_BBOX
+        K.box_field(
+            cur,
+            K.HUMAN,
+            False,
+            *args,
+            IP[K.I_R_E],
+            zb,
+            pad,
+            self.regions[2],
+            self.fsrc,
+            self.ftmp,
+            self.fe,
+        )
+
+    def _pass_args(self, step, cur, nxt):
+        a = self.agents
+        return (
+            step,
+            self.seed,
+            a.cell,
+            a.state,
+            a.timer,
+            a.aid,
+            self.nbr,
+            cur,
+            self.fz,
+            self.fh,
+            self.fe,
+            self.P,
+            self.IP,
+            self.nx,
+            nxt,
+            self.bounds,
+            self.ovf,
+            self.novf,
+            self.stats,
+        )
+
+    def advance(self, step0: int, nsteps: int) -> None:
+        """Advance the agents by ``nsteps`` steps, the first numbered ``step0``."""
+        a = self.agents
+        cur, nxt = self.cnt, self.work
+        ncells = cur.shape[0]
+        sort_every = int(self.IP[K.I_SORT_EVERY])
+        K.chunk_bounds(a.cell, self.nchunks, ncells, self.bounds)
+        for step in range(step0, step0 + nsteps):
+            self._fields(cur)
+            args = self._pass_args(step, cur, nxt)
+            if self.pool is None:
+                K.pass_chunk(0, *args)
+            else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
+                K.pass_parallel(*args)
+            K.merge_overflow(nxt, self.ovf, self.novf, a.n)
+            K.combine_stats(self.stats, self.bbox, self.totals)
+            cur, nxt = nxt, cur
+            if sort_every > 0 and (step + 1) % sort_every == 0:
+                self.sort()
+                K.chunk_bounds(a.cell, self.nchunks, ncells, self.bounds)
+        if cur is not self.cnt:
+            self.cnt[:] = cur
+
+    def warm_up(self) -> None:
+        """Compile (or load from cache) every kernel on a copy of tiny inputs."""
+        from seoulfall.engine.population import Agents
+
+        tiny = Agents(
+            cell=np.zeros(2, np.int32),
+            state=np.array([0, 2], np.int8),
+            timer=np.zeros(2, np.float32),
+            aid=np.arange(2, dtype=np.int32),
+        )
+        s = Stepper(
+            tiny,
+            (1, 1),
+            np.full((1, 4), -1, np.int32),
+            self.P.copy(),
+            self.IP.copy(),
+            self.seed,
+            threads=1,
+        )
+        s.IP[K.I_SORT_EVERY] = 1
+        s.advance(0, 1)
+        K.pass_parallel(*s._pass_args(1, s.cnt, s.work))
+        K.tally(tiny.cell, tiny.state, np.zeros(1, np.int32), 1)
