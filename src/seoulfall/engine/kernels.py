@@ -232,6 +232,8 @@ def pass_chunk(
         khop[h] = step_key(seed, rng.HOP + h, step)
     maxhop = IP[I_MAXHOP]
     general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
+    drift = P[P_H_DRIFT]
+    fast = not general and drift < 1.0
     blo = bounds[ch]
     bhi = bounds[ch + 1]
     nxt[blo:bhi] = 0
@@ -246,6 +248,24 @@ def pass_chunk(
         if st >= DEAD:
             continue
         c0 = cell[i]
+        if fast and st == HUMAN and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] == 0 and fz[c0] == 0:
+            # The common case, made cheap: a human with no zombie in its cell or in sight
+            # only drifts (the same draws and decisions as the general path below).
+            c = c0
+            if drift > 0.0:
+                b = agent_bits(kmove, aid[i])
+                if to_unit(b) < drift:
+                    nb = nbr[c0, int(b & np.uint64(3))]
+                    if nb >= 0:
+                        c = nb
+                        cell[i] = c
+            if blo <= c < bhi:
+                nxt[c, HUMAN] += 1
+            else:
+                ovf[no] = c * 8 + HUMAN
+                no += 1
+            t0 += 1
+            continue
         c = c0
         st0 = st
         a = aid[i]

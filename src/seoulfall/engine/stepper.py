@@ -61,7 +61,10 @@ class Stepper:
         self.ovf = np.zeros(n, np.int64)
         self.novf = np.zeros(self.nchunks, np.int64)
         self.stats = np.zeros((self.nchunks, K.NSTATS), np.int64)
-        self.fz, self.fh, self.fe, self.fsrc, self.ftmp = np.zeros((5, ncells), np.int32)
+        self.fields = np.zeros((3, ncells), np.int32)  # zombies seen by humans, humans seen
+        self.fz, self.fh, self.fe = self.fields  # by zombies, humans seen by evolved
+        self.fsrc = np.zeros((3, ncells), np.int32)  # work rows, one per field
+        self.ftmp = np.zeros((3, ncells), np.int32)
         self.regions = np.zeros((3, 4), np.int64)
         self.bbox = np.zeros(4, np.int64)
         self.totals = np.zeros(K.NLIVING, np.int64)
@@ -113,54 +116,43 @@ class Stepper:
 
     def _fields(self, cur) -> None:
         # Fields only where they can matter: around the threat box, and only when someone can
-        # read them this step (agents that turn or evolve during the step included).
+        # read them this step (agents that turn or evolve during the step included). The three
+        # are independent: with a pool they are computed side by side.
         t, P, IP = self.totals, self.P, self.IP
         pad = IP[K.I_MAXHOP] + 1
-        args = (self.nx, self.ny)
         humans = t[K.HUMAN] + t[K.INFECTED] > 0
-        zb = self.bbox if humans and t[K.ZOMBIE] + t[K.EVOLVED] > 0 else K.NO_BBOX
-        K.box_field(
-            cur,
-            K.ZOMBIE,
-            True,
-            *args,
-            IP[K.I_R_H],
-            zb,
-            IP[K.I_R_H],
-            self.regions[0],
-            self.fsrc,
-            self.ftmp,
-            self.fz,
-        )
-        zb = self.bbox if t[K.HUMAN] > 0 and t[K.ZOMBIE] + t[K.INFECTED] > 0 else K.NO_BBOX
-        K.box_field(
-            cur,
-            K.HUMAN,
-            False,
-            *args,
-            IP[K.I_R_Z],
-            zb,
-            pad,
-            self.regions[1],
-            self.fsrc,
-            self.ftmp,
-            self.fh,
-        )
         evolving = t[K.EVOLVED] > 0 or (t[K.ZOMBIE] > 0 and P[K.P_EVOLVE_P] > 0.0)
-        zb = self.bbox if t[K.HUMAN] > 0 and evolving else K.NO_BBOX
-        K.box_field(
-            cur,
-            K.HUMAN,
-            False,
-            *args,
-            IP[K.I_R_E],
-            zb,
-            pad,
-            self.regions[2],
-            self.fsrc,
-            self.ftmp,
-            self.fe,
+        jobs = (
+            (K.ZOMBIE, True, IP[K.I_R_H], IP[K.I_R_H], humans and t[K.ZOMBIE] + t[K.EVOLVED] > 0),
+            (K.HUMAN, False, IP[K.I_R_Z], pad, t[K.HUMAN] > 0 and t[K.ZOMBIE] + t[K.INFECTED] > 0),
+            (K.HUMAN, False, IP[K.I_R_E], pad, t[K.HUMAN] > 0 and evolving),
         )
+        calls = [
+            (
+                cur,
+                k0,
+                two,
+                self.nx,
+                self.ny,
+                r,
+                self.bbox if needed else K.NO_BBOX,
+                grow,
+                self.regions[j],
+                self.fsrc[j],
+                self.ftmp[j],
+                self.fields[j],
+            )
+            for j, (k0, two, r, grow, needed) in enumerate(jobs)
+            if needed or self.regions[j, 1] > self.regions[j, 0]  # else it is all 0 already
+        ]
+        if self.pool is None or len(calls) < 2:
+            for args in calls:
+                K.box_field(*args)
+            return
+        futures = [self.pool.submit(K.box_field, *args) for args in calls[1:]]
+        K.box_field(*calls[0])
+        for f in futures:
+            f.result()
 
     def _pass_args(self, step, cur, nxt):
         a = self.agents
