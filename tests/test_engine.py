@@ -8,6 +8,34 @@ from seoulfall.engine import plain, rng
 from seoulfall.simulation import Simulation
 
 
+def assert_step_matches_plain(sim, step):
+    """One kernel step from the simulation's state equals the plain Python step; returns
+    the plain step's (cell, state) and the state before, both in id order."""
+    a = sim.agents
+    ny, nx = sim.world.shape
+    ids = np.argsort(a.aid)
+    before = a.cell[ids].copy(), a.state[ids].copy()
+    ref = plain.step(
+        step,
+        sim.seed,
+        a.cell,
+        a.state,
+        a.timer,
+        a.aid,
+        sim.nbr,
+        sim.cnt.copy(),
+        sim.P,
+        sim.IP,
+        ny,
+        nx,
+    )
+    sim.advance(step, 1)  # may re-sort the agents: compare by id
+    for want, have in zip(ref[:3], agents_by_id(sim)):
+        assert np.array_equal(want[ids], have)
+    assert np.array_equal(ref[3], sim.cnt)
+    return (ref[0][ids], ref[1][ids]), before
+
+
 def agents_by_id(sim):
     a = sim.agents
     order = np.argsort(a.aid)
@@ -101,31 +129,9 @@ def test_kernel_step_equals_plain_python_step(small_seoul, steps_before):
     )
     sim = Simulation(sc, seed=11)
     sim.advance(0, steps_before)
-    a = sim.agents
-    ny, nx = sim.world.shape
-    before = a.cell.copy(), a.state.copy()
-    ref = plain.step(
-        steps_before,
-        sim.seed,
-        a.cell,
-        a.state,
-        a.timer,
-        a.aid,
-        sim.nbr,
-        sim.cnt.copy(),
-        sim.P,
-        sim.IP,
-        ny,
-        nx,
-    )
-    ids = a.aid.copy()
-    sim.advance(steps_before, 1)  # may re-sort the agents: compare by id
-    got = agents_by_id(sim)
-    for want, have in zip(ref[:3], got):
-        assert np.array_equal(want[np.argsort(ids)], have)
-    assert np.array_equal(ref[3], sim.cnt)
-    assert (ref[0] != before[0]).sum() > 5  # the step moved agents...
-    assert (ref[1] != before[1]).sum() > 0  # ...and changed states
+    after, before = assert_step_matches_plain(sim, steps_before)
+    assert (after[0] != before[0]).sum() > 5  # the step moved agents...
+    assert (after[1] != before[1]).sum() > 0  # ...and changed states
 
 
 def test_random_numbers_are_uniform_and_streams_independent():
@@ -208,28 +214,8 @@ def test_kernel_step_equals_plain_python_step_with_neighbour_contacts():
     )
     sim = Simulation(sc, seed=2)
     sim.advance(0, 12)
-    a = sim.agents
-    ny, nx = sim.world.shape
-    ids = a.aid.copy()
-    before = a.state.copy()
-    ref = plain.step(
-        12,
-        sim.seed,
-        a.cell,
-        a.state,
-        a.timer,
-        a.aid,
-        sim.nbr,
-        sim.cnt.copy(),
-        sim.P,
-        sim.IP,
-        ny,
-        nx,
-    )
-    sim.advance(12, 1)
-    for want, have in zip(ref[:3], agents_by_id(sim)):
-        assert np.array_equal(want[np.argsort(ids)], have)
-    assert (ref[1] != before).sum() > 0
+    after, before = assert_step_matches_plain(sim, 12)
+    assert (after[1] != before[1]).sum() > 0
 
 
 def test_lattice_world_spreads_only_between_neighbours():

@@ -111,37 +111,32 @@ _S, _Z, _R = 0, 1, 2
 
 
 @njit(cache=True)
+def _turn(site, size, x, bz, bs, nb):
+    """Make site ``x`` a zombie and add its bonds to susceptible neighbours.
+
+    Returns the new bond count and whether ``x`` lies on the border.
+    """
+    site[x] = _Z
+    r, q = divmod(x, size)
+    for dr, dq in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        rr, qq = r + dr, q + dq
+        if 0 <= rr < size and 0 <= qq < size and site[rr * size + qq] == _S:
+            bz[nb] = x
+            bs[nb] = rr * size + qq
+            nb += 1
+    return nb, r == 0 or q == 0 or r == size - 1 or q == size - 1
+
+
+@njit(cache=True)
 def _lattice(size, alpha, seed):
     np.random.seed(seed)
     n = size * size
     site = np.zeros(n, np.int8)  # all susceptible
-    cap = 4 * n + 4
-    bz = np.empty(cap, np.int64)
-    bs = np.empty(cap, np.int64)
-    nb = 0
-    c = (size // 2) * size + size // 2
-    site[c] = _Z
+    bz = np.empty(4 * n + 4, np.int64)  # bonds: zombie site, susceptible site
+    bs = np.empty(4 * n + 4, np.int64)
+    nb, edge = _turn(site, size, (size // 2) * size + size // 2, bz, bs, 0)
     infected = 1
     killed = 0
-    edge = False
-    r, q = divmod(c, size)
-    if r == 0 or q == 0 or r == size - 1 or q == size - 1:
-        edge = True
-    # bonds of the first zombie
-    for d in range(4):
-        rr, qq = r, q
-        if d == 0:
-            rr -= 1
-        elif d == 1:
-            rr += 1
-        elif d == 2:
-            qq -= 1
-        else:
-            qq += 1
-        if 0 <= rr < size and 0 <= qq < size and site[rr * size + qq] == _S:
-            bz[nb] = c
-            bs[nb] = rr * size + qq
-            nb += 1
     p_bite = 1.0 / (1.0 + alpha)
     while nb > 0:
         j = np.random.randint(nb)
@@ -152,25 +147,9 @@ def _lattice(size, alpha, seed):
             bs[j] = bs[nb]
             continue
         if np.random.random() < p_bite:
-            site[s] = _Z
+            nb, border = _turn(site, size, s, bz, bs, nb)
+            edge = edge or border
             infected += 1
-            r, q = divmod(s, size)
-            if r == 0 or q == 0 or r == size - 1 or q == size - 1:
-                edge = True
-            for d in range(4):
-                rr, qq = r, q
-                if d == 0:
-                    rr -= 1
-                elif d == 1:
-                    rr += 1
-                elif d == 2:
-                    qq -= 1
-                else:
-                    qq += 1
-                if 0 <= rr < size and 0 <= qq < size and site[rr * size + qq] == _S:
-                    bz[nb] = s
-                    bs[nb] = rr * size + qq
-                    nb += 1
         else:
             site[z] = _R
             killed += 1
