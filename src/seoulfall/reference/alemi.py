@@ -43,8 +43,8 @@ def alemi_closed_form(N: float, Z0: float, alpha: float, beta: float, t) -> pd.D
     t = np.asarray(t, float)
     S0 = N - Z0
     C = Z0 + (1.0 - alpha) * S0
-    if C == 0.0:  # alpha = 1 with no zombie... or the degenerate C = 0 case
-        S = S0 / (1.0 + beta * S0 * 0.0 * t)
+    if C == 0.0:  # no zombie and alpha = 1: nothing ever happens
+        S = np.full_like(t, float(S0))
     else:
         S = C * S0 / ((1.0 - alpha) * S0 + Z0 * np.exp(beta * C * t / N))
     Z = C - (1.0 - alpha) * S
