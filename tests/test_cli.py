@@ -233,3 +233,13 @@ def test_validate_passes_and_prints_a_table(capsys):
     assert len(lines) - 2 >= 8
     assert all(line.startswith("PASS") for line in lines[1:-1])
     assert code == 0
+
+
+def test_report_names_the_last_district_standing(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    run_cli(["run", "--out", str(out_dir), *SMALL], capsys)
+    summary = json.loads((out_dir / "summary.json").read_text())
+    page = (out_dir / "report.html").read_text()
+    name = summary["districts"][summary["last_standing"][0]]["name"]
+    assert f"<b>{name}" in page
+    assert "src=\"http" not in page and "<script" not in page  # self-contained

@@ -85,6 +85,9 @@ def write_report(results, folder: Path) -> Path:
     )
     final = "".join(f"<li>{k}: {v:,}</li>" for k, v in s["final"].items())
     fall = "not within the run" if s["fall_day"] is None else f"day {s['fall_day']:.2f}"
+    names = {code: v["name"] for code, v in s["districts"].items()}
+    held = any(s["districts"][c]["fall_day"] is None for c in s["last_standing"])
+    last = ", ".join(html.escape(names[c]) for c in s["last_standing"])
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>seoulfall: {html.escape(s["scenario"])}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}img{{max-width:100%}}
@@ -92,7 +95,8 @@ td,th{{padding:2px 8px}}</style></head><body>
 <h1>seoulfall: {html.escape(s["scenario"])}</h1>
 <p>Seed {s["seed"]}, {s["agents"]:,} agents, {s["days"]} days ({s["steps"]:,} steps).</p>
 <p>Fall (humans at 10% of their start): <b>{fall}</b>. Peak zombies:
-<b>{s["peak_zombies"]["count"]:,}</b> on day {s["peak_zombies"]["day"]:.2f}.</p>
+<b>{s["peak_zombies"]["count"]:,}</b> on day {s["peak_zombies"]["day"]:.2f}.
+{"Still standing" if held else "Fell last"}: <b>{last}</b>.</p>
 <ul>{final}</ul>{imgs}
 <h2>Districts</h2><table><tr><th>code</th><th>district</th><th>fall day</th></tr>{rows}</table>
 <h2>Scenario</h2><pre>{html.escape(results.scenario.to_toml())}</pre>
