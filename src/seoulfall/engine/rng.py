@@ -29,10 +29,8 @@ KILL = 3
 TURN = 4
 HYBRID = 5
 EVOLVE = 6
-DRIFT = 7
 HOP = 16  # HOP + h for the h-th extra hop of a step
 SETUP = 100
-NSTREAMS = 32
 
 
 @njit(inline="always", cache=True)
