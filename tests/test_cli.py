@@ -242,4 +242,18 @@ def test_report_names_the_last_district_standing(tmp_path, capsys):
     page = (out_dir / "report.html").read_text()
     name = summary["districts"][summary["last_standing"][0]]["name"]
     assert f"<b>{name}" in page
-    assert "src=\"http" not in page and "<script" not in page  # self-contained
+    assert 'src="http' not in page and "<script" not in page  # self-contained
+
+
+def test_an_existing_run_is_not_overwritten_without_force(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    assert run_cli(["run", "--out", str(out_dir), *SMALL], capsys)[0] == 0
+    before = (out_dir / "summary.json").read_bytes()
+    code, out, err = run_cli(["run", "--out", str(out_dir), "--seed", "9", *SMALL], capsys)
+    assert code == 2 and "use --force" in err and len(err.strip().splitlines()) == 1
+    assert (out_dir / "summary.json").read_bytes() == before
+    code, out, err = run_cli(
+        ["run", "--out", str(out_dir), "--seed", "9", "--force", *SMALL], capsys
+    )
+    assert code == 0
+    assert json.loads((out_dir / "summary.json").read_text())["seed"] == 9

@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 
 
+#: Files whose presence marks a folder as holding a run.
+RUN_FILES = ("scenario.toml", "summary.json", "timeseries.parquet")
+
+
 class BadInput(Exception):
     """Bad input from the user: reported in one line, exit status 2."""
 
@@ -48,6 +52,9 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite a run folder that already holds a run")
+    ] = False,
 ) -> None:
     """Simulate a scenario and write a run folder."""
     from seoulfall.scenario import Scenario
@@ -64,6 +71,8 @@ def run(
     folder = out or Path("runs") / f"{sc.name}-seed{sc.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     if folder.exists() and not folder.is_dir():
         raise BadInput(f"--out {folder}: exists and is not a folder")
+    if not force and any((folder / name).exists() for name in RUN_FILES):
+        raise BadInput(f"--out {folder}: already holds a run; use --force to overwrite it")
     sim = Simulation(sc, threads=threads)
     show = not quiet and sys.stderr.isatty()
     if show:
