@@ -24,7 +24,7 @@ def assert_step_matches_plain(sim, step):
         a.aid,
         sim.nbr,
         sim.cnt.copy(),
-        sim.P,
+        sim.stepper.params_at(step),
         sim.IP,
         ny,
         nx,
@@ -233,3 +233,73 @@ def test_lattice_world_spreads_only_between_neighbours():
     labels, n = ndimage.label(zombie.reshape(31, 31))
     assert n == 1 and zombie[15 * 31 + 15]
     assert 1 < zombie.sum() < 31 * 31
+
+
+def test_night_slows_ordinary_zombies_and_not_evolved_ones():
+    # a field of wandering zombies, half of them evolved, by day (noon) and by night (23:00)
+    moves = {}
+    for label, start in (("day", "2026-03-02T12:00:00"), ("night", "2026-03-02T23:00:00")):
+        sc = Scenario.load(
+            "lattice",
+            {
+                "world.size": 80,
+                "population.agents": 6400,
+                "outbreak.zombies": 6400,
+                "interaction.neighbour_weight": 0.0,
+                "interaction.own_weight": 1.0,
+                "interaction.mixing": "frequency",
+                "zombie.wander_mps": 0.5,
+                "zombie.night_factor": 0.5,
+                "time.start": start,
+                "time.dt_min": 1.0,
+            },
+        )
+        sim = Simulation(sc, seed=3)
+        a = sim.agents
+        a.state[a.aid % 2 == 1] = K.EVOLVED
+        sim.recount()
+        hops = {K.ZOMBIE: 0, K.EVOLVED: 0}
+        for step in range(20):  # 20 minutes: all at noon or all at night
+            before = agents_by_id(sim)[0].copy()
+            sim.advance(step, 1)
+            after, state, _ = agents_by_id(sim)
+            for kind in hops:
+                hops[kind] += int(((after != before) & (state == kind)).sum())
+        for kind in hops:
+            moves[label, kind] = hops[kind]
+    # evolved: same rate by day and night; ordinary: about half at night (factor 0.5)
+    assert moves["night", K.EVOLVED] == pytest.approx(moves["day", K.EVOLVED], rel=0.1)
+    ratio = moves["night", K.ZOMBIE] / moves["day", K.ZOMBIE]
+    assert 0.35 < ratio < 0.65
+
+
+def test_night_lowers_the_ordinary_bite_rate_by_the_factor():
+    # one cell, one zombie among many humans: bites in one step follow beta * factor at night
+    counts = {}
+    for label, start in (("day", "2026-03-02T12:00:00"), ("night", "2026-03-02T02:00:00")):
+        sc = Scenario.load(
+            "well-mixed",
+            {
+                "population.agents": 200_001,
+                "human.kill_rate": 0.0,
+                "zombie.bite_rate": 2000.0,
+                "time.dt_min": 0.01,
+                "infection.turn_median_min": 100.0,
+                "zombie.night_factor": 0.3,
+                "time.start": start,
+            },
+        )
+        sim = Simulation(sc, seed=6)
+        sim.advance(0, 1)
+        counts[label] = int((sim.agents.state == K.INFECTED).sum())
+    for label, factor in (("day", 1.0), ("night", 0.3)):
+        p = -np.expm1(-2000.0 * factor / 200_001 * 0.01)
+        mean, sd = 200_000 * p, np.sqrt(200_000 * p * (1 - p))
+        assert abs(counts[label] - mean) < 4 * sd, label
+
+
+def test_clock_knows_night_hours():
+    t = Scenario.load("seoul-falls", {"time.start": "2026-03-02T19:00:00"}).time
+    assert not t.is_night(0) and t.is_night(61) and t.is_night(60 * 10.5)
+    assert not t.is_night(60 * 11) and t.is_night(60 * 25.5)
+    assert not Scenario.load("seoul-falls", {"time.night_start_hour": 6.0}).time.is_night(0)

@@ -57,10 +57,29 @@ class Time(_Table):
         description="start date-time (ISO 8601; without an offset it is read as KST, UTC+9)",
     )
 
+    night_start_hour: float = Field(
+        20.0, ge=0.0, le=24.0, description="night begins at this hour of the day (KST, h)"
+    )
+    night_end_hour: float = Field(
+        6.0,
+        ge=0.0,
+        le=24.0,
+        description="night ends at this hour (KST, h); equal to the start: no night",
+    )
+
     @field_validator("start")
     @classmethod
     def _kst(cls, v: datetime) -> datetime:
         return v.replace(tzinfo=KST) if v.tzinfo is None else v
+
+    def is_night(self, t_min: float) -> bool:
+        """Whether ``t_min`` minutes after the start falls in the night hours (KST)."""
+        if self.night_start_hour == self.night_end_hour:
+            return False
+        s = self.start.astimezone(KST)
+        hour = (s.hour + s.minute / 60 + s.second / 3600 + t_min / 60) % 24
+        a, b = self.night_start_hour % 24, self.night_end_hour % 24
+        return (a <= hour < b) if a < b else (hour >= a or hour < b)
 
 
 class Population(_Table):
@@ -119,6 +138,13 @@ class Zombie(_Table):
     )
     sense_m: float = Field(
         200.0, ge=0.0, le=5000.0, description="range at which zombies sense humans (m)"
+    )
+    night_factor: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="at night ordinary zombies move and bite at this fraction of their day "
+        "rates (canon is unsure: mild by default); evolved zombies are not slowed",
     )
     evolve_rate_per_day: float = Field(
         0.0, ge=0.0, le=1e4, description="rate at which a zombie becomes evolved (per day)"
@@ -251,6 +277,7 @@ class Scenario(_Table):
                 ("infection", "turn_median_min", 0.0),
                 ("infection", "hybrid_probability", 0.0),
                 ("zombie", "evolve_rate_per_day", 0.0),
+                ("zombie", "night_factor", 1.0),
             ):
                 t = data.setdefault(table, {})
                 if isinstance(t, dict):

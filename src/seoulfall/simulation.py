@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from seoulfall.engine import kernels as K
-from seoulfall.engine.params import build_params
+from seoulfall.engine.params import build_params, night_params
 from seoulfall.engine.population import Agents, create_agents
 from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
@@ -35,8 +35,17 @@ class Simulation:
         self.nsteps = scenario.steps
         self.record_every = max(1, int(round(scenario.output.every_min / scenario.time.dt_min)))
         self.nbr = self.world.neighbour_table()
+        clock = scenario.time
         self.stepper = Stepper(
-            self.agents, self.world.shape, self.nbr, self.P, self.IP, self.seed, threads=threads
+            self.agents,
+            self.world.shape,
+            self.nbr,
+            self.P,
+            self.IP,
+            self.seed,
+            threads=threads,
+            P_night=night_params(self.P, scenario.zombie.night_factor),
+            is_night=lambda step: clock.is_night(step * clock.dt_min),
         )
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)

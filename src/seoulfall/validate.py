@@ -255,6 +255,7 @@ def engine_well_mixed_replicas(
             "human.flee_mps": 0.0,
             "human.drift_mps": 0.0,
             "infection.turn_median_min": 0.0,
+            "zombie.night_factor": 1.0,
         },
     )
     sim = Simulation(sc, seed=seed)

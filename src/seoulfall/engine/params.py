@@ -62,3 +62,11 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     IP[K.I_MAXHOP] = min(K.MAXHOP, math.ceil(fastest))
     IP[K.I_SORT_EVERY] = sc.engine.sort_every
     return P, IP
+
+
+def night_params(P: np.ndarray, factor: float) -> np.ndarray:
+    """The parameter vector for night steps: ordinary zombies' bite rate and speeds scaled."""
+    night = P.copy()
+    for k in (K.P_BITE, K.P_Z_CHASE, K.P_Z_WANDER):
+        night[k] = P[k] * factor
+    return night

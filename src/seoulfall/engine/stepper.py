@@ -42,11 +42,24 @@ class Stepper:
         Worker threads (default: the machine's cores).
     """
 
-    def __init__(self, agents, shape, nbr, P, IP, seed: int, threads: int | None = None):
+    def __init__(
+        self,
+        agents,
+        shape,
+        nbr,
+        P,
+        IP,
+        seed: int,
+        threads: int | None = None,
+        P_night=None,
+        is_night=None,
+    ):
         self.agents = agents
         self.ny, self.nx = shape
         self.nbr = nbr
         self.P, self.IP = P, IP
+        self.P_night = P if P_night is None else P_night
+        self.is_night = is_night  # step -> bool; None: never night
         self.seed = int(seed)
         n = agents.n
         self.threads = max(
@@ -154,8 +167,15 @@ class Stepper:
         for f in futures:
             f.result()
 
+    def params_at(self, step: int) -> np.ndarray:
+        """The float parameters in force at a step (night scales ordinary zombies)."""
+        if self.is_night is not None and self.is_night(step):
+            return self.P_night
+        return self.P
+
     def _pass_args(self, step, cur, nxt):
         a = self.agents
+        P = self.params_at(step)
         return (
             step,
             self.seed,
@@ -168,7 +188,7 @@ class Stepper:
             self.fz,
             self.fh,
             self.fe,
-            self.P,
+            P,
             self.IP,
             self.nx,
             nxt,
