@@ -97,22 +97,32 @@ def _turn_time(bits, median, sigma):
 def box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
     """Box sum within radius ``r`` of ``cnt[:, k0]`` (plus ``cnt[:, k0 + 1]`` if ``two``).
 
-    Computed over the zombie bounding box ``bbox`` (rmin, rmax, cmin, cmax) grown by ``pad``,
-    with running sums (cost independent of ``r``): a horizontal pass into ``tmp``, then a
-    vertical one into ``out``. Cells outside that region hold 0: the region computed last
-    time (``prev``) is cleared first, and ``prev`` is updated. An empty ``bbox`` (rmin > rmax)
-    leaves the whole field 0.
+    Computed over the threat box ``bbox`` (rmin, rmax, cmin, cmax) grown by ``pad``, with
+    running sums (cost independent of ``r``): a horizontal pass into ``tmp``, then a vertical
+    one into ``out``. Cells outside that region hold 0: what the region computed last time
+    (``prev``) covered and this one does not is cleared, and ``prev`` is updated. An empty
+    ``bbox`` (rmin > rmax) leaves the whole field 0.
     """
-    for rr in range(prev[0], prev[1]):
-        out[rr * nx + prev[2] : rr * nx + prev[3]] = 0
-    prev[0] = prev[1] = prev[2] = prev[3] = 0
     if bbox[0] > bbox[1]:
-        return
-    r0 = max(0, bbox[0] - pad)
-    r1 = min(ny, bbox[1] + pad + 1)
-    c0 = max(0, bbox[2] - pad)
-    c1 = min(nx, bbox[3] + pad + 1)
+        r0 = r1 = c0 = c1 = 0
+    else:
+        r0 = max(0, bbox[0] - pad)
+        r1 = min(ny, bbox[1] + pad + 1)
+        c0 = max(0, bbox[2] - pad)
+        c1 = min(nx, bbox[3] + pad + 1)
+    for rr in range(prev[0], prev[1]):
+        row = rr * nx
+        if r0 <= rr < r1:
+            for cc in range(prev[2], min(prev[3], c0)):
+                out[row + cc] = 0
+            for cc in range(max(prev[2], c1), prev[3]):
+                out[row + cc] = 0
+        else:
+            for cc in range(prev[2], prev[3]):
+                out[row + cc] = 0
     prev[0], prev[1], prev[2], prev[3] = r0, r1, c0, c1
+    if r1 <= r0:
+        return
     qa = max(0, r0 - r)
     qb = min(ny, r1 + r)
     ca = max(0, c0 - r)
@@ -134,27 +144,24 @@ def box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
                 s += src[base + cc + r + 1]
             if cc - r >= ca:
                 s -= src[base + cc - r]
-    nb = 1
     w = c1 - c0
-    for b in range(nb):
-        lo = c0 + b * w // nb
-        hi = c0 + (b + 1) * w // nb
-        acc = np.zeros(hi - lo, np.int32)
-        for q in range(qa, min(qb, r0 + r + 1)):
-            for j in range(hi - lo):
-                acc[j] += tmp[q * nx + lo + j]
-        for rr in range(r0, r1):
-            ob = rr * nx + lo
-            for j in range(hi - lo):
-                out[ob + j] = acc[j]
-            if rr + r + 1 < qb:
-                ab = (rr + r + 1) * nx + lo
-                for j in range(hi - lo):
-                    acc[j] += tmp[ab + j]
-            if rr - r >= qa:
-                sb = (rr - r) * nx + lo
-                for j in range(hi - lo):
-                    acc[j] -= tmp[sb + j]
+    acc = np.zeros(w, np.int32)
+    for q in range(qa, min(qb, r0 + r + 1)):
+        b = q * nx + c0
+        for j in range(w):
+            acc[j] += tmp[b + j]
+    for rr in range(r0, r1):
+        ob = rr * nx + c0
+        for j in range(w):
+            out[ob + j] = acc[j]
+        if rr + r + 1 < qb:
+            ab = (rr + r + 1) * nx + c0
+            for j in range(w):
+                acc[j] += tmp[ab + j]
+        if rr - r >= qa:
+            sb = (rr - r) * nx + c0
+            for j in range(w):
+                acc[j] -= tmp[sb + j]
 
 
 @njit(cache=True, nogil=True)
