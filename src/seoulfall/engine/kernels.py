@@ -429,16 +429,26 @@ def combine_stats(stats, bbox, totals):
         bbox[3] = max(bbox[3], stats[ch, 8])
 
 
+@njit(inline="always", cache=True)
+def _sort_key(c, s, ncells):
+    """Sort key: the cell; agents off the map after every cell; the dead last of all."""
+    if s == DEAD:
+        return ncells + 1
+    return c if c >= 0 else ncells
+
+
 @njit(cache=True, nogil=True)
-def sort_count(ch, cell, ncells, shist):
-    """Counting sort, phase 1 (one chunk): agents per cell in chunk ``ch``."""
+def sort_count(ch, cell, state, ncells, shist):
+    """Counting sort, phase 1 (one chunk): agents per key in chunk ``ch``.
+
+    ``shist`` has ``ncells + 2`` columns (cells, off the map, dead).
+    """
     n = cell.size
     nchunks = shist.shape[0]
     row = shist[ch]
     row[:] = 0
     for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-        c = cell[i]
-        row[c if c >= 0 else ncells] += 1
+        row[_sort_key(cell[i], state[i], ncells)] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -460,7 +470,7 @@ def sort_scatter(ch, cell, state, timer, aid, ncells, shist, bcell, bstate, btim
     row = shist[ch]
     for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
         c = cell[i]
-        key = c if c >= 0 else ncells
+        key = _sort_key(c, state[i], ncells)
         j = row[key]
         row[key] = j + 1
         bcell[j] = c

@@ -81,7 +81,9 @@ class Stepper:
         self.regions = np.zeros((3, 4), np.int64)
         self.bbox = np.zeros(4, np.int64)
         self.totals = np.zeros(K.NLIVING, np.int64)
-        self.shist = np.zeros((self.nchunks, ncells + 1), np.int64)
+        self.shist = np.zeros((self.nchunks, ncells + 2), np.int64)
+        # agents [n_active, n) are dead and sorted last: the pass never visits them
+        self.n_active = n
         self.buf = (
             np.empty(n, np.int32),
             np.empty(n, np.int8),
@@ -120,12 +122,13 @@ class Stepper:
         """Stable counting sort of the agents by cell (never changes results, only speed)."""
         a = self.agents
         ncells = self.cnt.shape[0]
-        self._each_chunk(K.sort_count, a.cell, ncells, self.shist)
+        self._each_chunk(K.sort_count, a.cell, a.state, ncells, self.shist)
         K.sort_offsets(self.shist)
         self._each_chunk(
             K.sort_scatter, a.cell, a.state, a.timer, a.aid, ncells, self.shist, *self.buf
         )
         self._each_chunk(K.sort_copy_back, self.nchunks, a.cell, a.state, a.timer, a.aid, *self.buf)
+        self.n_active = a.n - int(np.count_nonzero(a.state == K.DEAD))
 
     def _fields(self, cur) -> None:
         # Fields only where they can matter: around the threat box, and only when someone can
@@ -176,13 +179,14 @@ class Stepper:
     def _pass_args(self, step, cur, nxt):
         a = self.agents
         P = self.params_at(step)
+        na = self.n_active  # views of the same dtype and layout: no new compilation
         return (
             step,
             self.seed,
-            a.cell,
-            a.state,
-            a.timer,
-            a.aid,
+            a.cell[:na],
+            a.state[:na],
+            a.timer[:na],
+            a.aid[:na],
             self.nbr,
             cur,
             self.fz,
@@ -204,7 +208,7 @@ class Stepper:
         cur, nxt = self.cnt, self.work
         ncells = cur.shape[0]
         sort_every = int(self.IP[K.I_SORT_EVERY])
-        K.chunk_bounds(a.cell, self.nchunks, ncells, self.bounds)
+        K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
         for step in range(step0, step0 + nsteps):
             self._fields(cur)
             args = self._pass_args(step, cur, nxt)
@@ -212,12 +216,12 @@ class Stepper:
                 K.pass_chunk(0, *args)
             else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
                 K.pass_parallel(*args)
-            K.merge_overflow(nxt, self.ovf, self.novf, a.n)
+            K.merge_overflow(nxt, self.ovf, self.novf, self.n_active)
             K.combine_stats(self.stats, self.bbox, self.totals)
             cur, nxt = nxt, cur
             if sort_every > 0 and (step + 1) % sort_every == 0:
                 self.sort()
-                K.chunk_bounds(a.cell, self.nchunks, ncells, self.bounds)
+                K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
         if cur is not self.cnt:
             self.cnt[:] = cur
 
