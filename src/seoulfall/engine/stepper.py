@@ -40,6 +40,10 @@ class Stepper:
         Random seed.
     threads : int, optional
         Worker threads (default: the machine's cores).
+    P_night : ndarray, optional
+        Float parameters for night steps (default: ``P``).
+    is_night : callable, optional
+        ``is_night(step) -> bool``; without it no step is at night.
     """
 
     def __init__(
@@ -94,12 +98,6 @@ class Stepper:
         if self.pool is not None:
             weakref.finalize(self, self.pool.shutdown, wait=False)
         self.recount()
-
-    def close(self) -> None:
-        """Stop the worker threads."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
-            self.pool = None
 
     def recount(self) -> None:
         """Rebuild the per-cell counts, threat box and totals from the agents."""
@@ -246,5 +244,6 @@ class Stepper:
         )
         s.IP[K.I_SORT_EVERY] = 1
         s.advance(0, 1)
-        K.pass_parallel(*s._pass_args(1, s.cnt, s.work))
+        if self.nchunks > 1:  # the parallel wrapper costs seconds to compile: only if used
+            K.pass_parallel(*s._pass_args(1, s.cnt, s.work))
         K.tally(tiny.cell, tiny.state, np.zeros(1, np.int32), 1)
