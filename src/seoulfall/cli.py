@@ -98,15 +98,13 @@ def run(
 
 def summary_text(s: dict, folder: Path) -> str:
     """The short summary printed at the end of a run."""
+    from seoulfall.results import last_standing
+
     fall = "Seoul held" if s["fall_day"] is None else f"fell on day {s['fall_day']:.2f}"
-    names = {code: v["name"] for code, v in s["districts"].items()}
-    last = ", ".join(names[c] for c in s["last_standing"][:3])
-    more = f" (+{len(s['last_standing']) - 3} more)" if len(s["last_standing"]) > 3 else ""
-    standing = (
-        "still standing"
-        if any(s["districts"][c]["fall_day"] is None for c in s["last_standing"])
-        else "fell last"
-    )
+    held, names = last_standing(s)
+    last = ", ".join(names[:3])
+    more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
+    standing = "still standing" if held else "fell last"
     final = ", ".join(f"{k} {v:,}" for k, v in s["final"].items())
     rate = s["agent_steps_per_second"] or 0.0
     return (

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
+from seoulfall.results import last_standing  # noqa: E402
 
 COLOURS = {
     "human": "#2b83ba",
@@ -85,9 +86,8 @@ def write_report(results, folder: Path) -> Path:
     )
     final = "".join(f"<li>{k}: {v:,}</li>" for k, v in s["final"].items())
     fall = "not within the run" if s["fall_day"] is None else f"day {s['fall_day']:.2f}"
-    names = {code: v["name"] for code, v in s["districts"].items()}
-    held = any(s["districts"][c]["fall_day"] is None for c in s["last_standing"])
-    last = ", ".join(html.escape(names[c]) for c in s["last_standing"])
+    held, names = last_standing(s)
+    last = ", ".join(html.escape(n) for n in names)
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>seoulfall: {html.escape(s["scenario"])}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}img{{max-width:100%}}

@@ -31,6 +31,13 @@ def _fall_day(days: np.ndarray, humans: np.ndarray) -> float | None:
     return float(days[hit[0]]) if hit.size else None
 
 
+def last_standing(summary: dict) -> tuple[bool, list[str]]:
+    """Whether the summary's last districts never fell, and their English names."""
+    d = summary["districts"]
+    codes = summary["last_standing"]
+    return any(d[c]["fall_day"] is None for c in codes), [d[c]["name"] for c in codes]
+
+
 class Results:
     """What a run produced.
 

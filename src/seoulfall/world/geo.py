@@ -14,9 +14,3 @@ def lonlat_to_xy(lon, lat, lon0: float = SEOUL_LON0, lat0: float = SEOUL_LAT0):
     """Project degrees to metres east (x) and north (y) of (lon0, lat0)."""
     k = np.pi / 180.0 * EARTH_RADIUS_M
     return (np.asarray(lon) - lon0) * k * np.cos(np.radians(lat0)), (np.asarray(lat) - lat0) * k
-
-
-def xy_to_lonlat(x, y, lon0: float = SEOUL_LON0, lat0: float = SEOUL_LAT0):
-    """Inverse of :func:`lonlat_to_xy`."""
-    k = np.pi / 180.0 * EARTH_RADIUS_M
-    return lon0 + np.asarray(x) / (k * np.cos(np.radians(lat0))), lat0 + np.asarray(y) / k

@@ -111,16 +111,6 @@ class Raster:
         """Index of a district given its code or English name (see :func:`find_district`)."""
         return find_district(key, self.district_codes, self.district_names)
 
-    def cell_centres_lonlat(self) -> tuple[np.ndarray, np.ndarray]:
-        """Longitude and latitude of every cell centre (Seoul-like worlds only)."""
-        from seoulfall.world.geo import xy_to_lonlat
-
-        ny, nx = self.shape
-        x = self.geo["x0"] + (np.arange(nx) + 0.5) * self.cell_m
-        y = self.geo["y0"] - (np.arange(ny) + 0.5) * self.cell_m
-        xx, yy = np.meshgrid(x, y)
-        return xy_to_lonlat(xx, yy, self.geo["lon0"], self.geo["lat0"])
-
     # -- persistence: the documented world format (.npz) -----------------------------------
     def save(self, path: str | Path) -> None:
         """Write the raster in seoulfall's world format (a compressed ``.npz``).
