@@ -15,6 +15,8 @@ def assert_step_matches_plain(sim, step):
     ny, nx = sim.world.shape
     ids = np.argsort(a.aid)
     before = a.cell[ids].copy(), a.state[ids].copy()
+    st = sim.stepper
+    st._sound(step)  # the sound and noise fields this step reads
     ref = plain.step(
         step,
         sim.seed,
@@ -28,6 +30,9 @@ def assert_step_matches_plain(sim, step):
         sim.IP,
         ny,
         nx,
+        fs=st.fs.copy(),
+        fn=st.fn.copy(),
+        CT=st.CT,
     )
     sim.advance(step, 1)  # may re-sort the agents: compare by id
     for want, have in zip(ref[:3], agents_by_id(sim)):
@@ -50,9 +55,16 @@ def test_conservation_and_no_negative_counts_every_step(small_seoul):
         sim.advance(step, 1)
         counts = sim.tally().sum(axis=0)
         assert counts.sum() == n and (counts >= 0).all()
-        living = sim.agents.state < K.NLIVING
+        living = sim.agents.states() < K.NLIVING
         # per-cell counts agree with the agents and every agent stands on a passable cell
-        assert sim.cnt.sum() == living.sum()
+        assert sim.cnt[:, : K.NLIVING].sum() == living.sum()
+        human = (sim.agents.states() == K.HUMAN) & (sim.agents.state & K.SHELTER == 0)
+        units = np.bincount(
+            sim.agents.cell[human],
+            K.STRENGTH_UNITS[sim.agents.state[human] >> K.LEVEL_SHIFT],
+            minlength=sim.cnt.shape[0],
+        )
+        assert np.array_equal(sim.cnt[:, K.C_STR], units)  # the humans' strength per cell
         assert np.array_equal(sim.totals, counts[: K.NLIVING])
         assert passable[sim.agents.cell].all()
         assert np.isfinite(sim.agents.timer).all()
@@ -166,7 +178,7 @@ def test_bites_follow_the_frequency_dependent_hazard():
     )
     sim = Simulation(sc, seed=4)
     sim.advance(0, 1)
-    bitten = int((sim.agents.state == K.INFECTED).sum())
+    bitten = int((sim.agents.states() == K.INFECTED).sum())
     p = -np.expm1(-2000.0 * 1 / 100_001 * 0.01)
     mean, sd = 100_000 * p, np.sqrt(100_000 * p * (1 - p))
     assert abs(bitten - mean) < 4 * sd
@@ -229,7 +241,7 @@ def test_lattice_world_spreads_only_between_neighbours():
     sim = Simulation(sc, seed=1)
     sim.run()
     zombie = np.zeros(31 * 31, bool)
-    zombie[sim.agents.cell[sim.agents.state == K.ZOMBIE]] = True
+    zombie[sim.agents.cell[sim.agents.states() == K.ZOMBIE]] = True
     labels, n = ndimage.label(zombie.reshape(31, 31))
     assert n == 1 and zombie[15 * 31 + 15]
     assert 1 < zombie.sum() < 31 * 31
@@ -291,7 +303,7 @@ def test_night_lowers_the_ordinary_bite_rate_by_the_factor():
         )
         sim = Simulation(sc, seed=6)
         sim.advance(0, 1)
-        counts[label] = int((sim.agents.state == K.INFECTED).sum())
+        counts[label] = int((sim.agents.states() == K.INFECTED).sum())
     for label, factor in (("day", 1.0), ("night", 0.3)):
         p = -np.expm1(-2000.0 * factor / 200_001 * 0.01)
         mean, sd = 200_000 * p, np.sqrt(200_000 * p * (1 - p))

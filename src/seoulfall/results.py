@@ -38,6 +38,20 @@ def last_standing(summary: dict) -> tuple[bool, list[str]]:
     return any(d[c]["fall_day"] is None for c in codes), [d[c]["name"] for c in codes]
 
 
+#: States in which a character counts as having survived (SPEC §6).
+SURVIVING = ("human", "infected", "hybrid", "evacuated", "reserve")
+
+
+def cast_fates(records: list[dict]) -> dict:
+    """Each character's last record: ``{name: {state, t_min, day, district, survived}}``."""
+    fates = {}
+    for r in records:
+        fates[r["name"]] = {k: v for k, v in r.items() if k != "name"}
+    for f in fates.values():
+        f["survived"] = f["state"] in SURVIVING
+    return fates
+
+
 class Results:
     """What a run produced.
 
@@ -62,12 +76,14 @@ class Results:
         districts: pd.DataFrame,
         summary: dict,
         events: list[dict] | None = None,
+        cast: list[dict] | None = None,
     ):
         self.scenario = scenario
         self.timeseries = timeseries
         self.districts = districts
         self.summary = summary
         self.events = events or []
+        self.cast = cast or []
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -79,6 +95,7 @@ class Results:
         counts: np.ndarray,
         steps: int,
         timing: dict,
+        cast: list[dict] | None = None,
     ) -> Results:
         """Build results from per-record (district, state) counts.
 
@@ -139,7 +156,9 @@ class Results:
             "agent_steps_per_second": (agents * steps / stepping) if stepping > 0 else None,
             "threads": timing.get("threads"),
         }
-        return cls(scenario, ts, dd, summary)
+        if cast:
+            summary["cast"] = cast_fates(cast)
+        return cls(scenario, ts, dd, summary, cast=cast)
 
     # -- persistence -------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -155,6 +174,11 @@ class Results:
             folder / "events.jsonl",
             "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.events),
         )
+        if self.cast:
+            atomic_write_text(
+                folder / "cast.jsonl",
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.cast),
+            )
         atomic_write_text(
             folder / "summary.json",
             json.dumps(_jsonable(self.summary), indent=2, ensure_ascii=False) + "\n",
@@ -175,7 +199,12 @@ class Results:
         events = []
         if ev_path.exists():
             events = [json.loads(x) for x in ev_path.read_text(encoding="utf-8").splitlines() if x]
-        return cls(sc, ts, dd, summary, events)
+        cast = []
+        cast_path = folder / "cast.jsonl"
+        if cast_path.exists():
+            text = cast_path.read_text(encoding="utf-8")
+            cast = [json.loads(x) for x in text.splitlines() if x]
+        return cls(sc, ts, dd, summary, events, cast)
 
     # -- presentation ------------------------------------------------------------------
     def plot(self, ax=None, log: bool = False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import typing
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -147,7 +148,17 @@ class Zombie(_Table):
         "rates (canon is unsure: mild by default); evolved zombies are not slowed",
     )
     evolve_rate_per_day: float = Field(
-        0.0, ge=0.0, le=1e4, description="rate at which a zombie becomes evolved (per day)"
+        0.0,
+        ge=0.0,
+        le=1e4,
+        description="rate at which a zombie that has not fed becomes evolved (per day)",
+    )
+    evolve_per_bite_per_day: float = Field(
+        0.5,
+        ge=0.0,
+        le=1e4,
+        description="added to a zombie's evolution rate for each bite it has fed on (per day "
+        "per bite; a bite is shared among the zombies of the cell by bite rate)",
     )
 
 
@@ -183,6 +194,36 @@ class Human(_Table):
     sense_m: float = Field(
         100.0, ge=0.0, le=5000.0, description="range at which humans sense zombies (m)"
     )
+    strength_sigma: float = Field(
+        0.5,
+        ge=0.0,
+        le=3.0,
+        description="spread of per-person fighting strength: log-normal σ around 1, stored "
+        "in 8 levels (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5); 0: everyone 1",
+    )
+    shelter_probability: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="per-step probability that a human who senses zombies, with none in its "
+        "own cell yet, shelters (stays put) instead of fleeing",
+    )
+    shelter_factor: float = Field(
+        0.2, ge=0.0, le=1.0, description="multiplies the bite hazard of a sheltered human"
+    )
+    shelter_breach: int = Field(
+        4,
+        ge=1,
+        le=1_000_000,
+        description="zombies (ordinary + evolved) in a cell that break its shelters",
+    )
+    retaliation: float = Field(
+        0.5,
+        ge=0.0,
+        le=1e4,
+        description="hazard that the humans who see a hybrid bite kill it there and then "
+        "(divided by `hybrid.pain_tolerance`)",
+    )
 
 
 class Infection(_Table):
@@ -200,6 +241,21 @@ class Infection(_Table):
     hybrid_probability: float = Field(
         0.0, ge=0.0, le=1.0, description="probability that a turning agent becomes a hybrid"
     )
+    wound_probability: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="probability that destroying a zombie blood-exposes one human of the cell",
+    )
+    wound_median_min: float = Field(
+        45.0,
+        ge=0.0,
+        le=1e5,
+        description="median time from a wound or blood exposure to turning (min). Log-normal",
+    )
+    wound_sigma: float = Field(
+        0.15, ge=0.0, le=5.0, description="log-normal σ of the wound turn time (dimensionless)"
+    )
 
 
 class Hybrid(_Table):
@@ -209,6 +265,111 @@ class Hybrid(_Table):
         3.0, ge=0.0, le=1000.0, description="fighting strength against zombies, relative to a human"
     )
     drift_mps: float = Field(0.05, ge=0.0, le=50.0, description="mean speed of drift (m/s)")
+    carrier_fraction: float = Field(
+        0.67,
+        ge=0.0,
+        le=1.0,
+        description="share of new hybrids that are carriers (their bite infects, like Gwi-nam "
+        "and Eun-ji); the rest are immune (like Nam-ra; their bite kills)",
+    )
+    hear_m: float = Field(
+        500.0, ge=0.0, le=5000.0, description="range at which hybrids hear zombies (m)"
+    )
+    hunt_mps: float = Field(
+        1.5, ge=0.0, le=50.0, description="speed when closing on zombies they hear (m/s)"
+    )
+    hunger_hours: float = Field(
+        12.0, ge=0.0, le=1e4, description="hours after feeding before a hybrid is hungry again"
+    )
+    lapse_rate: float = Field(
+        0.05,
+        ge=0.0,
+        le=1e4,
+        description="rate at which a hungry hybrid sharing a cell with humans would bite one, "
+        "before self-control (per min)",
+    )
+    self_control: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="an ordinary hybrid's self-control: the bite rate is "
+        "`lapse_rate x (1 - self_control)`",
+    )
+    pain_tolerance: float = Field(
+        4.0, ge=1.0, le=1e4, description="divides the hazard of being killed by humans"
+    )
+
+
+class Noise(_Table):
+    """The noise of fighting, which draws zombies."""
+
+    fight_loudness: float = Field(
+        1.0,
+        ge=0.0,
+        le=1e6,
+        description="loudness of one zombie destroyed, at its cell (same scale as "
+        "`sounds.loudness`); 0: fights are silent",
+    )
+    fight_radius_m: float = Field(
+        500.0, ge=0.0, le=20_000.0, description="distance at which a fight is heard (m)"
+    )
+    fade_min: float = Field(
+        10.0, gt=0.0, le=1e5, description="time for the noise of fights to fade by 1/e (min)"
+    )
+
+
+class _Placed(_Table):
+    district: str | None = Field(
+        None,
+        description="district: gu code or English name (Seoul); the cell is drawn from "
+        "the seed among its residents",
+    )
+    cell: list[int] | None = Field(None, description="cell as [row, col]; overrides `district`")
+
+    @field_validator("cell")
+    @classmethod
+    def _two(cls, v):
+        if v is not None and (len(v) != 2 or min(v) < 0):
+            raise ValueError("must be [row, col] with non-negative integers")
+        return v
+
+
+class Sound(_Placed):
+    """A sound source (`[[sounds]]`): sirens, a drone, a flare."""
+
+    loudness: float = Field(
+        10.0, gt=0.0, le=1e6, description="loudness at the source (one fight is 1)"
+    )
+    radius_m: float = Field(
+        1000.0,
+        gt=0.0,
+        le=50_000.0,
+        description="distance at which it is heard (m); it fades linearly to 0 there",
+    )
+    start_min: float = Field(0.0, ge=0.0, description="when it starts (min after the start)")
+    duration_min: float = Field(60.0, gt=0.0, description="how long it sounds (min)")
+
+
+class Character(_Placed):
+    """A named character (`[[cast]]`): an ordinary agent whose fate is recorded."""
+
+    name: str = Field(..., min_length=1, max_length=60, description="the character's name")
+    state: Literal["human", "infected", "zombie", "evolved", "hybrid"] = Field(
+        "human", description="state at the start"
+    )
+    kind: Literal["immune", "carrier"] = Field(
+        "immune", description='hybrid kind (only for `state = "hybrid"`)'
+    )
+    strength: float = Field(
+        1.0, ge=0.25, le=5.0, description="fighting strength (stored as the nearest level)"
+    )
+    speed: float = Field(1.0, ge=0.0, le=10.0, description="multiplies flee and hunt speed")
+    alertness: float = Field(
+        1.0, ge=0.1, le=100.0, description="divides the zombie bite hazard on the character"
+    )
+    self_control: float | None = Field(
+        None, ge=0.0, le=1.0, description="as `hybrid.self_control` (unset: that value)"
+    )
 
 
 class Interaction(_Table):
@@ -263,25 +424,43 @@ class Scenario(_Table):
     infection: Infection = Infection()
     hybrid: Hybrid = Hybrid()
     interaction: Interaction = Interaction()
+    noise: Noise = Noise()
     engine: Engine = Engine()
     output: Output = Output()
+    sounds: list[Sound] = Field([], description="sound sources (`[[sounds]]` tables)")
+    cast: list[Character] = Field([], description="named characters (`[[cast]]` tables)")
 
     @model_validator(mode="before")
     @classmethod
     def _world_defaults(cls, data: Any) -> Any:
         # In the well-mixed reference world, bitten humans turn at once and nothing moves,
         # evolves or turns hybrid unless the scenario says so (SPEC §7).
-        if isinstance(data, dict) and (data.get("world") or {}).get("map") == "well-mixed":
-            data = copy.deepcopy(data)
-            for table, key, value in (
+        # Both reference worlds (well-mixed and lattice) leave out the season-2 mechanics
+        # unless set: per-person strength, shelter, wounds, fight noise, feeding evolution.
+        if not isinstance(data, dict) or not isinstance(data.get("world") or {}, dict):
+            return data
+        m = (data.get("world") or {}).get("map")
+        if m not in SYNTHETIC_MAPS:
+            return data
+        data = copy.deepcopy(data)
+        off = [
+            ("human", "strength_sigma", 0.0),
+            ("human", "shelter_probability", 0.0),
+            ("infection", "wound_probability", 0.0),
+            ("noise", "fight_loudness", 0.0),
+            ("zombie", "evolve_per_bite_per_day", 0.0),
+        ]
+        if m == "well-mixed":
+            off += [
                 ("infection", "turn_median_min", 0.0),
                 ("infection", "hybrid_probability", 0.0),
                 ("zombie", "evolve_rate_per_day", 0.0),
                 ("zombie", "night_factor", 1.0),
-            ):
-                t = data.setdefault(table, {})
-                if isinstance(t, dict):
-                    t.setdefault(key, value)
+            ]
+        for table, key, value in off:
+            t = data.setdefault(table, {})
+            if isinstance(t, dict):
+                t.setdefault(key, value)
         return data
 
     @model_validator(mode="after")
@@ -292,17 +471,36 @@ class Scenario(_Table):
                 f"world.map = {m!r}: unknown map; allowed: {', '.join(BUILTIN_MAPS)}, or a path "
                 "to a .npz world file"
             )
-        if self.outbreak.district is not None and m == "seoul":
+        places = [("outbreak", self.outbreak)]
+        places += [(f"sounds.{i}", x) for i, x in enumerate(self.sounds)]
+        places += [(f"cast.{i}", x) for i, x in enumerate(self.cast)]
+        for where, place in places:
+            if place.district is None:
+                continue
+            if m in SYNTHETIC_MAPS:
+                raise ValueError(
+                    f"{where}.district = {place.district!r}: this map has no districts; give "
+                    "a cell = [row, col]"
+                )
+            if m != "seoul":
+                continue  # a custom map's districts are checked when it is loaded
             from seoulfall.world.raster import find_district
             from seoulfall.world.seoul import read_districts
 
             rows = read_districts()
             try:
                 find_district(
-                    self.outbreak.district, [r["code"] for r in rows], [r["name_en"] for r in rows]
+                    place.district, [r["code"] for r in rows], [r["name_en"] for r in rows]
                 )
             except KeyError as exc:
-                raise ValueError(f"outbreak.district: {exc.args[0]}") from None
+                raise ValueError(f"{where}.district: {exc.args[0]}") from None
+        for i, x in enumerate(self.sounds):
+            if x.district is None and x.cell is None:
+                raise ValueError(f"sounds.{i}: needs a district or a cell = [row, col]")
+        names = [c.name for c in self.cast]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"cast: the name {name!r} is given twice")
         return self
 
     # -- construction ---------------------------------------------------------------------
@@ -456,13 +654,25 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
 
 def _allowed_keys(model: type[BaseModel], loc) -> list[str]:
     for part in loc:
+        if isinstance(part, int):
+            continue  # an item of an array of tables
         field = model.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        else:
+        sub = _table_model(getattr(field, "annotation", None))
+        if sub is None:
             break
+        model = sub
     return list(model.model_fields)
+
+
+def _table_model(ann) -> type[BaseModel] | None:
+    """The table model behind a field's annotation: ``Model`` or ``list[Model]``."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    args = typing.get_args(ann)
+    if typing.get_origin(ann) is list and args and isinstance(args[0], type):
+        if issubclass(args[0], BaseModel):
+            return args[0]
+    return None
 
 
 def keys_markdown() -> str:
@@ -476,20 +686,17 @@ def keys_markdown() -> str:
         "Rates are per minute unless the key names another unit.",
         "",
     ]
-    top = [
-        (n, f)
-        for n, f in Scenario.model_fields.items()
-        if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))
-    ]
+    top = [(n, f) for n, f in Scenario.model_fields.items() if _table_model(f.annotation) is None]
     lines += ["## (top level)", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
     lines += [_key_row(n, f) for n, f in top]
     for name, field in Scenario.model_fields.items():
-        model = field.annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        model = _table_model(field.annotation)
+        if model is None:
             continue
+        header = f"[{name}]" if model is field.annotation else f"[[{name}]] (array of tables)"
         lines += [
             "",
-            f"## [{name}]",
+            f"## {header}",
             "",
             (model.__doc__ or "").strip(),
             "",
@@ -506,8 +713,12 @@ def _key_row(key: str, field) -> str:
         for attr, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
             if getattr(m, attr, None) is not None:
                 bounds.append(f"{sym} {getattr(m, attr)}")
+    if typing.get_origin(field.annotation) is Literal:
+        bounds.append("one of " + ", ".join(f"`{v}`" for v in typing.get_args(field.annotation)))
     default = field.default
     if isinstance(default, datetime):
         default = default.isoformat()
     shown = "unset" if default is None else f"`{default}`"
+    if field.is_required():
+        shown = "required"
     return f"| `{key}` | {shown} | {', '.join(bounds)} | {field.description or ''} |"

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 
 from seoulfall.engine import kernels as K
-from seoulfall.engine.params import build_params, night_params
-from seoulfall.engine.population import Agents, create_agents
+from seoulfall.engine.params import build_params, cast_traits, night_params, noise_params
+from seoulfall.engine.population import Agents, create_agents, start_cell
 from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
 from seoulfall.scenario import Scenario
@@ -46,14 +46,31 @@ class Simulation:
             threads=threads,
             P_night=night_params(self.P, scenario.zombie.night_factor),
             is_night=lambda step: clock.is_night(step * clock.dt_min),
+            cast_traits=cast_traits(scenario),
+            noise=noise_params(scenario, self.world.cell_m),
         )
+        gen = np.random.default_rng([self.seed, 100, 2])
+        dt = clock.dt_min
+        for i, snd in enumerate(scenario.sounds):
+            c = start_cell(self.world, scenario, gen, snd, f"sounds.{i}")
+            start = int(round(snd.start_min / dt))
+            end = start + max(1, int(round(snd.duration_min / dt)))
+            self.stepper.add_sound(c, snd.loudness, snd.radius_m / self.world.cell_m, start, end)
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
+        st = self.stepper
+        self.cast_start = [
+            (int(st.cast_state[w]), int(st.cast_cell[w])) for w in range(len(scenario.cast))
+        ]
         self.setup_seconds = time.perf_counter() - t0
 
     @property
     def cnt(self) -> np.ndarray:
-        """Living agents per (cell, state) now, shape (ncells, 5)."""
+        """Per-cell counts now, shape (ncells, ``kernels.NCOLS``).
+
+        The living states, then the strength units of humans not in shelter, hybrid attacks
+        and zombies destroyed in the last step.
+        """
         return self.stepper.cnt
 
     @property
@@ -73,6 +90,39 @@ class Simulation:
         """Agents per (district, state) now; the last row counts agents off the map."""
         a = self.agents
         return K.tally(a.cell, a.state, self.cell_district, self.ndistricts)
+
+    def cast_records(self) -> list[dict]:
+        """The named characters' records: each one's start, then every change of state."""
+        sc = self.scenario
+        if not sc.cast:
+            return []
+        st = self.stepper
+        codes, names = self.world.district_codes, self.world.district_names
+        dt = sc.time.dt_min
+
+        def rec(who, t_min, state, cell):
+            d = int(self.cell_district[cell]) if cell >= 0 else -1
+            r = {
+                "name": sc.cast[who].name,
+                "t_min": float(t_min),
+                "day": float(t_min) / 1440.0,
+                "state": K.STATE_NAMES[state],
+                "district": codes[d] if d >= 0 else None,
+                "district_name": names[d] if d >= 0 else None,
+            }
+            if state == K.HYBRID:
+                r["kind"] = "carrier" if self.cast_kind(who) else "immune"
+            return r
+
+        out = [rec(w, 0.0, *self.cast_start[w]) for w in range(len(sc.cast))]
+        out += [rec(w, (step + 1) * dt, s, c) for w, step, s, c in st.cast_records]
+        return out
+
+    def cast_kind(self, who: int) -> bool:
+        """Whether character ``who`` is (or would be, as a hybrid) a carrier."""
+        a = self.agents
+        j = int(np.flatnonzero(a.aid == who)[0])
+        return bool(a.state[j] & K.CARRIER)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Results:
         """Run to the end and return the results.
@@ -103,6 +153,7 @@ class Simulation:
                 progress(step, self.nsteps)
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
+            cast=self.cast_records(),
             scenario=self.scenario,
             world=self.world,
             t_min=np.asarray(times, float) * self.scenario.time.dt_min,

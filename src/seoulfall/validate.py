@@ -264,7 +264,7 @@ def engine_well_mixed_replicas(
     a.state[first] = K.ZOMBIE
     sim.recount()
     _quiet(sim)
-    z = np.bincount(a.cell[a.state == K.ZOMBIE], minlength=side * side)
+    z = np.bincount(a.cell[a.states() == K.ZOMBIE], minlength=side * side)
     return z
 
 
@@ -311,7 +311,7 @@ def engine_lattice_edge_probability(
         sim = Simulation(sc, seed=seed + r)
         _quiet(sim, block=50)
         a = sim.agents
-        touched = (a.state == K.ZOMBIE) | (a.state == K.DEAD)
+        touched = (a.states() == K.ZOMBIE) | (a.state == K.DEAD)
         row, col = np.divmod(a.cell[touched], size)
         hits += bool(((row == 0) | (col == 0) | (row == size - 1) | (col == size - 1)).any())
     return hits / runs

@@ -37,10 +37,31 @@ from numba import njit, prange
 from seoulfall.engine import rng
 from seoulfall.engine.rng import agent_bits, step_key, to_unit
 
-# Agent states (the values stored in the ``state`` array).
+# Agent states: the low three bits of the ``state`` byte (uint8).
 HUMAN, INFECTED, ZOMBIE, EVOLVED, HYBRID, DEAD, EVACUATED, RESERVE = range(8)
 STATE_NAMES = ("human", "infected", "zombie", "evolved", "hybrid", "dead", "evacuated", "reserve")
 NLIVING = 5  # states 0..4 stand on the map and are counted per cell
+# The other bits of the state byte: per-agent traits that cost no extra memory.
+STATE_MASK = 7
+CARRIER = 8  # a hybrid whose bite infects (else immune)
+SHELTER = 16  # a human in shelter
+LEVEL_SHIFT = 5  # bits 5-7: strength level, an index into STRENGTH_LEVELS
+#: The eight strength levels a human can have (a zombie-destroying rate multiplier),
+#: level 0 being strength 1 (so an ordinary human's byte is just its state); counted per
+#: cell in quarter units (``STRENGTH_UNITS``) so that counts stay integers.
+STRENGTH_LEVELS = np.array([1.0, 1.5, 2.0, 3.0, 5.0, 0.25, 0.5, 0.75])
+STRENGTH_UNITS = np.array([4, 6, 8, 12, 20, 1, 2, 3], np.int32)
+LEVEL_ONE = 0  # strength 1.0
+DEAD_BYTE = DEAD
+
+# Columns of the per-cell count table (int32, one 32-byte row per cell).
+C_STR = 5  # sum of the strength units of the cell's humans not in shelter
+C_ATT = 6  # hybrid attacks in the cell last step: carrier + 65536 x immune
+C_KILLS = 7  # zombies destroyed in the cell last step
+NCOLS = 8
+
+# Event kinds in the per-step event list (``ev``: cell << 2 | kind).
+EV_KILL, EV_CARRIER, EV_IMMUNE = 0, 1, 2
 
 # Indices into the float parameter vector.
 P_DT = 0
@@ -52,7 +73,7 @@ P_Y_STRENGTH = 5
 P_TURN_MEDIAN = 6
 P_TURN_SIGMA = 7
 P_HYBRID_P = 8
-P_EVOLVE_P = 9
+P_EVOLVE_P = 9  # per-step probability that an unfed zombie evolves
 P_H_FLEE = 10
 P_H_DRIFT = 11
 P_Z_CHASE = 12
@@ -63,7 +84,22 @@ P_Y_DRIFT = 16
 P_W_OWN = 17  # contact weight of the own cell
 P_W_NEIGHBOUR = 18  # contact weight of each von Neumann neighbour
 P_MASS_ACTION = 19  # 1: hazards are not divided by the (weighted) population
-NPARAMS = 20
+P_EVOLVE_RATE = 20  # evolution rate of an unfed zombie (per min)
+P_EVOLVE_BITE = 21  # added to it per bite fed (per min per bite)
+P_CARRIER_P = 22  # share of new hybrids that are carriers
+P_Y_HUNT = 23  # hops per step of a hybrid closing on zombies it hears
+P_Y_HUNGER = 24  # minutes after feeding before a hybrid is hungry again
+P_Y_LAPSE = 25  # rate at which a hungry hybrid next to humans would bite (per min)
+P_Y_SELF = 26  # self-control of an ordinary hybrid (0..1): the rate is x (1 - it)
+P_Y_PAIN = 27  # pain tolerance: divides the hazard of being killed
+P_H_RETALIATE = 28  # hazard per witness that humans kill an attacking hybrid
+P_SHELTER_P = 29  # per-step probability that a human who sees zombies takes shelter
+P_SHELTER_F = 30  # bite-hazard factor of a sheltered human
+P_SHELTER_BREACH = 31  # zombies in the cell that break a shelter
+P_WOUND_P = 32  # probability that a zombie destroyed in a cell blood-exposes a human there
+P_WOUND_MEDIAN = 33  # median turn time after a wound (min)
+P_WOUND_SIGMA = 34
+NPARAMS = 35
 
 # Indices into the integer parameter vector.
 I_R_H = 0  # radius (cells) within which humans sense zombies
@@ -71,15 +107,18 @@ I_R_Z = 1  # radius within which zombies sense humans
 I_R_E = 2  # radius within which evolved zombies sense humans
 I_MAXHOP = 3  # most hops any agent makes in one step
 I_SORT_EVERY = 4  # steps between counting sorts by cell (0: never)
-NIPARAMS = 5
+I_R_Y = 5  # radius within which hybrids hear zombies
+I_NCAST = 6  # named characters: the agents with ids 0 .. NCAST-1
+NIPARAMS = 7
 
 MAXHOP = 8
+SOUND_EPS = 1e-3  # quieter than this is silence
 # Per-chunk statistics written by the pass: totals of the living states, then the bounding
 # box (row min, row max, col min, col max) of cells holding infected, zombies or evolved
 # zombies: the "threat box", outside which no field can matter in the next step.
 NSTATS = NLIVING + 4
 
-_MODE_STAY, _MODE_RANDOM, _MODE_CHASE, _MODE_FLEE = 0, 1, 2, 3
+_MODE_STAY, _MODE_RANDOM, _MODE_CHASE, _MODE_FLEE, _MODE_SOUND = 0, 1, 2, 3, 4
 
 
 @njit(cache=True)
@@ -165,17 +204,37 @@ def box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
 
 
 @njit(cache=True, nogil=True)
-def merge_overflow(nxt, ovf, novf, n):
-    """Add the agents the chunks could not count in their own cell ranges."""
+def merge_overflow(nxt, ovf, novf, ev, nev, n):
+    """Add what the chunks could not count in their own cell ranges, then the events.
+
+    An overflow entry is ``cell << 8 | byte`` (the agent's state byte; a sheltered human
+    adds no strength: it cannot fight from its shelter); an event is ``cell << 2 | kind``:
+    a zombie destroyed there (``EV_KILL``) or a hybrid's attack (``EV_CARRIER``,
+    ``EV_IMMUNE``).
+    """
     nchunks = novf.size
     for ch in range(nchunks):
         for j in range(ch * n // nchunks, novf[ch]):
-            nxt[ovf[j] >> 3, ovf[j] & 7] += 1
+            c = ovf[j] >> 8
+            b = ovf[j] & 255
+            s = b & STATE_MASK
+            nxt[c, s] += 1
+            if s == HUMAN and (b & SHELTER) == 0:
+                nxt[c, C_STR] += STRENGTH_UNITS[b >> LEVEL_SHIFT]
+        for j in range(ch * n // nchunks, nev[ch]):
+            c = ev[j] >> 2
+            kind = ev[j] & 3
+            if kind == EV_KILL:
+                nxt[c, C_KILLS] += 1
+            elif kind == EV_CARRIER:
+                nxt[c, C_ATT] += 1
+            else:
+                nxt[c, C_ATT] += 65536
 
 
 @njit(cache=True)
 def _contacts(cnt, nbr, c, P):
-    """Weighted humans, zombies, evolved, hybrids and population seen from cell ``c``.
+    """Weighted humans, zombies, evolved, hybrids, human strength and population seen from ``c``.
 
     Own cell weight ``w0``, each passable neighbour ``w1``; the population is 1 under mass
     action (hazards then count contacts, not fractions).
@@ -186,6 +245,7 @@ def _contacts(cnt, nbr, c, P):
     z = w0 * cnt[c, ZOMBIE]
     e = w0 * cnt[c, EVOLVED]
     y = w0 * cnt[c, HYBRID]
+    s = w0 * cnt[c, C_STR]
     n = w0 * (cnt[c, 0] + cnt[c, 1] + cnt[c, 2] + cnt[c, 3] + cnt[c, 4])
     if w1 > 0.0:
         for k in range(4):
@@ -195,10 +255,11 @@ def _contacts(cnt, nbr, c, P):
                 z += w1 * cnt[nb, ZOMBIE]
                 e += w1 * cnt[nb, EVOLVED]
                 y += w1 * cnt[nb, HYBRID]
+                s += w1 * cnt[nb, C_STR]
                 n += w1 * (cnt[nb, 0] + cnt[nb, 1] + cnt[nb, 2] + cnt[nb, 3] + cnt[nb, 4])
     if P[P_MASS_ACTION] > 0.0:
         n = 1.0
-    return h, z, e, y, n
+    return h, z, e, y, s * 0.25, n
 
 
 @njit(cache=True, nogil=True)
@@ -215,16 +276,31 @@ def pass_chunk(
     fz,
     fh,
     fe,
+    fy,
+    fs,
+    fn,
     P,
     IP,
+    CT,
+    cst,
+    ccell,
     nx,
     nxt,
     bounds,
     ovf,
     novf,
+    ev,
+    nev,
     stats,
 ):
-    """One chunk of the pass: agents ``[ch n / nchunks, (ch + 1) n / nchunks)``."""
+    """One chunk of the pass: agents ``[ch n / nchunks, (ch + 1) n / nchunks)``.
+
+    ``fz``, ``fh``, ``fe``, ``fy``: zombies humans sense, humans zombies sense, humans evolved
+    zombies sense, zombies hybrids hear (box sums); ``fs``, ``fn``: scheduled sound and the
+    noise of fights (float fields). ``CT`` holds the named characters' traits (speed,
+    alertness, self-control) by agent id; the pass writes their state and cell into ``cst``
+    and ``ccell``.
+    """
     n = cell.size
     nchunks = bounds.size - 1
     dt = P[P_DT]
@@ -234,10 +310,14 @@ def pass_chunk(
     khyb = step_key(seed, rng.HYBRID, step)
     kevo = step_key(seed, rng.EVOLVE, step)
     kmove = step_key(seed, rng.MOVE, step)
+    kshel = step_key(seed, rng.SHELTER, step)
+    klapse = step_key(seed, rng.LAPSE, step)
+    kcarr = step_key(seed, rng.CARRIER, step)
     khop = np.empty(MAXHOP, np.uint64)
     for h in range(MAXHOP):
         khop[h] = step_key(seed, rng.HOP + h, step)
     maxhop = IP[I_MAXHOP]
+    ncast = IP[I_NCAST]
     general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
     drift = P[P_H_DRIFT]
     fast = not general and drift < 1.0
@@ -247,17 +327,24 @@ def pass_chunk(
     lo = ch * n // nchunks
     hi = (ch + 1) * n // nchunks
     no = lo
+    ne = lo
     t0 = t1 = t2 = t3 = t4 = 0
     zr0 = zc0 = 1 << 30
     zr1 = zc1 = -1
     for i in range(lo, hi):
-        st = state[i]
+        sb = state[i]
+        st = sb & STATE_MASK
         if st >= DEAD:
             continue
         c0 = cell[i]
-        if fast and st == HUMAN and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] == 0 and fz[c0] == 0:
+        if (
+            fast
+            and (sb & (STATE_MASK | SHELTER)) == HUMAN
+            and fz[c0] == 0
+            and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] + cnt[c0, C_ATT] + cnt[c0, C_KILLS] == 0
+        ):
             # The common case, made cheap: a human with no zombie in its cell or in sight
-            # only drifts (the same draws and decisions as the general path below).
+            # and no fight around only drifts (the same draws and decisions as below).
             c = c0
             if drift > 0.0:
                 b = agent_bits(kmove, aid[i])
@@ -268,41 +355,106 @@ def pass_chunk(
                         cell[i] = c
             if blo <= c < bhi:
                 nxt[c, HUMAN] += 1
+                nxt[c, C_STR] += STRENGTH_UNITS[sb >> LEVEL_SHIFT]
             else:
-                ovf[no] = c * 8 + HUMAN
+                ovf[no] = (np.int64(c) << 8) | sb
                 no += 1
             t0 += 1
             continue
         c = c0
         st0 = st
         a = aid[i]
-        # the timer matters only to the infected: leave its memory untouched otherwise
-        tm = timer[i] if st == INFECTED else 0.0
+        spd = 1.0
+        alert = 1.0
+        selfc = P[P_Y_SELF]
+        if a < ncast:
+            spd = CT[a, 0]
+            alert = CT[a, 1]
+            selfc = CT[a, 2]
+        # the timer: turn time (infected), bites fed (zombie), hunger (hybrid)
+        tm = timer[i] if (st == INFECTED or st == ZOMBIE or st == HYBRID) else 0.0
+        tm0 = tm
+        sheltered = (sb & SHELTER) != 0
+        stay = False
         # 1-2. interact and turn, on the counts at the start of the step
         if st == HUMAN or st == ZOMBIE or st == EVOLVED:
             if general:
-                h, z, e, y, nc = _contacts(cnt, nbr, c, P)
+                h, z, e, y, s, nc = _contacts(cnt, nbr, c, P)
             else:
                 h = cnt[c, HUMAN]
                 z = cnt[c, ZOMBIE]
                 e = cnt[c, EVOLVED]
                 y = cnt[c, HYBRID]
+                s = cnt[c, C_STR] * 0.25
                 nc = h + cnt[c, INFECTED] + z + e + y
             if st == HUMAN:
+                if sheltered and cnt[c, ZOMBIE] + cnt[c, EVOLVED] >= P[P_SHELTER_BREACH]:
+                    sheltered = False  # enough zombies crowd the cell: the shelter falls
+                hb = 0.0  # hazard (over the step) of an infecting bite
+                hk = 0.0  # of a killing bite (an immune hybrid's)
+                hw = 0.0  # of a blood-exposing wound
                 if z + e > 0:
-                    haz = (P[P_BITE] * z + P[P_BITE_E] * e) / nc
-                    if to_unit(agent_bits(kbite, a)) < 1.0 - math.exp(-haz * dt):
-                        st = INFECTED
-                        tm = _turn_time(agent_bits(kturn, a), P[P_TURN_MEDIAN], P[P_TURN_SIGMA])
+                    hb = (P[P_BITE] * z + P[P_BITE_E] * e) / nc * dt / alert
+                    if sheltered:
+                        hb *= P[P_SHELTER_F]
+                att = cnt[c, C_ATT]
+                kills = cnt[c, C_KILLS]
+                if att + kills > 0:
+                    hc = max(1, cnt[c, HUMAN])
+                    hb += (att & 65535) / hc
+                    hk = (att >> 16) / hc
+                    hw = P[P_WOUND_P] * kills / hc
+                tot = hb + hk + hw
+                if tot > 0.0:
+                    u = to_unit(agent_bits(kbite, a))
+                    p = 1.0 - math.exp(-tot)
+                    if u < p:
+                        x = u / p * tot  # which of the three, in proportion to its hazard
+                        tb = agent_bits(kturn, a)
+                        if x < hb:
+                            st = INFECTED
+                            tm = _turn_time(tb, P[P_TURN_MEDIAN], P[P_TURN_SIGMA])
+                        elif x < hb + hk:
+                            st = DEAD
+                        else:
+                            st = INFECTED
+                            tm = _turn_time(tb, P[P_WOUND_MEDIAN], P[P_WOUND_SIGMA])
             else:
-                f = h + P[P_Y_STRENGTH] * y
+                f = s + P[P_Y_STRENGTH] * y
                 if f > 0:
                     kr = P[P_KILL] if st == ZOMBIE else P[P_KILL_E]
                     if to_unit(agent_bits(kkill, a)) < 1.0 - math.exp(-kr * f / nc * dt):
                         st = DEAD
-                if st == ZOMBIE and P[P_EVOLVE_P] > 0.0:
-                    if to_unit(agent_bits(kevo, a)) < P[P_EVOLVE_P]:
+                        if ne < hi:
+                            ev[ne] = (np.int64(c) << 2) | EV_KILL
+                            ne += 1
+                if st == ZOMBIE:
+                    if h > 0 and P[P_EVOLVE_BITE] > 0.0:
+                        # feeding: this zombie's share of the bites expected in its cell
+                        bz = P[P_BITE] * z + P[P_BITE_E] * e
+                        if bz > 0.0:
+                            tm += h * -math.expm1(-bz / nc * dt) * P[P_BITE] / bz
+                    pe = P[P_EVOLVE_P]
+                    if tm > 0.0:
+                        pe = -math.expm1(-(P[P_EVOLVE_RATE] + P[P_EVOLVE_BITE] * tm) * dt)
+                    if pe > 0.0 and to_unit(agent_bits(kevo, a)) < pe:
                         st = EVOLVED
+        elif st == HYBRID:
+            tm += dt  # hunger grows
+            hc = cnt[c, HUMAN]
+            if tm >= P[P_Y_HUNGER] and hc > 0:
+                lapse = P[P_Y_LAPSE] * (1.0 - selfc)
+                if lapse > 0.0 and to_unit(agent_bits(klapse, a)) < -math.expm1(-lapse * dt):
+                    # self-control fails: it bites a human of its cell (next step) and feeds
+                    tm = 0.0
+                    stay = True
+                    if ne < hi:
+                        kind = EV_CARRIER if (sb & CARRIER) != 0 else EV_IMMUNE
+                        ev[ne] = (np.int64(c) << 2) | kind
+                        ne += 1
+                    pk = -math.expm1(-P[P_H_RETALIATE] / P[P_Y_PAIN])
+                    if to_unit(agent_bits(kkill, a)) < pk:
+                        st = DEAD  # the humans who saw it fight back
         if st == INFECTED:
             tm -= dt
             if tm <= 0.0:
@@ -310,17 +462,31 @@ def pass_chunk(
                 st = ZOMBIE
                 if P[P_HYBRID_P] > 0.0 and to_unit(agent_bits(khyb, a)) < P[P_HYBRID_P]:
                     st = HYBRID
+                    sb = sb & ~CARRIER
+                    if to_unit(agent_bits(kcarr, a)) < P[P_CARRIER_P]:
+                        sb = sb | CARRIER
+        if a < ncast:
+            cst[a] = st
+            ccell[a] = c
         if st == DEAD:
-            state[i] = st
+            state[i] = DEAD_BYTE
             continue
         # 3. move
         mode = _MODE_STAY
         x = 0.0
         field = fz
-        if st == HUMAN or st == INFECTED:
+        stop = HUMAN  # a chaser stops on a cell holding this state (and the next)
+        if stay:
+            pass
+        elif st == HUMAN or st == INFECTED:
             if fz[c] > 0:
-                mode, x = _MODE_FLEE, P[P_H_FLEE]
+                if st == HUMAN and not sheltered and P[P_SHELTER_P] > 0.0:
+                    if cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
+                        sheltered = to_unit(agent_bits(kshel, a)) < P[P_SHELTER_P]
+                if not (st == HUMAN and sheltered):
+                    mode, x = _MODE_FLEE, P[P_H_FLEE] * spd
             else:
+                sheltered = False  # nothing in sight: out of shelter
                 mode, x = _MODE_RANDOM, P[P_H_DRIFT]
         elif st == ZOMBIE or st == EVOLVED:
             if cnt[c, HUMAN] == 0:
@@ -328,11 +494,17 @@ def pass_chunk(
                 if field[c] > 0:
                     mode = _MODE_CHASE
                     x = P[P_Z_CHASE] if st == ZOMBIE else P[P_E_CHASE]
+                elif fs[c] + fn[c] > SOUND_EPS:
+                    mode = _MODE_SOUND
+                    x = P[P_Z_CHASE] if st == ZOMBIE else P[P_E_CHASE]
                 else:
                     mode = _MODE_RANDOM
                     x = P[P_Z_WANDER] if st == ZOMBIE else P[P_E_WANDER]
-        else:  # hybrid
-            mode, x = _MODE_RANDOM, P[P_Y_DRIFT]
+        else:  # hybrid: closes on zombies it hears, else drifts like a human; never flees
+            if fy[c] > 0 and cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
+                mode, x, field, stop = _MODE_CHASE, P[P_Y_HUNT] * spd, fy, ZOMBIE
+            else:
+                mode, x = _MODE_RANDOM, P[P_Y_DRIFT]
         if x > 0.0:
             b = agent_bits(kmove, a)
             nh = int(x)
@@ -359,8 +531,20 @@ def pass_chunk(
                         best = nbr[c, k0]
                     if best >= 0:
                         c = best
-                    if cnt[c, HUMAN] > 0:
+                    if cnt[c, stop] > 0 or (stop == ZOMBIE and cnt[c, EVOLVED] > 0):
                         break
+                elif mode == _MODE_SOUND:
+                    best = -1
+                    sv = fs[c] + fn[c]
+                    for j in range(4):
+                        nb = nbr[c, (k0 + j) & 3]
+                        if nb >= 0 and fs[nb] + fn[nb] > sv:
+                            sv = fs[nb] + fn[nb]
+                            best = nb
+                    if best < 0:
+                        best = nbr[c, k0]  # at the loudest point: mill about
+                    if best >= 0:
+                        c = best
                 else:  # flee
                     best = -1
                     bv = fz[c]
@@ -372,11 +556,26 @@ def pass_chunk(
                     if best < 0:
                         break
                     c = best
+        # the new state byte: flags kept where they mean something
+        if st == HUMAN:
+            nsb = (sb & ~(STATE_MASK | CARRIER | SHELTER)) | HUMAN
+            if sheltered:
+                nsb |= SHELTER
+        elif st == INFECTED:
+            nsb = (sb & ~(STATE_MASK | CARRIER | SHELTER)) | INFECTED
+        elif st == HYBRID:
+            nsb = (sb & ~(STATE_MASK | SHELTER)) | HYBRID
+        else:
+            nsb = st
+        if a < ncast:
+            ccell[a] = c
         # 4. count: into this chunk's own cell range, or the overflow list
         if blo <= c < bhi:
             nxt[c, st] += 1
+            if st == HUMAN and not sheltered:
+                nxt[c, C_STR] += STRENGTH_UNITS[nsb >> LEVEL_SHIFT]
         else:
-            ovf[no] = c * 8 + st
+            ovf[no] = (np.int64(c) << 8) | nsb
             no += 1
         if st == HUMAN:
             t0 += 1
@@ -398,9 +597,9 @@ def pass_chunk(
         # write back only what changed, so unchanged cache lines stay clean
         if c != c0:
             cell[i] = c
-        if st != st0:
-            state[i] = st
-        if st == INFECTED or st0 == INFECTED:
+        if nsb != sb or st != st0:
+            state[i] = nsb
+        if tm != tm0:
             timer[i] = tm
     stats[ch, 0] = t0
     stats[ch, 1] = t1
@@ -412,6 +611,7 @@ def pass_chunk(
     stats[ch, 7] = zc0
     stats[ch, 8] = zc1
     novf[ch] = no
+    nev[ch] = ne
 
 
 @njit(cache=True, nogil=True)
@@ -432,7 +632,7 @@ def combine_stats(stats, bbox, totals):
 @njit(inline="always", cache=True)
 def _sort_key(c, s, ncells):
     """Sort key: the cell; agents off the map after every cell; the dead last of all."""
-    if s == DEAD:
+    if (s & STATE_MASK) == DEAD:
         return ncells + 1
     return c if c >= 0 else ncells
 
@@ -495,9 +695,11 @@ def count_cells(cell, state, cnt):
     """Per-cell counts of the living states, from scratch."""
     cnt[:] = 0
     for i in range(cell.size):
-        s = state[i]
+        s = state[i] & STATE_MASK
         if s < NLIVING and cell[i] >= 0:
             cnt[cell[i], s] += 1
+            if s == HUMAN and (state[i] & SHELTER) == 0:
+                cnt[cell[i], C_STR] += STRENGTH_UNITS[state[i] >> LEVEL_SHIFT]
 
 
 @njit(cache=True)
@@ -541,8 +743,72 @@ def tally(cell, state, cell_district, ndistricts):
     out = np.zeros((ndistricts + 1, len(STATE_NAMES)), np.int64)
     for i in range(cell.size):
         c = cell[i]
-        out[cell_district[c] if c >= 0 else ndistricts, state[i]] += 1
+        out[cell_district[c] if c >= 0 else ndistricts, state[i] & STATE_MASK] += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def render_sources(fs, nx, ny, src):
+    """The scheduled sound field from the active sources ``(cell, loudness, radius)``.
+
+    Each adds ``loudness * (1 - d / radius)`` to the cells within ``radius`` cells
+    (Euclidean distance ``d``).
+    """
+    fs[:] = 0.0
+    for k in range(src.shape[0]):
+        _add_disc(fs, nx, ny, int(src[k, 0]), src[k, 1], src[k, 2])
+
+
+@njit(inline="always", cache=True)
+def _add_disc(f, nx, ny, c, loud, radius):
+    r0 = c // nx
+    q0 = c - r0 * nx
+    ir = int(radius)
+    for r in range(max(0, r0 - ir), min(ny, r0 + ir + 1)):
+        for q in range(max(0, q0 - ir), min(nx, q0 + ir + 1)):
+            d = math.sqrt((r - r0) ** 2 + (q - q0) ** 2)
+            if d < radius:
+                f[r * nx + q] += loud * (1.0 - d / radius)
+
+
+@njit(cache=True, nogil=True)
+def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
+    """Fading noise of fights: decay by ``keep``, then add this step's fights.
+
+    Each zombie destroyed this step adds a disc of ``loud * (1 - d / radius)`` to ``fn``.
+
+    ``region`` (rmin, rmax, cmin, cmax) bounds the cells that may be non-zero; when the
+    loudest falls below ``SOUND_EPS`` the field is cleared and the region emptied.
+    """
+    if region[0] <= region[1]:
+        top = 0.0
+        for r in range(region[0], region[1] + 1):
+            for q in range(region[2], region[3] + 1):
+                v = fn[r * nx + q] * keep
+                fn[r * nx + q] = v
+                top = max(top, v)
+        if top < SOUND_EPS:
+            for r in range(region[0], region[1] + 1):
+                for q in range(region[2], region[3] + 1):
+                    fn[r * nx + q] = 0.0
+            region[0] = region[2] = 1 << 30
+            region[1] = region[3] = -1
+    if loud <= 0.0 or radius <= 0.0:
+        return
+    ir = int(radius)
+    nchunks = nev.size
+    for ch in range(nchunks):
+        for j in range(ch * n // nchunks, nev[ch]):
+            if ev[j] & 3 != EV_KILL:
+                continue
+            c = ev[j] >> 2
+            _add_disc(fn, nx, ny, c, loud, radius)
+            r0 = c // nx
+            q0 = c - r0 * nx
+            region[0] = min(region[0], max(0, r0 - ir))
+            region[1] = max(region[1], min(ny - 1, r0 + ir))
+            region[2] = min(region[2], max(0, q0 - ir))
+            region[3] = max(region[3], min(nx - 1, q0 + ir))
 
 
 @njit(parallel=True, cache=True)
@@ -558,13 +824,21 @@ def pass_parallel(
     fz,
     fh,
     fe,
+    fy,
+    fs,
+    fn,
     P,
     IP,
+    CT,
+    cst,
+    ccell,
     nx,
     nxt,
     bounds,
     ovf,
     novf,
+    ev,
+    nev,
     stats,
 ):
     """Every chunk of the pass, one per numba thread."""
@@ -582,12 +856,20 @@ def pass_parallel(
             fz,
             fh,
             fe,
+            fy,
+            fs,
+            fn,
             P,
             IP,
+            CT,
+            cst,
+            ccell,
             nx,
             nxt,
             bounds,
             ovf,
             novf,
+            ev,
+            nev,
             stats,
         )

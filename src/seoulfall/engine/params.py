@@ -35,6 +35,21 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     P[K.P_TURN_SIGMA] = sc.infection.turn_sigma
     P[K.P_HYBRID_P] = sc.infection.hybrid_probability
     P[K.P_EVOLVE_P] = -math.expm1(-z.evolve_rate_per_day * dt / 1440.0)
+    P[K.P_EVOLVE_RATE] = z.evolve_rate_per_day / 1440.0
+    P[K.P_EVOLVE_BITE] = z.evolve_per_bite_per_day / 1440.0
+    y, inf = sc.hybrid, sc.infection
+    P[K.P_CARRIER_P] = y.carrier_fraction
+    P[K.P_Y_HUNGER] = y.hunger_hours * 60.0
+    P[K.P_Y_LAPSE] = y.lapse_rate
+    P[K.P_Y_SELF] = y.self_control
+    P[K.P_Y_PAIN] = y.pain_tolerance
+    P[K.P_H_RETALIATE] = h.retaliation
+    P[K.P_SHELTER_P] = h.shelter_probability
+    P[K.P_SHELTER_F] = h.shelter_factor
+    P[K.P_SHELTER_BREACH] = h.shelter_breach
+    P[K.P_WOUND_P] = inf.wound_probability
+    P[K.P_WOUND_MEDIAN] = inf.wound_median_min
+    P[K.P_WOUND_SIGMA] = inf.wound_sigma
     cps = lambda v: cells_per_step(v, dt, cell_m)  # noqa: E731
     P[K.P_H_FLEE] = cps(h.flee_mps)
     P[K.P_H_DRIFT] = cps(h.drift_mps)
@@ -43,6 +58,7 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     P[K.P_E_CHASE] = cps(z.speed_mps * e.speed_factor)
     P[K.P_E_WANDER] = cps(z.wander_mps * e.speed_factor)
     P[K.P_Y_DRIFT] = cps(sc.hybrid.drift_mps)
+    P[K.P_Y_HUNT] = cps(sc.hybrid.hunt_mps)
     P[K.P_W_OWN] = sc.interaction.own_weight
     P[K.P_W_NEIGHBOUR] = sc.interaction.neighbour_weight
     P[K.P_MASS_ACTION] = 1.0 if sc.interaction.mixing == "mass" else 0.0
@@ -50,6 +66,8 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     IP[K.I_R_H] = radius_cells(h.sense_m, cell_m)
     IP[K.I_R_Z] = radius_cells(z.sense_m, cell_m)
     IP[K.I_R_E] = radius_cells(z.sense_m * e.sense_factor, cell_m)
+    IP[K.I_R_Y] = radius_cells(sc.hybrid.hear_m, cell_m)
+    IP[K.I_NCAST] = len(sc.cast)
     fastest = max(
         P[K.P_H_FLEE],
         P[K.P_H_DRIFT],
@@ -58,10 +76,27 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
         P[K.P_E_CHASE],
         P[K.P_E_WANDER],
         P[K.P_Y_DRIFT],
+        P[K.P_Y_HUNT] * max([1.0] + [c.speed for c in sc.cast]),
+        P[K.P_H_FLEE] * max([1.0] + [c.speed for c in sc.cast]),
     )
     IP[K.I_MAXHOP] = min(K.MAXHOP, math.ceil(fastest))
     IP[K.I_SORT_EVERY] = sc.engine.sort_every
     return P, IP
+
+
+def cast_traits(sc: Scenario) -> np.ndarray:
+    """(ncast, 3) speed, alertness and self-control of the named characters."""
+    own = sc.hybrid.self_control
+    rows = [
+        [c.speed, c.alertness, own if c.self_control is None else c.self_control] for c in sc.cast
+    ]
+    return np.array(rows, float).reshape(-1, 3)
+
+
+def noise_params(sc: Scenario, cell_m: float) -> tuple[float, float, float]:
+    """(radius in cells, loudness, fraction kept per step) of the noise of fights."""
+    nz = sc.noise
+    return (nz.fight_radius_m / cell_m, nz.fight_loudness, math.exp(-sc.time.dt_min / nz.fade_min))
 
 
 def night_params(P: np.ndarray, factor: float) -> np.ndarray:

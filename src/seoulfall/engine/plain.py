@@ -64,65 +64,140 @@ def turn_time(b: int, median: float, sigma: float) -> float:
 
 
 def contacts(cnt, nbr, c, P):
-    """Weighted (humans, zombies, evolved, hybrids, population) that an agent in c meets."""
+    """Weighted (humans, zombies, evolved, hybrids, strength, population) met from cell c."""
     w0, w1 = P[K.P_W_OWN], P[K.P_W_NEIGHBOUR]
     cells = [(c, w0)] + [(int(nb), w1) for nb in nbr[c] if nb >= 0 and w1 > 0]
     h = sum(w * int(cnt[x, K.HUMAN]) for x, w in cells)
     z = sum(w * int(cnt[x, K.ZOMBIE]) for x, w in cells)
     e = sum(w * int(cnt[x, K.EVOLVED]) for x, w in cells)
     y = sum(w * int(cnt[x, K.HYBRID]) for x, w in cells)
+    s = sum(w * int(cnt[x, K.C_STR]) for x, w in cells) * 0.25
     n = sum(w * int(cnt[x, : K.NLIVING].sum()) for x, w in cells)
-    return h, z, e, y, (1.0 if P[K.P_MASS_ACTION] > 0 else n)
+    return h, z, e, y, s, (1.0 if P[K.P_MASS_ACTION] > 0 else n)
 
 
-def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
-    """One step; returns new (cell, state, timer, cnt) and leaves the inputs alone."""
+def step(
+    step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx, fs=None, fn=None, CT=None
+):
+    """One step; returns new (cell, state, timer, cnt) and leaves the inputs alone.
+
+    ``fs`` and ``fn`` are the scheduled sound and fight-noise fields (default silence);
+    ``CT`` the named characters' traits (speed, alertness, self-control) by id.
+    """
     cell, state, timer = cell.copy(), state.copy(), timer.copy()
+    ncells = ny * nx
+    fs = np.zeros(ncells) if fs is None else np.asarray(fs, float)
+    fn = np.zeros(ncells) if fn is None else np.asarray(fn, float)
+    snd = fs.astype(np.float32).astype(float), fn.astype(np.float32).astype(float)
     grid = lambda k: cnt[:, k].reshape(ny, nx)  # noqa: E731
     fz = box_sum(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_H]))
     fh = box_sum(grid(K.HUMAN), int(IP[K.I_R_Z]))
     fe = box_sum(grid(K.HUMAN), int(IP[K.I_R_E]))
-    key = {
-        s: step_key(seed, s, step_no)
-        for s in (rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE)
-    }
+    fy = box_sum(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_Y]))
+    streams = (rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE)
+    key = {s: step_key(seed, s, step_no) for s in streams + (rng.SHELTER, rng.LAPSE, rng.CARRIER)}
     hop_keys = [step_key(seed, rng.HOP + h, step_no) for h in range(K.MAXHOP)]
     dt = P[K.P_DT]
+    ncast = int(IP[K.I_NCAST])
+    events = []  # (cell, column, amount) for the next step's counts
+
+    def sound(c):
+        return np.float32(snd[0][c]) + np.float32(snd[1][c])
+
     for i in range(cell.size):
-        st, c, a, tm = int(state[i]), int(cell[i]), int(aid[i]), float(timer[i])
+        sb, c, a = int(state[i]), int(cell[i]), int(aid[i])
+        st = sb & K.STATE_MASK
         if st >= K.DEAD:
             continue
-        h, z, e, y, n_c = contacts(cnt, nbr, c, P)
-        if st == K.HUMAN and z + e > 0:
-            haz = (P[K.P_BITE] * z + P[K.P_BITE_E] * e) / n_c
-            if unit(bits(key[rng.BITE], a)) < 1.0 - math.exp(-haz * dt):
-                st = K.INFECTED
-                tm = turn_time(bits(key[rng.TURN], a), P[K.P_TURN_MEDIAN], P[K.P_TURN_SIGMA])
+        spd, alert, selfc = 1.0, 1.0, P[K.P_Y_SELF]
+        if a < ncast:
+            spd, alert, selfc = (float(v) for v in CT[a])
+        tm = float(timer[i]) if st in (K.INFECTED, K.ZOMBIE, K.HYBRID) else 0.0
+        tm0 = tm
+        sheltered = bool(sb & K.SHELTER)
+        stay = False
+        zc = int(cnt[c, K.ZOMBIE] + cnt[c, K.EVOLVED])
+        if st in (K.HUMAN, K.ZOMBIE, K.EVOLVED):
+            h, z, e, y, s, n_c = contacts(cnt, nbr, c, P)
+        if st == K.HUMAN:
+            if sheltered and zc >= P[K.P_SHELTER_BREACH]:
+                sheltered = False
+            hb = hk = hw = 0.0
+            if z + e > 0:
+                hb = (P[K.P_BITE] * z + P[K.P_BITE_E] * e) / n_c * dt / alert
+                if sheltered:
+                    hb *= P[K.P_SHELTER_F]
+            att, kills = int(cnt[c, K.C_ATT]), int(cnt[c, K.C_KILLS])
+            if att + kills > 0:
+                hc = max(1, int(cnt[c, K.HUMAN]))
+                hb += (att & 65535) / hc
+                hk = (att >> 16) / hc
+                hw = P[K.P_WOUND_P] * kills / hc
+            tot = hb + hk + hw
+            if tot > 0:
+                u = unit(bits(key[rng.BITE], a))
+                p = 1.0 - math.exp(-tot)
+                if u < p:
+                    x = u / p * tot
+                    tb = bits(key[rng.TURN], a)
+                    if x < hb:
+                        st, tm = K.INFECTED, turn_time(tb, P[K.P_TURN_MEDIAN], P[K.P_TURN_SIGMA])
+                    elif x < hb + hk:
+                        st = K.DEAD
+                    else:
+                        st, tm = K.INFECTED, turn_time(tb, P[K.P_WOUND_MEDIAN], P[K.P_WOUND_SIGMA])
         elif st in (K.ZOMBIE, K.EVOLVED):
-            f = h + P[K.P_Y_STRENGTH] * y
+            f = s + P[K.P_Y_STRENGTH] * y
             if f > 0:
                 kr = P[K.P_KILL] if st == K.ZOMBIE else P[K.P_KILL_E]
                 if unit(bits(key[rng.KILL], a)) < 1.0 - math.exp(-kr * f / n_c * dt):
                     st = K.DEAD
-            if (
-                st == K.ZOMBIE
-                and P[K.P_EVOLVE_P] > 0
-                and unit(bits(key[rng.EVOLVE], a)) < P[K.P_EVOLVE_P]
-            ):
-                st = K.EVOLVED
+                    events.append((c, K.C_KILLS, 1))
+            if st == K.ZOMBIE:
+                if h > 0 and P[K.P_EVOLVE_BITE] > 0:
+                    bz = P[K.P_BITE] * z + P[K.P_BITE_E] * e
+                    if bz > 0:
+                        tm += h * -math.expm1(-bz / n_c * dt) * P[K.P_BITE] / bz
+                pe = P[K.P_EVOLVE_P]
+                if tm > 0:
+                    pe = -math.expm1(-(P[K.P_EVOLVE_RATE] + P[K.P_EVOLVE_BITE] * tm) * dt)
+                if pe > 0 and unit(bits(key[rng.EVOLVE], a)) < pe:
+                    st = K.EVOLVED
+        elif st == K.HYBRID:
+            tm += dt
+            hc = int(cnt[c, K.HUMAN])
+            lapse = P[K.P_Y_LAPSE] * (1.0 - selfc)
+            if tm >= P[K.P_Y_HUNGER] and hc > 0 and lapse > 0:
+                if unit(bits(key[rng.LAPSE], a)) < -math.expm1(-lapse * dt):
+                    tm, stay = 0.0, True
+                    events.append((c, K.C_ATT, 1 if sb & K.CARRIER else 65536))
+                    pk = -math.expm1(-P[K.P_H_RETALIATE] / P[K.P_Y_PAIN])
+                    if unit(bits(key[rng.KILL], a)) < pk:
+                        st = K.DEAD
         if st == K.INFECTED:
             tm -= dt
             if tm <= 0.0:
                 tm, st = 0.0, K.ZOMBIE
                 if P[K.P_HYBRID_P] > 0 and unit(bits(key[rng.HYBRID], a)) < P[K.P_HYBRID_P]:
                     st = K.HYBRID
+                    sb &= ~K.CARRIER
+                    if unit(bits(key[rng.CARRIER], a)) < P[K.P_CARRIER_P]:
+                        sb |= K.CARRIER
         if st == K.DEAD:
-            state[i] = st
+            state[i] = K.DEAD
             continue
-        if st in (K.HUMAN, K.INFECTED):
-            mode, x, field = (
-                ("flee", P[K.P_H_FLEE], fz) if fz[c] > 0 else ("random", P[K.P_H_DRIFT], fz)
-            )
+        mode, x, field, stop = "stay", 0.0, fz, (K.HUMAN,)
+        if stay:
+            pass
+        elif st in (K.HUMAN, K.INFECTED):
+            if fz[c] > 0:
+                if st == K.HUMAN and not sheltered and P[K.P_SHELTER_P] > 0 and zc == 0:
+                    sheltered = unit(bits(key[rng.SHELTER], a)) < P[K.P_SHELTER_P]
+                if not (st == K.HUMAN and sheltered):
+                    mode, x = "flee", P[K.P_H_FLEE] * spd
+            else:
+                sheltered = False
+                mode, x = "random", P[K.P_H_DRIFT]
         elif st in (K.ZOMBIE, K.EVOLVED):
             field = fh if st == K.ZOMBIE else fe
             chase = P[K.P_Z_CHASE] if st == K.ZOMBIE else P[K.P_E_CHASE]
@@ -131,10 +206,14 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
                 mode, x = "stay", 0.0
             elif field[c] > 0:
                 mode, x = "chase", chase
+            elif sound(c) > K.SOUND_EPS:
+                mode, x = "sound", chase
             else:
                 mode, x = "random", wander
+        elif fy[c] > 0 and zc == 0:
+            mode, x, field, stop = "chase", P[K.P_Y_HUNT] * spd, fy, (K.ZOMBIE, K.EVOLVED)
         else:
-            mode, x, field = "random", P[K.P_Y_DRIFT], fz
+            mode, x = "random", P[K.P_Y_DRIFT]
         if x > 0:
             b = bits(key[rng.MOVE], a)
             nh = int(x) + (1 if unit(b) < x - int(x) else 0)
@@ -155,8 +234,17 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
                         best = int(order[0])
                     if best >= 0:
                         c = best
-                    if cnt[c, K.HUMAN] > 0:
+                    if any(cnt[c, k] > 0 for k in stop):
                         break
+                elif mode == "sound":
+                    best, sv = -1, sound(c)
+                    for nb in order:
+                        if nb >= 0 and sound(nb) > sv:
+                            best, sv = int(nb), sound(nb)
+                    if best < 0:
+                        best = int(order[0])
+                    if best >= 0:
+                        c = best
                 else:
                     best, bv = -1, fz[c]
                     for nb in order:
@@ -165,8 +253,25 @@ def step(step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx):
                     if best < 0:
                         break
                     c = best
-        cell[i], state[i], timer[i] = c, st, tm
+        keep = sb & ~(K.STATE_MASK | K.CARRIER | K.SHELTER)
+        if st == K.HUMAN:
+            sb = keep | K.HUMAN | (K.SHELTER if sheltered else 0)
+        elif st == K.INFECTED:
+            sb = keep | K.INFECTED
+        elif st == K.HYBRID:
+            sb = (sb & ~(K.STATE_MASK | K.SHELTER)) | K.HYBRID
+        else:
+            sb = st
+        cell[i], state[i] = c, sb
+        if tm != tm0:  # the timer of an agent whose state does not read it is left alone
+            timer[i] = tm
     new = np.zeros_like(cnt)
-    alive = state < K.NLIVING
-    np.add.at(new, (cell[alive], state[alive].astype(np.int64)), 1)
+    st_all = state & K.STATE_MASK
+    alive = st_all < K.NLIVING
+    np.add.at(new, (cell[alive], st_all[alive].astype(np.int64)), 1)
+    human = (st_all == K.HUMAN) & (state & K.SHELTER == 0)  # the sheltered cannot fight
+    units = K.STRENGTH_UNITS[state[human] >> K.LEVEL_SHIFT]
+    np.add.at(new, (cell[human], np.full(human.sum(), K.C_STR)), units)
+    for c, col, amount in events:
+        new[c, col] += amount
     return cell, state, timer, new

@@ -16,15 +16,25 @@ from seoulfall.world import Raster
 class Agents:
     """Agents as a structure of arrays (13 bytes per agent).
 
-    ``cell`` (int32, -1 off the map), ``state`` (int8, see ``kernels.STATE_NAMES``),
-    ``timer`` (float32, minutes left before an infected agent turns) and ``aid`` (int32,
-    the agent's permanent id, which keys its random numbers).
+    ``cell`` (int32, -1 off the map); ``state`` (uint8: the state in the low three bits, see
+    ``kernels.STATE_NAMES``, then the hybrid-carrier and shelter flags and the strength
+    level); ``timer`` (float32: minutes left before an infected agent turns, bites a zombie
+    has fed on, minutes since a hybrid fed); ``aid`` (int32, the agent's permanent id, which
+    keys its random numbers; the named characters are ids ``0 .. ncast - 1``).
     """
 
     cell: np.ndarray
     state: np.ndarray
     timer: np.ndarray
     aid: np.ndarray
+
+    def states(self) -> np.ndarray:
+        """Each agent's state (``kernels.STATE_NAMES`` index), without the trait bits."""
+        return self.state & K.STATE_MASK
+
+    def strength(self) -> np.ndarray:
+        """Each agent's fighting strength (meaningful for humans)."""
+        return K.STRENGTH_LEVELS[self.state >> K.LEVEL_SHIFT]
 
     @property
     def n(self) -> int:
@@ -48,23 +58,89 @@ def agents_per_cell(world: Raster, sc: Scenario, gen: np.random.Generator) -> np
     return out
 
 
-def start_cell(world: Raster, sc: Scenario, gen: np.random.Generator) -> int:
-    """The outbreak's first cell: given, the centre of a synthetic map, or drawn in a district."""
+def start_cell(
+    world: Raster, sc: Scenario, gen: np.random.Generator, place=None, where="outbreak"
+) -> int:
+    """A place's cell (``place`` defaults to the outbreak).
+
+    Given, the centre of a synthetic map, or drawn among the residents of its district (or
+    of the whole map).
+    """
     ny, nx = world.shape
-    ob = sc.outbreak
+    ob = sc.outbreak if place is None else place
     if ob.cell is not None:
         r, c = ob.cell
         if r >= ny or c >= nx or not world.passable[r, c]:
             raise ScenarioError(
-                f"outbreak.cell = {ob.cell}: not a passable cell of this {ny}x{nx} map"
+                f"{where}.cell = {ob.cell}: not a passable cell of this {ny}x{nx} map"
             )
         return r * nx + c
     if world.name in ("well-mixed", "lattice"):
         return (ny // 2) * nx + nx // 2
     weight = world.residents.ravel().astype(float)
     if ob.district is not None:
-        weight = weight * (world.district.ravel() == world.district_index(ob.district))
+        try:
+            d = world.district_index(ob.district)
+        except KeyError as exc:
+            raise ScenarioError(f"{where}.district: {exc.args[0]}") from None
+        weight = weight * (world.district.ravel() == d)
+    if weight.sum() <= 0:
+        raise ScenarioError(f"{where}: nobody lives there to start from")
     return int(gen.choice(weight.size, p=weight / weight.sum()))
+
+
+def strength_levels(n: int, sigma: float, gen: np.random.Generator) -> np.ndarray:
+    """Per-person strength levels: log-normal around 1, rounded to the nearest level."""
+    if sigma <= 0.0:
+        return np.full(n, K.LEVEL_ONE, np.uint8)
+    return nearest_level(np.exp(sigma * gen.standard_normal(n)))
+
+
+def nearest_level(strength) -> np.ndarray:
+    """Index of the nearest strength level (in log space) for each strength."""
+    order = np.argsort(K.STRENGTH_LEVELS)
+    logs = np.log(K.STRENGTH_LEVELS[order])
+    edges = (logs[1:] + logs[:-1]) / 2
+    return order[np.searchsorted(edges, np.log(np.asarray(strength, float)))].astype(np.uint8)
+
+
+_CAST_STATE = {
+    "human": K.HUMAN,
+    "infected": K.INFECTED,
+    "zombie": K.ZOMBIE,
+    "evolved": K.EVOLVED,
+    "hybrid": K.HYBRID,
+}
+
+
+def place_cast(world: Raster, sc: Scenario, gen, cell, state, aid) -> None:
+    """Make the residents nearest each character's start its agent, with ids 0 .. ncast-1.
+
+    Characters who give the same place start in the same (drawn) cell, together.
+    """
+    nx = world.shape[1]
+    r, q = divmod(cell.astype(np.int64), nx)
+    taken = state != K.HUMAN
+    starts: dict = {}
+    for m, ch in enumerate(sc.cast):
+        key = (ch.district, tuple(ch.cell) if ch.cell else None)
+        if key not in starts:
+            starts[key] = start_cell(world, sc, gen, ch, f"cast.{m}")
+        c0 = starts[key]
+        d2 = (r - c0 // nx) ** 2 + (q - c0 % nx) ** 2
+        d2[taken] = np.iinfo(np.int64).max
+        j = int(np.argmin(d2))
+        if taken[j]:
+            raise ScenarioError(f"cast: more characters than free agents ({len(sc.cast)})")
+        taken[j] = True
+        b = _CAST_STATE[ch.state]
+        if ch.state == "human" or ch.state == "infected":
+            b |= int(nearest_level([ch.strength])[0]) << K.LEVEL_SHIFT
+        if ch.state == "hybrid" and ch.kind == "carrier":
+            b |= K.CARRIER
+        state[j] = b
+        p = int(np.flatnonzero(aid == m)[0])  # swap ids: the character gets id m
+        aid[p], aid[j] = aid[j], aid[p]
 
 
 def create_agents(world: Raster, sc: Scenario, seed: int) -> Agents:
@@ -79,7 +155,9 @@ def create_agents(world: Raster, sc: Scenario, seed: int) -> Agents:
     if n == 0:
         raise ScenarioError("the scenario has no agents (population too small)")
     cell = np.repeat(np.arange(per.size, dtype=np.int32), per)
-    state = np.zeros(n, np.int8)
+    traits = np.random.default_rng([seed, rng.SETUP, 1])  # apart: placement stays the same
+    levels = strength_levels(n, sc.human.strength_sigma, traits)
+    state = (levels << K.LEVEL_SHIFT).astype(np.uint8)
     zombies = sc.outbreak.zombies
     if zombies > n:
         raise ScenarioError(f"outbreak.zombies = {zombies}: more than the {n} agents")
@@ -89,9 +167,9 @@ def create_agents(world: Raster, sc: Scenario, seed: int) -> Agents:
         r, q = divmod(cell.astype(np.int64), nx)
         d2 = (r - c0 // nx) ** 2 + (q - c0 % nx) ** 2
         state[np.argsort(d2, kind="stable")[:zombies]] = K.ZOMBIE
-    return Agents(
-        cell=cell,
-        state=state,
-        timer=np.zeros(n, np.float32),
-        aid=np.arange(n, dtype=np.int32),
-    )
+    aid = np.arange(n, dtype=np.int32)
+    if sc.cast:
+        if len(sc.cast) > n - zombies:
+            raise ScenarioError(f"cast: {len(sc.cast)} characters but only {n - zombies} humans")
+        place_cast(world, sc, gen, cell, state, aid)
+    return Agents(cell=cell, state=state, timer=np.zeros(n, np.float32), aid=aid)

@@ -29,6 +29,9 @@ KILL = 3
 TURN = 4
 HYBRID = 5
 EVOLVE = 6
+SHELTER = 7
+LAPSE = 8
+CARRIER = 9
 HOP = 16  # HOP + h for the h-th extra hop of a step
 SETUP = 100
 

@@ -20,7 +20,10 @@ import numpy as np
 from seoulfall.engine import kernels as K
 
 #: Below this many agents a step runs in one chunk on the calling thread (no hand-off).
-SERIAL_BELOW = 50_000
+#: Measured here (2 cores): at 96 k and 384 k agents two threads stepped no faster than
+#: one (25.6 s vs 26.8 s, 23.2 s vs 23.3 s for the same steps), and the parallel wrapper
+#: costs about 9 s to compile on a first run, so small runs stay serial.
+SERIAL_BELOW = 1_000_000
 
 
 class Stepper:
@@ -44,6 +47,12 @@ class Stepper:
         Float parameters for night steps (default: ``P``).
     is_night : callable, optional
         ``is_night(step) -> bool``; without it no step is at night.
+    cast_traits : ndarray, optional
+        (ncast, 3) speed, alertness and self-control of the named characters, who are the
+        agents with ids ``0 .. ncast - 1`` (``IP[I_NCAST]`` must equal ncast).
+    noise : tuple, optional
+        ``(radius_cells, loudness, keep)`` of the noise of fights: each zombie destroyed adds
+        a disc of that radius and loudness, which fades by ``keep`` per step.
     """
 
     def __init__(
@@ -57,6 +66,8 @@ class Stepper:
         threads: int | None = None,
         P_night=None,
         is_night=None,
+        cast_traits=None,
+        noise=(0.0, 0.0, 0.0),
     ):
         self.agents = agents
         self.ny, self.nx = shape
@@ -72,17 +83,33 @@ class Stepper:
         numba.set_num_threads(self.threads)
         self.nchunks = 1 if n < SERIAL_BELOW else self.threads
         ncells = self.ny * self.nx
-        self.cnt = np.zeros((ncells, K.NLIVING), np.int32)
+        self.cnt = np.zeros((ncells, K.NCOLS), np.int32)
         self.work = np.zeros_like(self.cnt)
         self.bounds = np.zeros(self.nchunks + 1, np.int64)
         self.ovf = np.zeros(n, np.int64)
         self.novf = np.zeros(self.nchunks, np.int64)
         self.stats = np.zeros((self.nchunks, K.NSTATS), np.int64)
-        self.fields = np.zeros((3, ncells), np.int32)  # zombies seen by humans, humans seen
-        self.fz, self.fh, self.fe = self.fields  # by zombies, humans seen by evolved
-        self.fsrc = np.zeros((3, ncells), np.int32)  # work rows, one per field
-        self.ftmp = np.zeros((3, ncells), np.int32)
-        self.regions = np.zeros((3, 4), np.int64)
+        self.ev = np.zeros(n, np.int64)  # events of a step: zombies destroyed, hybrid attacks
+        self.nev = np.zeros(self.nchunks, np.int64)
+        # zombies seen by humans, humans seen by zombies, by evolved, zombies heard by hybrids
+        self.fields = np.zeros((4, ncells), np.int32)
+        self.fz, self.fh, self.fe, self.fy = self.fields
+        self.fsrc = np.zeros((4, ncells), np.int32)  # work rows, one per field
+        self.ftmp = np.zeros((4, ncells), np.int32)
+        self.regions = np.zeros((4, 4), np.int64)
+        # sound: scheduled sources (fs) and the fading noise of fights (fn)
+        self.fs = np.zeros(ncells, np.float32)
+        self.fn = np.zeros(ncells, np.float32)
+        self.noise_region = K.NO_BBOX.copy()
+        self.noise = tuple(float(v) for v in noise)
+        self.sources: list[tuple[int, float, float, int, int]] = []
+        self._active: tuple = ()
+        CT = np.ones((1, 3)) if cast_traits is None else np.asarray(cast_traits, float)
+        self.CT = CT if len(CT) else np.ones((1, 3))
+        ncast = int(IP[K.I_NCAST])
+        self.cast_state = np.zeros(max(1, ncast), np.uint8)
+        self.cast_cell = np.zeros(max(1, ncast), np.int32)
+        self.cast_records: list[tuple[int, int, int, int]] = []  # (id, step, state, cell)
         self.bbox = np.zeros(4, np.int64)
         self.totals = np.zeros(K.NLIVING, np.int64)
         self.shist = np.zeros((self.nchunks, ncells + 2), np.int64)
@@ -90,7 +117,7 @@ class Stepper:
         self.n_active = n
         self.buf = (
             np.empty(n, np.int32),
-            np.empty(n, np.int8),
+            np.empty(n, np.uint8),
             np.empty(n, np.float32),
             np.empty(n, np.int32),
         )
@@ -104,7 +131,28 @@ class Stepper:
         a = self.agents
         K.count_cells(a.cell, a.state, self.cnt)
         K.threat_bbox(self.cnt, self.nx, self.bbox)
-        self.totals[:] = self.cnt.sum(axis=0)
+        self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
+        ncast = int(self.IP[K.I_NCAST])
+        if ncast:
+            ids = np.flatnonzero(a.aid < ncast)
+            who = a.aid[ids]
+            self.cast_state[who] = a.state[ids] & K.STATE_MASK
+            self.cast_cell[who] = a.cell[ids]
+
+    def add_sound(self, cell: int, loudness: float, radius: float, start: int, end: int):
+        """Add a sound source at ``cell``, heard within ``radius`` cells.
+
+        It sounds from step ``start`` to step ``end`` (exclusive) with
+        ``loudness * (1 - d / radius)`` at distance ``d``.
+        """
+        self.sources.append((int(cell), float(loudness), float(radius), int(start), int(end)))
+
+    def _sound(self, step: int) -> None:
+        active = tuple(s for s in self.sources if s[3] <= step < s[4])
+        if active != self._active:
+            self._active = active
+            src = np.array([s[:3] for s in active], float).reshape(-1, 3)
+            K.render_sources(self.fs, self.nx, self.ny, src)
 
     def _each_chunk(self, fn, *args) -> None:
         """Run ``fn(ch, *args)`` for every chunk: chunk 0 here, the others on the pool."""
@@ -135,11 +183,14 @@ class Stepper:
         t, P, IP = self.totals, self.P, self.IP
         pad = IP[K.I_MAXHOP] + 1
         humans = t[K.HUMAN] + t[K.INFECTED] > 0
-        evolving = t[K.EVOLVED] > 0 or (t[K.ZOMBIE] > 0 and P[K.P_EVOLVE_P] > 0.0)
+        zombies = t[K.ZOMBIE] + t[K.EVOLVED] > 0
+        evolve = P[K.P_EVOLVE_P] > 0.0 or P[K.P_EVOLVE_BITE] > 0.0
+        evolving = t[K.EVOLVED] > 0 or (t[K.ZOMBIE] > 0 and evolve)
         jobs = (
-            (K.ZOMBIE, True, IP[K.I_R_H], IP[K.I_R_H], humans and t[K.ZOMBIE] + t[K.EVOLVED] > 0),
+            (K.ZOMBIE, True, IP[K.I_R_H], IP[K.I_R_H], humans and zombies),
             (K.HUMAN, False, IP[K.I_R_Z], pad, t[K.HUMAN] > 0 and t[K.ZOMBIE] + t[K.INFECTED] > 0),
             (K.HUMAN, False, IP[K.I_R_E], pad, t[K.HUMAN] > 0 and evolving),
+            (K.ZOMBIE, True, IP[K.I_R_Y], IP[K.I_R_Y], t[K.HYBRID] > 0 and zombies),
         )
         calls = [
             (
@@ -190,13 +241,21 @@ class Stepper:
             self.fz,
             self.fh,
             self.fe,
+            self.fy,
+            self.fs,
+            self.fn,
             P,
             self.IP,
+            self.CT,
+            self.cast_state,
+            self.cast_cell,
             self.nx,
             nxt,
             self.bounds,
             self.ovf,
             self.novf,
+            self.ev,
+            self.nev,
             self.stats,
         )
 
@@ -207,15 +266,30 @@ class Stepper:
         ncells = cur.shape[0]
         sort_every = int(self.IP[K.I_SORT_EVERY])
         K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
+        ncast = int(self.IP[K.I_NCAST])
+        radius, loud, keep = self.noise
         for step in range(step0, step0 + nsteps):
             self._fields(cur)
+            if self.sources:
+                self._sound(step)
+            if ncast:
+                before = self.cast_state.copy()
             args = self._pass_args(step, cur, nxt)
             if self.pool is None:
                 K.pass_chunk(0, *args)
             else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
                 K.pass_parallel(*args)
-            K.merge_overflow(nxt, self.ovf, self.novf, self.n_active)
+            K.merge_overflow(nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active)
             K.combine_stats(self.stats, self.bbox, self.totals)
+            if loud > 0.0:
+                K.fight_noise(
+                    self.fn, self.ev, self.nev, self.n_active, self.nx, self.ny,
+                    radius, loud, keep, self.noise_region,
+                )  # fmt: skip
+            if ncast:
+                for who in np.flatnonzero(self.cast_state != before):
+                    rec = (int(who), step, int(self.cast_state[who]), int(self.cast_cell[who]))
+                    self.cast_records.append(rec)
             cur, nxt = nxt, cur
             if sort_every > 0 and (step + 1) % sort_every == 0:
                 self.sort()
@@ -229,20 +303,24 @@ class Stepper:
 
         tiny = Agents(
             cell=np.zeros(2, np.int32),
-            state=np.array([0, 2], np.int8),
+            state=np.array([0, 2], np.uint8),
             timer=np.zeros(2, np.float32),
             aid=np.arange(2, dtype=np.int32),
         )
+        IP = self.IP.copy()
+        IP[K.I_NCAST] = 0
+        IP[K.I_SORT_EVERY] = 1
         s = Stepper(
             tiny,
             (1, 1),
             np.full((1, 4), -1, np.int32),
             self.P.copy(),
-            self.IP.copy(),
+            IP,
             self.seed,
             threads=1,
+            noise=(1.0, 1.0, 0.5),
         )
-        s.IP[K.I_SORT_EVERY] = 1
+        s.add_sound(0, 1.0, 1.0, 0, 1)
         s.advance(0, 1)
         if self.nchunks > 1:  # the parallel wrapper costs seconds to compile: only if used
             K.pass_parallel(*s._pass_args(1, s.cnt, s.work))
