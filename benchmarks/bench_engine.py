@@ -80,8 +80,9 @@ def plain_rate(scale, steps):
     cell, state, timer, cnt = a.cell, a.state, a.timer, sim.cnt
     for s in range(steps):
         cell, state, timer, cnt = plain.step(
-            s, sim.seed, cell, state, timer, a.aid, sim.nbr, cnt, sim.P, sim.IP, ny, nx
-        )
+            s, sim.seed, cell, state, timer, a.aid, sim.nbr, cnt, sim.P, sim.IP, ny, nx,
+            CT=sim.stepper.CT,
+        )  # fmt: skip
     dt = time.perf_counter() - t
     return a.n, a.n * steps / dt
 

@@ -125,6 +125,10 @@ def test_cli_run_writes_the_run_folder(tmp_path, capsys):
     per_time = dd.groupby("t_min")[states].sum()
     assert (per_time.to_numpy() == ts.set_index("t_min")[states].to_numpy()).all()
     assert "seoul-falls" in out and "peak" in out
+    # the cast: a cast.jsonl, their fates in the summary and in the printed summary
+    assert (out_dir / "cast.jsonl").stat().st_size > 0
+    assert set(summary["cast"]) >= {"On-jo", "Nam-ra"}
+    assert f"Nam-ra {summary['cast']['Nam-ra']['state']}" in out
 
 
 def test_resolved_scenario_reproduces_the_run(tmp_path, capsys):

@@ -7,18 +7,20 @@ from seoulfall.engine.plain import box_sum
 def test_box_field_equals_a_plain_box_sum_inside_the_region_and_zero_outside():
     ny, nx = 37, 53
     rng = np.random.default_rng(0)
-    cnt = rng.integers(0, 4, (ny * nx, K.NLIVING)).astype(np.int32)
+    cnt = rng.integers(0, 4, (ny * nx, K.NCOLS)).astype(np.int32)
     prev = np.zeros(4, np.int64)
-    src, tmp, out = (np.zeros(ny * nx, np.int32) for _ in range(3))
+    hsrc, zsrc, tmp, out = (np.zeros(ny * nx, np.int32) for _ in range(4))
     for trial in range(60):
         r = int(rng.integers(0, 5))
         pad = int(rng.integers(0, 4))
         a, b = sorted(rng.integers(0, ny, 2))
         c, d = sorted(rng.integers(0, nx, 2))
         bbox = np.array([a, b, c, d]) if trial % 7 else K.NO_BBOX.copy()
-        two = bool(trial % 2)
-        K.box_field(cnt, K.ZOMBIE, two, nx, ny, r, bbox, pad, prev, src, tmp, out)
-        grid = cnt[:, K.ZOMBIE] + (cnt[:, K.EVOLVED] if two else 0)
+        two = bool(trial % 2)  # zombies + evolved, or humans
+        hsrc[:] = zsrc[:] = -99  # what field_sources does not fill must not be read
+        K.field_sources(cnt, nx, ny, bbox, pad + r, hsrc, zsrc)
+        K.box_field(zsrc if two else hsrc, nx, ny, r, bbox, pad, prev, tmp, out)
+        grid = cnt[:, K.ZOMBIE] + cnt[:, K.EVOLVED] if two else cnt[:, K.HUMAN]
         want = box_sum(grid.reshape(ny, nx), r)
         region = np.zeros((ny, nx), bool)
         if bbox[0] <= bbox[1]:

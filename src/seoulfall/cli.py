@@ -107,11 +107,15 @@ def summary_text(s: dict, folder: Path) -> str:
     standing = "still standing" if held else "fell last"
     final = ", ".join(f"{k} {v:,}" for k, v in s["final"].items())
     rate = s["agent_steps_per_second"] or 0.0
+    cast = ""
+    if s.get("cast"):
+        fates = [f"{n} {f['state']}" for n, f in s["cast"].items()]
+        cast = "  cast: " + ", ".join(fates) + "\n"
     return (
         f"{s['scenario']} (seed {s['seed']}, {s['agents']:,} agents, {s['days']} days): {fall}; "
         f"peak {s['peak_zombies']['count']:,} zombies on day {s['peak_zombies']['day']:.2f}\n"
         f"  {standing}: {last}{more}\n"
-        f"  final: {final}\n"
+        f"  final: {final}\n{cast}"
         f"  {s['wall_seconds']:.1f} s wall, {rate / 1e6:.0f} M agent-steps/s -> {folder}"
     )
 

@@ -106,7 +106,7 @@ I_R_H = 0  # radius (cells) within which humans sense zombies
 I_R_Z = 1  # radius within which zombies sense humans
 I_R_E = 2  # radius within which evolved zombies sense humans
 I_MAXHOP = 3  # most hops any agent makes in one step
-I_SORT_EVERY = 4  # steps between counting sorts by cell (0: never)
+I_SORT_EVERY = 4  # steps between counting sorts by cell (0: never, -1: automatic)
 I_R_Y = 5  # radius within which hybrids hear zombies
 I_NCAST = 6  # named characters: the agents with ids 0 .. NCAST-1
 NIPARAMS = 7
@@ -133,8 +133,28 @@ def _turn_time(bits, median, sigma):
 
 
 @njit(cache=True, nogil=True)
-def box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
-    """Box sum within radius ``r`` of ``cnt[:, k0]`` (plus ``cnt[:, k0 + 1]`` if ``two``).
+def field_sources(cnt, nx, ny, bbox, grow, humans, zombies):
+    """Humans, and zombies + evolved, per cell as two contiguous arrays.
+
+    Filled over ``bbox`` grown by ``grow`` cells: one pass over the count rows feeds every
+    field of the step.
+    """
+    if bbox[0] > bbox[1]:
+        return
+    r0 = max(0, bbox[0] - grow)
+    r1 = min(ny, bbox[1] + grow + 1)
+    c0 = max(0, bbox[2] - grow)
+    c1 = min(nx, bbox[3] + grow + 1)
+    for q in range(r0, r1):
+        base = q * nx
+        for cc in range(base + c0, base + c1):
+            humans[cc] = cnt[cc, HUMAN]
+            zombies[cc] = cnt[cc, ZOMBIE] + cnt[cc, EVOLVED]
+
+
+@njit(cache=True, nogil=True)
+def box_field(src, nx, ny, r, bbox, pad, prev, tmp, out):
+    """Box sum within radius ``r`` of ``src`` (filled by :func:`field_sources`).
 
     Computed over the threat box ``bbox`` (rmin, rmax, cmin, cmax) grown by ``pad``, with
     running sums (cost independent of ``r``): a horizontal pass into ``tmp``, then a vertical
@@ -168,12 +188,6 @@ def box_field(cnt, k0, two, nx, ny, r, bbox, pad, prev, src, tmp, out):
     cb = min(nx, c1 + r)
     for q in range(qa, qb):
         base = q * nx
-        if two:
-            for cc in range(ca, cb):
-                src[base + cc] = cnt[base + cc, k0] + cnt[base + cc, k0 + 1]
-        else:
-            for cc in range(ca, cb):
-                src[base + cc] = cnt[base + cc, k0]
         s = 0
         for p in range(ca, min(cb, c0 + r + 1)):
             s += src[base + p]

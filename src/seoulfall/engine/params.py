@@ -80,7 +80,7 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
         P[K.P_H_FLEE] * max([1.0] + [c.speed for c in sc.cast]),
     )
     IP[K.I_MAXHOP] = min(K.MAXHOP, math.ceil(fastest))
-    IP[K.I_SORT_EVERY] = sc.engine.sort_every
+    IP[K.I_SORT_EVERY] = -1 if sc.engine.sort_every is None else sc.engine.sort_every
     return P, IP
 
 

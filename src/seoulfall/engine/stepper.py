@@ -94,7 +94,7 @@ class Stepper:
         # zombies seen by humans, humans seen by zombies, by evolved, zombies heard by hybrids
         self.fields = np.zeros((4, ncells), np.int32)
         self.fz, self.fh, self.fe, self.fy = self.fields
-        self.fsrc = np.zeros((4, ncells), np.int32)  # work rows, one per field
+        self.fsrc = np.zeros((2, ncells), np.int32)  # humans, zombies + evolved per cell
         self.ftmp = np.zeros((4, ncells), np.int32)
         self.regions = np.zeros((4, 4), np.int64)
         # sound: scheduled sources (fs) and the fading noise of fights (fn)
@@ -186,28 +186,29 @@ class Stepper:
         zombies = t[K.ZOMBIE] + t[K.EVOLVED] > 0
         evolve = P[K.P_EVOLVE_P] > 0.0 or P[K.P_EVOLVE_BITE] > 0.0
         evolving = t[K.EVOLVED] > 0 or (t[K.ZOMBIE] > 0 and evolve)
+        hsrc, zsrc = self.fsrc
         jobs = (
-            (K.ZOMBIE, True, IP[K.I_R_H], IP[K.I_R_H], humans and zombies),
-            (K.HUMAN, False, IP[K.I_R_Z], pad, t[K.HUMAN] > 0 and t[K.ZOMBIE] + t[K.INFECTED] > 0),
-            (K.HUMAN, False, IP[K.I_R_E], pad, t[K.HUMAN] > 0 and evolving),
-            (K.ZOMBIE, True, IP[K.I_R_Y], IP[K.I_R_Y], t[K.HYBRID] > 0 and zombies),
+            (zsrc, IP[K.I_R_H], IP[K.I_R_H], humans and zombies),
+            (hsrc, IP[K.I_R_Z], pad, t[K.HUMAN] > 0 and t[K.ZOMBIE] + t[K.INFECTED] > 0),
+            (hsrc, IP[K.I_R_E], pad, t[K.HUMAN] > 0 and evolving),
+            (zsrc, IP[K.I_R_Y], IP[K.I_R_Y], t[K.HYBRID] > 0 and zombies),
         )
+        reach = max([grow + r for _, r, grow, needed in jobs if needed], default=-1)
+        if reach >= 0:  # one pass over the counts feeds every field
+            K.field_sources(cur, self.nx, self.ny, self.bbox, reach, hsrc, zsrc)
         calls = [
             (
-                cur,
-                k0,
-                two,
+                src,
                 self.nx,
                 self.ny,
                 r,
                 self.bbox if needed else K.NO_BBOX,
                 grow,
                 self.regions[j],
-                self.fsrc[j],
                 self.ftmp[j],
                 self.fields[j],
             )
-            for j, (k0, two, r, grow, needed) in enumerate(jobs)
+            for j, (src, r, grow, needed) in enumerate(jobs)
             if needed or self.regions[j, 1] > self.regions[j, 0]  # else it is all 0 already
         ]
         if self.pool is None or len(calls) < 2:
@@ -265,6 +266,8 @@ class Stepper:
         cur, nxt = self.cnt, self.work
         ncells = cur.shape[0]
         sort_every = int(self.IP[K.I_SORT_EVERY])
+        if sort_every < 0:  # auto: one thread gains nothing from sorting often
+            sort_every = 16 if self.nchunks > 1 else 128
         K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
         ncast = int(self.IP[K.I_NCAST])
         radius, loud, keep = self.noise
