@@ -121,6 +121,30 @@ def summary_text(s: dict, folder: Path) -> str:
 
 
 @app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="a run folder written by seoulfall run")],
+) -> None:
+    """Rebuild the plots, the animation and report.html of a run folder."""
+    from seoulfall.results import Results
+
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: no such run folder")
+    missing = [n for n in RUN_FILES if not (folder / n).exists()]
+    if missing:
+        raise BadInput(f"{folder}: not a run folder (missing {', '.join(missing)})")
+    try:
+        res = Results.load(folder)
+    except ScenarioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file: say which, keep the folder
+        raise BadInput(f"{folder}: cannot read the run ({exc.__class__.__name__}: {exc})") from None
+    t0 = time.perf_counter()
+    timing = res.write_outputs(folder)
+    parts = ", ".join(f"{k.removesuffix('_seconds')} {v:.1f} s" for k, v in timing.items())
+    typer.echo(f"wrote {folder / 'report.html'} in {time.perf_counter() - t0:.1f} s ({parts})")
+
+
+@app.command()
 def scenarios() -> None:
     """List the bundled scenarios with their descriptions."""
     from seoulfall.scenario import bundled_scenarios, load_raw

@@ -1,14 +1,16 @@
 """Results of one run: time series, per-district series, summary; saved as a run folder.
 
 Run folder layout (SPEC §8): ``scenario.toml``, ``timeseries.parquet``, ``districts.parquet``,
-``events.jsonl``, ``summary.json``, ``epidemic.png``, ``report.html``. Every file is written
-to a temporary name and renamed, so a crash never leaves half a file.
+``events.jsonl``, ``cast.jsonl`` (with a cast), ``summary.json``, ``snapshots.npz``, the plots
+and the animation (:mod:`seoulfall.report`) and ``report.html``. Every file is written to a
+temporary name and renamed, so a crash never leaves half a file.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +79,7 @@ class Results:
         summary: dict,
         events: list[dict] | None = None,
         cast: list[dict] | None = None,
+        snapshots=None,
     ):
         self.scenario = scenario
         self.timeseries = timeseries
@@ -84,6 +87,7 @@ class Results:
         self.summary = summary
         self.events = events or []
         self.cast = cast or []
+        self.snapshots = snapshots  # seoulfall.snapshots.Snapshots or None
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -96,6 +100,7 @@ class Results:
         steps: int,
         timing: dict,
         cast: list[dict] | None = None,
+        snapshots=None,
     ) -> Results:
         """Build results from per-record (district, state) counts.
 
@@ -158,13 +163,11 @@ class Results:
         }
         if cast:
             summary["cast"] = cast_fates(cast)
-        return cls(scenario, ts, dd, summary, cast=cast)
+        return cls(scenario, ts, dd, summary, cast=cast, snapshots=snapshots)
 
     # -- persistence -------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write the run folder (SPEC §8); returns its path."""
-        from seoulfall import report
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "scenario.toml", self.scenario.to_toml())
@@ -174,6 +177,8 @@ class Results:
             folder / "events.jsonl",
             "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.events),
         )
+        if self.snapshots is not None:
+            atomic_write_bytes(folder / "snapshots.npz", self.snapshots.to_bytes())
         if self.cast:
             atomic_write_text(
                 folder / "cast.jsonl",
@@ -183,9 +188,19 @@ class Results:
             folder / "summary.json",
             json.dumps(_jsonable(self.summary), indent=2, ensure_ascii=False) + "\n",
         )
-        report.write_plots(self, folder)
-        report.write_report(self, folder)
+        self.write_outputs(folder)
         return folder
+
+    def write_outputs(self, folder: str | Path) -> dict[str, float]:
+        """Write the plots, the animation and ``report.html``; returns seconds per output."""
+        from seoulfall import report
+
+        folder = Path(folder)
+        timing = report.write_plots(self, folder)
+        t0 = time.perf_counter()
+        report.write_report(self, folder)
+        timing["report_seconds"] = time.perf_counter() - t0
+        return timing
 
     @classmethod
     def load(cls, folder: str | Path) -> Results:
@@ -204,7 +219,12 @@ class Results:
         if cast_path.exists():
             text = cast_path.read_text(encoding="utf-8")
             cast = [json.loads(x) for x in text.splitlines() if x]
-        return cls(sc, ts, dd, summary, events, cast)
+        snapshots = None
+        if (folder / "snapshots.npz").exists():
+            from seoulfall.snapshots import Snapshots
+
+            snapshots = Snapshots.load(folder / "snapshots.npz")
+        return cls(sc, ts, dd, summary, events, cast, snapshots)
 
     # -- presentation ------------------------------------------------------------------
     def plot(self, ax=None, log: bool = False):

@@ -411,6 +411,13 @@ class Output(_Table):
         le=1e6,
         description="interval between recorded rows of the time series (min; rounded to steps)",
     )
+    snapshot_every_min: float = Field(
+        120.0,
+        gt=0.0,
+        le=1e6,
+        description="interval between map snapshots (per-cell counts, `snapshots.npz`) for "
+        "the maps and the animation (min; rounded to steps)",
+    )
 
 
 class Scenario(_Table):

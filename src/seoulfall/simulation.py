@@ -13,6 +13,7 @@ from seoulfall.engine.population import Agents, create_agents, start_cell
 from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
 from seoulfall.scenario import Scenario
+from seoulfall.snapshots import Recorder
 from seoulfall.world import Raster, load_world
 
 
@@ -34,6 +35,9 @@ class Simulation:
         self.P, self.IP = build_params(scenario, self.world.cell_m)
         self.nsteps = scenario.steps
         self.record_every = max(1, int(round(scenario.output.every_min / scenario.time.dt_min)))
+        self.snapshot_every = max(
+            1, int(round(scenario.output.snapshot_every_min / scenario.time.dt_min))
+        )
         self.nbr = self.world.neighbour_table()
         clock = scenario.time
         self.stepper = Stepper(
@@ -140,13 +144,25 @@ class Simulation:
         step = 0
         times.append(0)
         records.append(self.tally())
+        dt = self.scenario.time.dt_min
+        snaps = Recorder(self.world.passable)
+        a = self.agents
+        snaps.take(0.0, self.cnt, a.cell, a.state)
         stepping = 0.0
         while step < self.nsteps:
-            k = min(self.record_every - step % self.record_every, self.nsteps - step)
+            k = min(
+                self.record_every - step % self.record_every,
+                self.snapshot_every - step % self.snapshot_every,
+                self.nsteps - step,
+            )
             t0 = time.perf_counter()
             self.advance(step, k)
             stepping += time.perf_counter() - t0
             step += k
+            if step % self.snapshot_every == 0 or step == self.nsteps:
+                snaps.take(step * dt, self.cnt, a.cell, a.state)
+            if step % self.record_every and step != self.nsteps:
+                continue
             times.append(step)
             records.append(self.tally())
             if progress is not None:
@@ -154,6 +170,7 @@ class Simulation:
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
             cast=self.cast_records(),
+            snapshots=snaps.result(),
             scenario=self.scenario,
             world=self.world,
             t_min=np.asarray(times, float) * self.scenario.time.dt_min,

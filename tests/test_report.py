@@ -1,0 +1,151 @@
+"""Snapshots, plots, the animation and report.html, checked as files and in a real browser."""
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_cli import run_cli
+
+from seoulfall import Results, simulate
+from seoulfall.report import korean_font, plot_fall_map
+from seoulfall.snapshots import STATES, Snapshots
+from seoulfall.world import load_world
+
+PNGS = ("epidemic.png", "epidemic_log.png", "fall_map.png", "snapshots.png", "districts.png")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A small default-scenario run (scale 0.002, 1.5 days, snapshots hourly), saved."""
+    res = simulate(
+        "seoul-falls",
+        seed=0,
+        scale=0.002,
+        days=1.5,
+        overrides={"output.snapshot_every_min": 60, "outbreak.zombies": 40},
+    )
+    folder = tmp_path_factory.mktemp("run")
+    res.save(folder)
+    return folder
+
+
+def test_snapshots_hold_every_agent_at_regular_times(run_dir):
+    res = Results.load(run_dir)
+    sn = res.snapshots
+    assert np.array_equal(sn.t_min, np.arange(0, 1.5 * 1440 + 1, 60))
+    assert sn.counts.dtype == np.uint16 and sn.counts.shape[1] == len(STATES)
+    assert (sn.counts.sum(axis=(1, 2)) == res.summary["agents"]).all()  # nobody lost
+    # the last snapshot agrees with the last row of the time series, state by state
+    last = res.timeseries.iloc[-1]
+    assert [int(sn.counts[-1, k].sum()) for k in range(len(STATES))] == [
+        int(last[s]) for s in STATES
+    ]
+    world = load_world(res.scenario)
+    assert world.passable.ravel()[sn.cells].all()
+    assert sn.grid(0, "human").sum() == res.timeseries["human"].iloc[0]
+
+
+def test_a_run_folder_holds_the_plots_and_the_animation(run_dir):
+    for name in PNGS:
+        with Image.open(run_dir / name) as im:
+            assert im.size[0] > 300 and im.size[1] > 200, name
+    with Image.open(run_dir / "outbreak.webp") as im:
+        assert im.n_frames == 37  # one frame per snapshot: hourly over 1.5 days
+    mp4 = (run_dir / "outbreak.mp4").read_bytes()
+    assert mp4[4:8] == b"ftyp" and len(mp4) > 10_000
+    html = (run_dir / "report.html").read_text()
+    assert (run_dir / "report.html").stat().st_size < 10_000_000
+    for needle in ("Gangnam-gu", "강남구", "Nam-ra", "KOSTAT", "No events fired"):
+        assert needle in html, needle
+    assert "http://" not in html and "https://" not in html  # nothing to fetch
+
+
+def test_korean_district_names_render_without_missing_glyphs(run_dir):
+    assert korean_font() is not None
+    res = Results.load(run_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plot_fall_map(res, load_world(res.scenario))
+        fig.canvas.draw()
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
+    assert not missing, missing[:2]
+
+
+def test_report_command_rebuilds_the_outputs_from_the_folder(run_dir, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    for name in (*PNGS, "outbreak.mp4", "outbreak.webp", "report.html"):
+        (copy / name).unlink()
+    code, out, err = run_cli(["report", str(copy)], capsys)
+    assert code == 0, err
+    for name in (*PNGS, "outbreak.mp4", "outbreak.webp", "report.html"):
+        assert (copy / name).stat().st_size > 0, name
+    assert "report.html" in out and "mp4" in out
+    # the rebuilt report shows the same headline numbers
+    assert (copy / "report.html").read_text().count("Peak zombies") == 1
+
+
+@pytest.mark.parametrize("damage", ["missing", "snapshots"])
+def test_report_command_refuses_a_bad_folder_in_one_line(run_dir, tmp_path, capsys, damage):
+    folder = tmp_path / "bad"
+    if damage == "missing":
+        folder.mkdir()
+        needle = "not a run folder"
+    else:
+        shutil.copytree(run_dir, folder)
+        (folder / "snapshots.npz").write_bytes(b"not a zip file")
+        needle = "cannot read the run"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    code, out, err = run_cli(["report", str(folder)], capsys)
+    assert code == 2 and needle in err and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing lost
+
+
+def test_snapshots_file_round_trips(run_dir):
+    a = Results.load(run_dir).snapshots
+    path = run_dir / "copy.npz"
+    path.write_bytes(a.to_bytes())
+    b = Snapshots.load(path)
+    path.unlink()
+    assert np.array_equal(a.counts, b.counts) and np.array_equal(a.t_min, b.t_min)
+    assert np.array_equal(a.cells, b.cells) and a.shape == b.shape
+
+
+# -- in a real browser --------------------------------------------------------------------------
+def chromium_path():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "Debian's chromium is needed for the browser tests (.ci/run installs it)"
+    return path
+
+
+def test_report_renders_offline_in_chromium_with_the_animation_playing(run_dir, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    requests = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.route("http*://**/*", lambda route: route.abort())  # offline, whatever it asks
+        page.goto((run_dir / "report.html").as_uri(), wait_until="load")
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])"
+        )
+        anim = page.locator("#animation")
+        anim.scroll_into_view_if_needed()
+        first = anim.screenshot()
+        page.wait_for_timeout(1500)
+        later = anim.screenshot()
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    assert len(images) == 6  # the animation and five plots
+    for alt, complete, w, h in images:
+        assert complete and w > 300 and h > 200, alt
+    assert first != later  # the animation plays
+    with Image.open(tmp_path / "report.png") as shot:
+        assert shot.size[1] > 3000  # the whole page laid out, not an error page
