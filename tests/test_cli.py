@@ -116,14 +116,17 @@ def test_cli_run_writes_the_run_folder(tmp_path, capsys):
     assert len(summary["districts"]) == 25
     ts = pd.read_parquet(out_dir / "timeseries.parquet")
     states = ["human", "infected", "zombie", "evolved", "hybrid", "dead"]
-    assert list(ts.columns) == ["t_min", "day"] + states
+    assert list(ts.columns)[:8] == ["t_min", "day"] + states
+    states = list(ts.columns[2:])  # + evacuated and reserve once used (the army's reserve)
+    assert set(states) - {"evacuated", "reserve"} == set(states[:6])
     assert (ts[states].sum(axis=1) == summary["agents"]).all()
     assert ts["t_min"].iloc[-1] == 360 and ts["day"].iloc[-1] == pytest.approx(0.25)
     assert summary["final"] == {s: int(ts[s].iloc[-1]) for s in states}
     dd = pd.read_parquet(out_dir / "districts.parquet")
     assert set(dd["district"]) == set(summary["districts"])
-    per_time = dd.groupby("t_min")[states].sum()
-    assert (per_time.to_numpy() == ts.set_index("t_min")[states].to_numpy()).all()
+    on_map = states[:6]  # the reserve and the evacuated stand in no district
+    per_time = dd.groupby("t_min")[on_map].sum()
+    assert (per_time.to_numpy() == ts.set_index("t_min")[on_map].to_numpy()).all()
     assert "seoul-falls" in out and "peak" in out
     # the cast: a cast.jsonl, their fates in the summary and in the printed summary
     assert (out_dir / "cast.jsonl").stat().st_size > 0

@@ -33,6 +33,8 @@ def assert_step_matches_plain(sim, step):
         fs=st.fs.copy(),
         fn=st.fn.copy(),
         CT=st.CT,
+        fv=st.fv.copy(),
+        zk=st.zk.copy(),
     )
     sim.advance(step, 1)  # may re-sort the agents: compare by id
     for want, have in zip(ref[:3], agents_by_id(sim)):
@@ -61,12 +63,14 @@ def test_conservation_and_no_negative_counts_every_step(small_seoul):
         human = (sim.agents.states() == K.HUMAN) & (sim.agents.state & K.SHELTER == 0)
         units = np.bincount(
             sim.agents.cell[human],
-            K.STRENGTH_UNITS[sim.agents.state[human] >> K.LEVEL_SHIFT],
+            sim.IP[K.I_UNITS : K.I_UNITS + 8][sim.agents.state[human] >> K.LEVEL_SHIFT],
             minlength=sim.cnt.shape[0],
         )
         assert np.array_equal(sim.cnt[:, K.C_STR], units)  # the humans' strength per cell
         assert np.array_equal(sim.totals, counts[: K.NLIVING])
-        assert passable[sim.agents.cell].all()
+        on_map = sim.agents.cell >= 0  # off the map: the army's reserve
+        assert passable[sim.agents.cell[on_map]].all()
+        assert (sim.agents.states()[~on_map] >= K.DEAD).all()
         assert np.isfinite(sim.agents.timer).all()
     assert counts[K.ZOMBIE] + counts[K.INFECTED] + counts[K.DEAD] > 20  # things happened
 

@@ -36,7 +36,9 @@ def test_snapshots_hold_every_agent_at_regular_times(run_dir):
     sn = res.snapshots
     assert np.array_equal(sn.t_min, np.arange(0, 1.5 * 1440 + 1, 60))
     assert sn.counts.dtype == np.uint16 and sn.counts.shape[1] == len(STATES)
-    assert (sn.counts.sum(axis=(1, 2)) == res.summary["agents"]).all()  # nobody lost
+    ts = res.timeseries.set_index("t_min").loc[sn.t_min]
+    on_map = ts[list(STATES)].sum(axis=1).to_numpy()  # not the reserve, not the evacuated
+    assert (sn.counts.sum(axis=(1, 2)) == on_map).all()  # nobody lost
     # the last snapshot agrees with the last row of the time series, state by state
     last = res.timeseries.iloc[-1]
     assert [int(sn.counts[-1, k].sum()) for k in range(len(STATES))] == [
@@ -57,8 +59,10 @@ def test_a_run_folder_holds_the_plots_and_the_animation(run_dir):
     assert mp4[4:8] == b"ftyp" and len(mp4) > 10_000
     html = (run_dir / "report.html").read_text()
     assert (run_dir / "report.html").stat().st_size < 10_000_000
-    for needle in ("Gangnam-gu", "강남구", "Nam-ra", "KOSTAT", "No events fired"):
+    for needle in ("Gangnam-gu", "강남구", "Nam-ra", "KOSTAT", "<h2>Events</h2>"):
         assert needle in html, needle
+    for event in Results.load(run_dir).events:
+        assert f"<td>{event['type']}</td>" in html
     assert "http://" not in html and "https://" not in html  # nothing to fetch
 
 

@@ -101,6 +101,7 @@ class Results:
         timing: dict,
         cast: list[dict] | None = None,
         snapshots=None,
+        events: list[dict] | None = None,
     ) -> Results:
         """Build results from per-record (district, state) counts.
 
@@ -163,7 +164,10 @@ class Results:
         }
         if cast:
             summary["cast"] = cast_fates(cast)
-        return cls(scenario, ts, dd, summary, cast=cast, snapshots=snapshots)
+        summary["events"] = [
+            {k: e[k] for k in ("type", "name", "t_min", "day") if k in e} for e in events or []
+        ]
+        return cls(scenario, ts, dd, summary, events, cast=cast, snapshots=snapshots)
 
     # -- persistence -------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

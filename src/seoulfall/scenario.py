@@ -350,6 +350,111 @@ class Sound(_Placed):
     duration_min: float = Field(60.0, gt=0.0, description="how long it sounds (min)")
 
 
+EVENT_TYPES = (
+    "quarantine",
+    "close_bridges",
+    "sound_lure",
+    "airstrike",
+    "deploy_soldiers",
+    "evacuate",
+)
+TRIGGERS = ("first_zombie_south", "first_zombie_north", "first_zombie_in")
+
+
+class Event(_Placed):
+    """An event of the playbook (`[[events]]`): when it fires and what it does.
+
+    Exactly one of `at_min`, `day`, `at` or `trigger` says when. `district`, `cell` or
+    `place` say where (the lure's source, the strike's centre, the soldiers' district, the
+    evacuation's target).
+    """
+
+    type: Literal[EVENT_TYPES] = Field(..., description="what happens: " + ", ".join(EVENT_TYPES))
+    name: str | None = Field(None, max_length=80, description="a label (airstrikes name lures)")
+    enabled: bool = Field(
+        True, description="false leaves the event out (`--set events.N.enabled=false`)"
+    )
+    at_min: float | None = Field(
+        None, ge=0.0, description="fires this many minutes after the start"
+    )
+    day: float | None = Field(
+        None, ge=0.0, description="fires this many days after the start (`day = 2`: at 48 h)"
+    )
+    at: datetime | None = Field(None, description="fires at this date-time (KST unless given)")
+    trigger: Literal[TRIGGERS] | None = Field(
+        None,
+        description="fires at the first step that starts with a zombie (or evolved zombie) "
+        "south of the Han, north of it, or in `trigger_district` (Seoul)",
+    )
+    trigger_district: str | None = Field(None, description="district for `first_zombie_in`")
+    place: str | None = Field(None, description="a named place of the world (Hyosan)")
+    districts: list[str] = Field(
+        [], description="quarantine: the cordoned districts; evacuate: where evacuees come from"
+    )
+    bridges: list[str] | Literal["all"] = Field(
+        "all", description="close_bridges: `all` or a list of bridge names (`han_bridges.csv`)"
+    )
+    loudness: float = Field(30.0, gt=0.0, le=1e6, description="sound_lure: loudness at the source")
+    radius_m: float = Field(
+        1500.0,
+        gt=0.0,
+        le=50_000.0,
+        description="sound_lure: how far it is heard (m); airstrike: radius of the strike "
+        "around its centre (m, with `cell` or `place`)",
+    )
+    duration_min: float = Field(180.0, gt=0.0, description="sound_lure: how long it sounds (min)")
+    path: list[list[int]] = Field(
+        [],
+        description="sound_lure: cells [row, col] the drone flies through, evenly over the "
+        "duration, after its start place",
+    )
+    lure: str | None = Field(
+        None, description="airstrike: the `name` of a sound_lure whose final zone it strikes"
+    )
+    kill_probability: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="airstrike: probability that each agent in the area dies (zombies and "
+        "humans alike); quarantine: per-step probability that a zombie on the line is shot "
+        "(0: the line only blocks)",
+    )
+    count: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="deploy_soldiers: soldiers (people: scaled by `population.scale` on "
+        "resident maps)",
+    )
+    strength: float = Field(
+        5.0, ge=1.0, le=100.0, description="deploy_soldiers: a soldier's fighting strength"
+    )
+    remove: bool = Field(
+        True, description="evacuate: evacuees who reach the target leave the map (`evacuated`)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Event:
+        when = [k for k in ("at_min", "day", "at", "trigger") if getattr(self, k) is not None]
+        if len(when) != 1:
+            raise ValueError(
+                f"{self.type}: give exactly one of at_min, day, at or trigger (got "
+                f"{', '.join(when) or 'none'})"
+            )
+        if self.trigger == "first_zombie_in" and not self.trigger_district:
+            raise ValueError("trigger = 'first_zombie_in' needs trigger_district")
+        if self.at is not None and self.at.tzinfo is None:
+            self.at = self.at.replace(tzinfo=KST)
+        placed = self.district or self.cell or self.place
+        if self.type in ("quarantine", "evacuate") and not self.districts:
+            raise ValueError(f"{self.type}: needs districts = [...]")
+        if self.type in ("sound_lure", "deploy_soldiers", "evacuate") and not placed:
+            raise ValueError(f"{self.type}: needs a district, cell or place")
+        if self.type == "airstrike" and not (placed or self.lure):
+            raise ValueError("airstrike: needs a district, cell, place or lure")
+        return self
+
+
 class Character(_Placed):
     """A named character (`[[cast]]`): an ordinary agent whose fate is recorded."""
 
@@ -361,7 +466,10 @@ class Character(_Placed):
         "immune", description='hybrid kind (only for `state = "hybrid"`)'
     )
     strength: float = Field(
-        1.0, ge=0.25, le=5.0, description="fighting strength (stored as the nearest level)"
+        1.0,
+        ge=0.25,
+        le=3.0,
+        description="fighting strength (stored as the nearest level; 5 is the soldiers')",
     )
     speed: float = Field(1.0, ge=0.0, le=10.0, description="multiplies flee and hunt speed")
     alertness: float = Field(
@@ -441,6 +549,7 @@ class Scenario(_Table):
     output: Output = Output()
     sounds: list[Sound] = Field([], description="sound sources (`[[sounds]]` tables)")
     cast: list[Character] = Field([], description="named characters (`[[cast]]` tables)")
+    events: list[Event] = Field([], description="the playbook (`[[events]]` tables)")
 
     @model_validator(mode="before")
     @classmethod
@@ -484,6 +593,7 @@ class Scenario(_Table):
                 "to a .npz world file"
             )
         places = [("outbreak", self.outbreak)]
+        places += [(f"events.{i}", x) for i, x in enumerate(self.events)]
         places += [(f"sounds.{i}", x) for i, x in enumerate(self.sounds)]
         places += [(f"cast.{i}", x) for i, x in enumerate(self.cast)]
         for where, place in places:
@@ -509,11 +619,54 @@ class Scenario(_Table):
         for i, x in enumerate(self.sounds):
             if x.district is None and x.cell is None:
                 raise ValueError(f"sounds.{i}: needs a district or a cell = [row, col]")
+        self._check_events(m)
         names = [c.name for c in self.cast]
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"cast: the name {name!r} is given twice")
         return self
+
+    def _check_events(self, m: str) -> None:
+        lures = {e.name for e in self.events if e.type == "sound_lure" and e.name}
+        strengths = {e.strength for e in self.events if e.type == "deploy_soldiers"}
+        if len(strengths) > 1:
+            raise ValueError(
+                f"events: every deploy_soldiers must share one strength (got {sorted(strengths)})"
+            )
+        rows = bridges = None
+        if m == "seoul":
+            from seoulfall.world.seoul import read_bridges, read_districts
+
+            rows = read_districts()
+            bridges = [b["name_en"] for b in read_bridges() if b["crossing"]]
+        for i, e in enumerate(self.events):
+            where = f"events.{i}"
+            if e.lure is not None and e.lure not in lures:
+                raise ValueError(
+                    f"{where}.lure = {e.lure!r}: no sound_lure of that name; named lures: "
+                    f"{', '.join(sorted(lures)) or 'none'}"
+                )
+            if e.trigger in ("first_zombie_south", "first_zombie_north") and m != "seoul":
+                raise ValueError(f"{where}.trigger = {e.trigger!r}: only on the seoul map")
+            if e.place is not None and m in ("seoul",) + SYNTHETIC_MAPS:
+                raise ValueError(f"{where}.place = {e.place!r}: this map has no named places")
+            names = list(e.districts) + [d for d in (e.trigger_district,) if d]
+            if names and m in SYNTHETIC_MAPS:
+                raise ValueError(f"{where}: this map has no districts")
+            if rows is not None:
+                from seoulfall.world.raster import find_district
+
+                for d in names:
+                    try:
+                        find_district(d, [r["code"] for r in rows], [r["name_en"] for r in rows])
+                    except KeyError as exc:
+                        raise ValueError(f"{where}: {exc.args[0]}") from None
+            if bridges is not None and e.bridges != "all":
+                for b in e.bridges:
+                    if b not in bridges:
+                        raise ValueError(
+                            f"{where}.bridges: unknown bridge {b!r}; allowed: {', '.join(bridges)}"
+                        )
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -634,17 +787,52 @@ def _override_items(overrides: Any):
 
 
 def set_path(raw: dict, key: str, value: Any) -> None:
-    """Set ``raw['a']['b'] = value`` for ``key = 'a.b'``, creating tables as needed."""
-    parts = key.split(".")
+    """Set ``raw['a']['b'] = value`` for ``key = 'a.b'``, creating tables as needed.
+
+    A number indexes an array of tables (``events.1.day``); a key ending in ``+`` appends
+    a table to an array (``events+`` with an inline table as the value).
+    """
+    append = key.endswith("+")
+    parts = key.removesuffix("+").split(".")
     if not key or any(not p for p in parts):
         raise ScenarioError(f"--set {key!r}: not a key path like zombie.bite_rate")
-    node = raw
+    node: Any = raw
     for i, p in enumerate(parts[:-1]):
+        here = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            node = _item(node, p, here, key)
+            continue
         nxt = node.setdefault(p, {})
-        if not isinstance(nxt, dict):
-            raise ScenarioError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a table")
+        if not isinstance(nxt, (dict, list)):
+            raise ScenarioError(f"--set {key}: {here} is not a table")
         node = nxt
-    node[parts[-1]] = value
+    last = parts[-1]
+    if isinstance(node, list):
+        if append:
+            raise ScenarioError(f"--set {key}: append to an array by its name, e.g. events+=...")
+        _item(node, last, key, key)
+        node[int(last)] = value
+        return
+    if append:
+        if not isinstance(value, dict):
+            raise ScenarioError(
+                f'--set {key}: expected an inline table, e.g. {key}={{type = "airstrike", ...}}'
+            )
+        arr = node.setdefault(last, [])
+        if not isinstance(arr, list):
+            raise ScenarioError(f"--set {key}: {last} is not an array of tables")
+        arr.append(value)
+        return
+    node[last] = value
+
+
+def _item(arr: list, index: str, here: str, key: str):
+    if not index.isdigit() or int(index) >= len(arr):
+        raise ScenarioError(
+            f"--set {key}: {here!r} needs an index below {len(arr)} (the array has {len(arr)} "
+            "entries)"
+        )
+    return arr[int(index)]
 
 
 def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:

@@ -62,6 +62,9 @@ class Simulation:
             self.stepper.add_sound(c, snd.loudness, snd.radius_m / self.world.cell_m, start, end)
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
+        from seoulfall.events import Playbook
+
+        self.playbook = Playbook(self)
         st = self.stepper
         self.cast_start = [
             (int(st.cast_state[w]), int(st.cast_cell[w])) for w in range(len(scenario.cast))
@@ -94,6 +97,12 @@ class Simulation:
         """Agents per (district, state) now; the last row counts agents off the map."""
         a = self.agents
         return K.tally(a.cell, a.state, self.cell_district, self.ndistricts)
+
+    def soldiers_of(self, event) -> int:
+        """Agents a ``deploy_soldiers`` event brings (its count, scaled on resident maps)."""
+        from seoulfall.engine.population import soldiers
+
+        return soldiers(self.world, self.scenario, event)
 
     def cast_records(self) -> list[dict]:
         """The named characters' records: each one's start, then every change of state."""
@@ -149,12 +158,19 @@ class Simulation:
         a = self.agents
         snaps.take(0.0, self.cnt, a.cell, a.state)
         stepping = 0.0
+        book = self.playbook
         while step < self.nsteps:
+            book.fire_due(step)
             k = min(
                 self.record_every - step % self.record_every,
                 self.snapshot_every - step % self.snapshot_every,
                 self.nsteps - step,
             )
+            nxt = book.next_step()
+            if nxt is not None and nxt > step:
+                k = min(k, nxt - step)
+            if book.watching:
+                k = 1  # a trigger is checked before every step
             t0 = time.perf_counter()
             self.advance(step, k)
             stepping += time.perf_counter() - t0
@@ -169,6 +185,7 @@ class Simulation:
                 progress(step, self.nsteps)
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
+            events=book.records,
             cast=self.cast_records(),
             snapshots=snaps.result(),
             scenario=self.scenario,

@@ -44,6 +44,7 @@ NLIVING = 5  # states 0..4 stand on the map and are counted per cell
 # The other bits of the state byte: per-agent traits that cost no extra memory.
 STATE_MASK = 7
 CARRIER = 8  # a hybrid whose bite infects (else immune)
+EVACUATING = 8  # the same bit on a human: it is evacuating
 SHELTER = 16  # a human in shelter
 LEVEL_SHIFT = 5  # bits 5-7: strength level, an index into STRENGTH_LEVELS
 #: The eight strength levels a human can have (a zombie-destroying rate multiplier),
@@ -52,6 +53,8 @@ LEVEL_SHIFT = 5  # bits 5-7: strength level, an index into STRENGTH_LEVELS
 STRENGTH_LEVELS = np.array([1.0, 1.5, 2.0, 3.0, 5.0, 0.25, 0.5, 0.75])
 STRENGTH_UNITS = np.array([4, 6, 8, 12, 20, 1, 2, 3], np.int32)
 LEVEL_ONE = 0  # strength 1.0
+SOLDIER_LEVEL = 4  # strength 5.0: soldiers, who advance on zombies instead of fleeing
+MAX_CIVILIAN_LEVEL = 3  # strength 3.0: the strongest a civilian can be
 DEAD_BYTE = DEAD
 
 # Columns of the per-cell count table (int32, one 32-byte row per cell).
@@ -62,6 +65,7 @@ NCOLS = 8
 
 # Event kinds in the per-step event list (``ev``: cell << 2 | kind).
 EV_KILL, EV_CARRIER, EV_IMMUNE = 0, 1, 2
+FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is out of reach
 
 # Indices into the float parameter vector.
 P_DT = 0
@@ -99,7 +103,8 @@ P_SHELTER_BREACH = 31  # zombies in the cell that break a shelter
 P_WOUND_P = 32  # probability that a zombie destroyed in a cell blood-exposes a human there
 P_WOUND_MEDIAN = 33  # median turn time after a wound (min)
 P_WOUND_SIGMA = 34
-NPARAMS = 35
+P_EVAC_REMOVE = 35  # 1: evacuees who reach the target leave the map (state evacuated)
+NPARAMS = 36
 
 # Indices into the integer parameter vector.
 I_R_H = 0  # radius (cells) within which humans sense zombies
@@ -109,7 +114,8 @@ I_MAXHOP = 3  # most hops any agent makes in one step
 I_SORT_EVERY = 4  # steps between counting sorts by cell (0: never, -1: automatic)
 I_R_Y = 5  # radius within which hybrids hear zombies
 I_NCAST = 6  # named characters: the agents with ids 0 .. NCAST-1
-NIPARAMS = 7
+I_UNITS = 7  # 8 entries: strength units (quarters) of each level; soldiers' set by the scenario
+NIPARAMS = 15
 
 MAXHOP = 8
 SOUND_EPS = 1e-3  # quieter than this is silence
@@ -118,7 +124,7 @@ SOUND_EPS = 1e-3  # quieter than this is silence
 # zombies: the "threat box", outside which no field can matter in the next step.
 NSTATS = NLIVING + 4
 
-_MODE_STAY, _MODE_RANDOM, _MODE_CHASE, _MODE_FLEE, _MODE_SOUND = 0, 1, 2, 3, 4
+_MODE_STAY, _MODE_RANDOM, _MODE_CHASE, _MODE_FLEE, _MODE_SOUND, _MODE_EVAC = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True)
@@ -218,7 +224,7 @@ def box_field(src, nx, ny, r, bbox, pad, prev, tmp, out):
 
 
 @njit(cache=True, nogil=True)
-def merge_overflow(nxt, ovf, novf, ev, nev, n):
+def merge_overflow(nxt, ovf, novf, ev, nev, n, IP):
     """Add what the chunks could not count in their own cell ranges, then the events.
 
     An overflow entry is ``cell << 8 | byte`` (the agent's state byte; a sheltered human
@@ -234,7 +240,7 @@ def merge_overflow(nxt, ovf, novf, ev, nev, n):
             s = b & STATE_MASK
             nxt[c, s] += 1
             if s == HUMAN and (b & SHELTER) == 0:
-                nxt[c, C_STR] += STRENGTH_UNITS[b >> LEVEL_SHIFT]
+                nxt[c, C_STR] += IP[I_UNITS + (b >> LEVEL_SHIFT)]
         for j in range(ch * n // nchunks, nev[ch]):
             c = ev[j] >> 2
             kind = ev[j] & 3
@@ -293,6 +299,8 @@ def pass_chunk(
     fy,
     fs,
     fn,
+    fv,
+    zk,
     P,
     IP,
     CT,
@@ -311,9 +319,10 @@ def pass_chunk(
 
     ``fz``, ``fh``, ``fe``, ``fy``: zombies humans sense, humans zombies sense, humans evolved
     zombies sense, zombies hybrids hear (box sums); ``fs``, ``fn``: scheduled sound and the
-    noise of fights (float fields). ``CT`` holds the named characters' traits (speed,
-    alertness, self-control) by agent id; the pass writes their state and cell into ``cst``
-    and ``ccell``.
+    noise of fights (float fields); ``fv``: steps to the evacuation target; ``zk``: the
+    per-step probability that a zombie standing in the cell is shot (a guarded line).
+    ``CT`` holds the named characters' traits (speed, alertness, self-control) by agent id;
+    the pass writes their state and cell into ``cst`` and ``ccell``.
     """
     n = cell.size
     nchunks = bounds.size - 1
@@ -327,6 +336,7 @@ def pass_chunk(
     kshel = step_key(seed, rng.SHELTER, step)
     klapse = step_key(seed, rng.LAPSE, step)
     kcarr = step_key(seed, rng.CARRIER, step)
+    kline = step_key(seed, rng.LINE, step)
     khop = np.empty(MAXHOP, np.uint64)
     for h in range(MAXHOP):
         khop[h] = step_key(seed, rng.HOP + h, step)
@@ -353,7 +363,7 @@ def pass_chunk(
         c0 = cell[i]
         if (
             fast
-            and (sb & (STATE_MASK | SHELTER)) == HUMAN
+            and (sb & (STATE_MASK | SHELTER | EVACUATING)) == HUMAN
             and fz[c0] == 0
             and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] + cnt[c0, C_ATT] + cnt[c0, C_KILLS] == 0
         ):
@@ -369,7 +379,7 @@ def pass_chunk(
                         cell[i] = c
             if blo <= c < bhi:
                 nxt[c, HUMAN] += 1
-                nxt[c, C_STR] += STRENGTH_UNITS[sb >> LEVEL_SHIFT]
+                nxt[c, C_STR] += IP[I_UNITS + (sb >> LEVEL_SHIFT)]
             else:
                 ovf[no] = (np.int64(c) << 8) | sb
                 no += 1
@@ -442,6 +452,11 @@ def pass_chunk(
                         if ne < hi:
                             ev[ne] = (np.int64(c) << 2) | EV_KILL
                             ne += 1
+                if st != DEAD and zk[c] > 0.0 and to_unit(agent_bits(kline, a)) < zk[c]:
+                    st = DEAD  # shot by the soldiers holding a line
+                    if ne < hi:
+                        ev[ne] = (np.int64(c) << 2) | EV_KILL
+                        ne += 1
                 if st == ZOMBIE:
                     if h > 0 and P[P_EVOLVE_BITE] > 0.0:
                         # feeding: this zombie's share of the bites expected in its cell
@@ -492,6 +507,15 @@ def pass_chunk(
         stop = HUMAN  # a chaser stops on a cell holding this state (and the next)
         if stay:
             pass
+        elif st == HUMAN and (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL:
+            # a soldier never flees nor shelters: it advances on the zombies it senses
+            if fz[c] > 0 and cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
+                mode, x, stop = _MODE_CHASE, P[P_H_FLEE] * spd, ZOMBIE
+            else:
+                mode, x = _MODE_RANDOM, P[P_H_DRIFT]
+        elif st == HUMAN and (sb & EVACUATING) != 0 and fz[c] == 0:
+            sheltered = False
+            mode, x = _MODE_EVAC, P[P_H_FLEE] * spd
         elif st == HUMAN or st == INFECTED:
             if fz[c] > 0:
                 if st == HUMAN and not sheltered and P[P_SHELTER_P] > 0.0:
@@ -547,6 +571,17 @@ def pass_chunk(
                         c = best
                     if cnt[c, stop] > 0 or (stop == ZOMBIE and cnt[c, EVOLVED] > 0):
                         break
+                elif mode == _MODE_EVAC:
+                    best = -1
+                    bv = fv[c]
+                    for j in range(4):
+                        nb = nbr[c, (k0 + j) & 3]
+                        if nb >= 0 and fv[nb] < bv:
+                            bv = fv[nb]
+                            best = nb
+                    if best < 0:
+                        break
+                    c = best
                 elif mode == _MODE_SOUND:
                     best = -1
                     sv = fs[c] + fn[c]
@@ -570,9 +605,17 @@ def pass_chunk(
                     if best < 0:
                         break
                     c = best
+        if mode == _MODE_EVAC and fv[c] == 0 and P[P_EVAC_REMOVE] > 0.0:
+            st = EVACUATED  # reached the target: leaves the map
+            if a < ncast:
+                cst[a] = st
+                ccell[a] = -1
+            state[i] = EVACUATED
+            cell[i] = -1
+            continue
         # the new state byte: flags kept where they mean something
         if st == HUMAN:
-            nsb = (sb & ~(STATE_MASK | CARRIER | SHELTER)) | HUMAN
+            nsb = (sb & ~(STATE_MASK | SHELTER)) | HUMAN  # keeps the evacuating bit
             if sheltered:
                 nsb |= SHELTER
         elif st == INFECTED:
@@ -587,7 +630,7 @@ def pass_chunk(
         if blo <= c < bhi:
             nxt[c, st] += 1
             if st == HUMAN and not sheltered:
-                nxt[c, C_STR] += STRENGTH_UNITS[nsb >> LEVEL_SHIFT]
+                nxt[c, C_STR] += IP[I_UNITS + (nsb >> LEVEL_SHIFT)]
         else:
             ovf[no] = (np.int64(c) << 8) | nsb
             no += 1
@@ -705,7 +748,7 @@ def sort_copy_back(ch, nchunks, cell, state, timer, aid, bcell, bstate, btimer, 
 
 
 @njit(cache=True)
-def count_cells(cell, state, cnt):
+def count_cells(cell, state, cnt, IP):
     """Per-cell counts of the living states, from scratch."""
     cnt[:] = 0
     for i in range(cell.size):
@@ -713,7 +756,7 @@ def count_cells(cell, state, cnt):
         if s < NLIVING and cell[i] >= 0:
             cnt[cell[i], s] += 1
             if s == HUMAN and (state[i] & SHELTER) == 0:
-                cnt[cell[i], C_STR] += STRENGTH_UNITS[state[i] >> LEVEL_SHIFT]
+                cnt[cell[i], C_STR] += IP[I_UNITS + (state[i] >> LEVEL_SHIFT)]
 
 
 @njit(cache=True)
@@ -841,6 +884,8 @@ def pass_parallel(
     fy,
     fs,
     fn,
+    fv,
+    zk,
     P,
     IP,
     CT,
@@ -873,6 +918,8 @@ def pass_parallel(
             fy,
             fs,
             fn,
+            fv,
+            zk,
             P,
             IP,
             CT,

@@ -68,6 +68,11 @@ def build_params(sc: Scenario, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     IP[K.I_R_E] = radius_cells(z.sense_m * e.sense_factor, cell_m)
     IP[K.I_R_Y] = radius_cells(sc.hybrid.hear_m, cell_m)
     IP[K.I_NCAST] = len(sc.cast)
+    units = K.STRENGTH_UNITS.copy()
+    for ev in sc.events:
+        if ev.type == "deploy_soldiers":  # every one shares one strength (validated)
+            units[K.SOLDIER_LEVEL] = max(1, int(round(4 * ev.strength)))
+    IP[K.I_UNITS : K.I_UNITS + 8] = units
     fastest = max(
         P[K.P_H_FLEE],
         P[K.P_H_DRIFT],

@@ -77,25 +77,45 @@ def contacts(cnt, nbr, c, P):
 
 
 def step(
-    step_no, seed, cell, state, timer, aid, nbr, cnt, P, IP, ny, nx, fs=None, fn=None, CT=None
+    step_no,
+    seed,
+    cell,
+    state,
+    timer,
+    aid,
+    nbr,
+    cnt,
+    P,
+    IP,
+    ny,
+    nx,
+    fs=None,
+    fn=None,
+    CT=None,
+    fv=None,
+    zk=None,
 ):
     """One step; returns new (cell, state, timer, cnt) and leaves the inputs alone.
 
     ``fs`` and ``fn`` are the scheduled sound and fight-noise fields (default silence);
-    ``CT`` the named characters' traits (speed, alertness, self-control) by id.
+    ``CT`` the named characters' traits (speed, alertness, self-control) by id; ``fv`` the
+    steps to the evacuation target and ``zk`` the guarded lines (default: none).
     """
     cell, state, timer = cell.copy(), state.copy(), timer.copy()
     ncells = ny * nx
     fs = np.zeros(ncells) if fs is None else np.asarray(fs, float)
     fn = np.zeros(ncells) if fn is None else np.asarray(fn, float)
     snd = fs.astype(np.float32).astype(float), fn.astype(np.float32).astype(float)
+    fv = np.full(ncells, K.FAR) if fv is None else np.asarray(fv)
+    zk = np.zeros(ncells, np.float32) if zk is None else np.asarray(zk, np.float32)
     grid = lambda k: cnt[:, k].reshape(ny, nx)  # noqa: E731
     fz = box_sum(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_H]))
     fh = box_sum(grid(K.HUMAN), int(IP[K.I_R_Z]))
     fe = box_sum(grid(K.HUMAN), int(IP[K.I_R_E]))
     fy = box_sum(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_Y]))
     streams = (rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE)
-    key = {s: step_key(seed, s, step_no) for s in streams + (rng.SHELTER, rng.LAPSE, rng.CARRIER)}
+    extra = (rng.SHELTER, rng.LAPSE, rng.CARRIER, rng.LINE)
+    key = {s: step_key(seed, s, step_no) for s in streams + extra}
     hop_keys = [step_key(seed, rng.HOP + h, step_no) for h in range(K.MAXHOP)]
     dt = P[K.P_DT]
     ncast = int(IP[K.I_NCAST])
@@ -153,6 +173,9 @@ def step(
                 if unit(bits(key[rng.KILL], a)) < 1.0 - math.exp(-kr * f / n_c * dt):
                     st = K.DEAD
                     events.append((c, K.C_KILLS, 1))
+            if st != K.DEAD and zk[c] > 0 and unit(bits(key[rng.LINE], a)) < zk[c]:
+                st = K.DEAD
+                events.append((c, K.C_KILLS, 1))
             if st == K.ZOMBIE:
                 if h > 0 and P[K.P_EVOLVE_BITE] > 0:
                     bz = P[K.P_BITE] * z + P[K.P_BITE_E] * e
@@ -189,6 +212,14 @@ def step(
         mode, x, field, stop = "stay", 0.0, fz, (K.HUMAN,)
         if stay:
             pass
+        elif st == K.HUMAN and sb >> K.LEVEL_SHIFT == K.SOLDIER_LEVEL:
+            if fz[c] > 0 and zc == 0:
+                mode, x, field, stop = "chase", P[K.P_H_FLEE] * spd, fz, (K.ZOMBIE, K.EVOLVED)
+            else:
+                mode, x = "random", P[K.P_H_DRIFT]
+        elif st == K.HUMAN and sb & K.EVACUATING and fz[c] == 0:
+            sheltered = False
+            mode, x = "evac", P[K.P_H_FLEE] * spd
         elif st in (K.HUMAN, K.INFECTED):
             if fz[c] > 0:
                 if st == K.HUMAN and not sheltered and P[K.P_SHELTER_P] > 0 and zc == 0:
@@ -236,6 +267,14 @@ def step(
                         c = best
                     if any(cnt[c, k] > 0 for k in stop):
                         break
+                elif mode == "evac":
+                    best, bv = -1, fv[c]
+                    for nb in order:
+                        if nb >= 0 and fv[nb] < bv:
+                            best, bv = int(nb), fv[nb]
+                    if best < 0:
+                        break
+                    c = best
                 elif mode == "sound":
                     best, sv = -1, sound(c)
                     for nb in order:
@@ -253,9 +292,13 @@ def step(
                     if best < 0:
                         break
                     c = best
+        if mode == "evac" and fv[c] == 0 and P[K.P_EVAC_REMOVE] > 0:
+            cell[i], state[i] = -1, K.EVACUATED
+            continue
         keep = sb & ~(K.STATE_MASK | K.CARRIER | K.SHELTER)
         if st == K.HUMAN:
-            sb = keep | K.HUMAN | (K.SHELTER if sheltered else 0)
+            evac = sb & K.EVACUATING
+            sb = keep | K.HUMAN | evac | (K.SHELTER if sheltered else 0)
         elif st == K.INFECTED:
             sb = keep | K.INFECTED
         elif st == K.HYBRID:
@@ -267,10 +310,10 @@ def step(
             timer[i] = tm
     new = np.zeros_like(cnt)
     st_all = state & K.STATE_MASK
-    alive = st_all < K.NLIVING
+    alive = (st_all < K.NLIVING) & (cell >= 0)
     np.add.at(new, (cell[alive], st_all[alive].astype(np.int64)), 1)
     human = (st_all == K.HUMAN) & (state & K.SHELTER == 0)  # the sheltered cannot fight
-    units = K.STRENGTH_UNITS[state[human] >> K.LEVEL_SHIFT]
+    units = np.asarray(IP[K.I_UNITS : K.I_UNITS + 8])[state[human] >> K.LEVEL_SHIFT]
     np.add.at(new, (cell[human], np.full(human.sum(), K.C_STR)), units)
     for c, col, amount in events:
         new[c, col] += amount

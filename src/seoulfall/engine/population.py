@@ -90,10 +90,13 @@ def start_cell(
 
 
 def strength_levels(n: int, sigma: float, gen: np.random.Generator) -> np.ndarray:
-    """Per-person strength levels: log-normal around 1, rounded to the nearest level."""
+    """Per-person strength levels: log-normal around 1, rounded to the nearest level.
+
+    At most 3: the top level, 5, is the soldiers'.
+    """
     if sigma <= 0.0:
         return np.full(n, K.LEVEL_ONE, np.uint8)
-    return nearest_level(np.exp(sigma * gen.standard_normal(n)))
+    return nearest_level(np.minimum(np.exp(sigma * gen.standard_normal(n)), 3.0))
 
 
 def nearest_level(strength) -> np.ndarray:
@@ -172,4 +175,20 @@ def create_agents(world: Raster, sc: Scenario, seed: int) -> Agents:
         if len(sc.cast) > n - zombies:
             raise ScenarioError(f"cast: {len(sc.cast)} characters but only {n - zombies} humans")
         place_cast(world, sc, gen, cell, state, aid)
+    reserve = sum(soldiers(world, sc, e) for e in sc.events if e.enabled)
+    if reserve:  # the soldiers wait off the map from the start (SPEC §5)
+        cell = np.concatenate([cell, np.full(reserve, -1, np.int32)])
+        byte = K.RESERVE | (K.SOLDIER_LEVEL << K.LEVEL_SHIFT)
+        state = np.concatenate([state, np.full(reserve, byte, np.uint8)])
+        aid = np.concatenate([aid, np.arange(n, n + reserve, dtype=np.int32)])
+        n += reserve
     return Agents(cell=cell, state=state, timer=np.zeros(n, np.float32), aid=aid)
+
+
+def soldiers(world: Raster, sc: Scenario, event) -> int:
+    """Agents a ``deploy_soldiers`` event brings: its count, scaled on resident maps."""
+    if event.type != "deploy_soldiers":
+        return 0
+    if world.name in ("well-mixed", "lattice"):
+        return int(event.count)
+    return max(1, int(round(event.count * sc.population.scale)))

@@ -32,6 +32,8 @@ EVOLVE = 6
 SHELTER = 7
 LAPSE = 8
 CARRIER = 9
+LINE = 10
+STRIKE = 11
 HOP = 16  # HOP + h for the h-th extra hop of a step
 SETUP = 100
 

@@ -100,6 +100,9 @@ class Stepper:
         # sound: scheduled sources (fs) and the fading noise of fights (fn)
         self.fs = np.zeros(ncells, np.float32)
         self.fn = np.zeros(ncells, np.float32)
+        # the playbook: steps to the evacuation target, and guarded lines (kill probability)
+        self.fv = np.full(ncells, K.FAR, np.int32)
+        self.zk = np.zeros(ncells, np.float32)
         self.noise_region = K.NO_BBOX.copy()
         self.noise = tuple(float(v) for v in noise)
         self.sources: list[tuple[int, float, float, int, int]] = []
@@ -129,7 +132,7 @@ class Stepper:
     def recount(self) -> None:
         """Rebuild the per-cell counts, threat box and totals from the agents."""
         a = self.agents
-        K.count_cells(a.cell, a.state, self.cnt)
+        K.count_cells(a.cell, a.state, self.cnt, self.IP)
         K.threat_bbox(self.cnt, self.nx, self.bbox)
         self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
         ncast = int(self.IP[K.I_NCAST])
@@ -245,6 +248,8 @@ class Stepper:
             self.fy,
             self.fs,
             self.fn,
+            self.fv,
+            self.zk,
             P,
             self.IP,
             self.CT,
@@ -282,7 +287,7 @@ class Stepper:
                 K.pass_chunk(0, *args)
             else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
                 K.pass_parallel(*args)
-            K.merge_overflow(nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active)
+            K.merge_overflow(nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active, self.IP)
             K.combine_stats(self.stats, self.bbox, self.totals)
             if loud > 0.0:
                 K.fight_noise(

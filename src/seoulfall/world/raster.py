@@ -39,6 +39,8 @@ class Raster:
         One entry per district.
     bridge_names : list of str
         Names of the bridges that are crossings on this map.
+    places : dict
+        Named places (``{"Hyosan High School": [row, col]}``) that events can name.
     geo : dict
         Georeference: ``lon0``, ``lat0`` (projection centre), ``x0``, ``y0`` (metres of the
         north-west corner in the local projection). Empty for synthetic worlds.
@@ -56,6 +58,7 @@ class Raster:
     district_sides: list[str] = field(default_factory=list)
     bridge_names: list[str] = field(default_factory=list)
     geo: dict = field(default_factory=dict)
+    places: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -128,6 +131,7 @@ class Raster:
             "district_names_ko": self.district_names_ko,
             "district_sides": self.district_sides,
             "bridge_names": self.bridge_names,
+            "places": self.places,
             "geo": self.geo,
         }
         path = Path(path)
@@ -175,6 +179,7 @@ class Raster:
             district_sides=list(meta.get("district_sides", [])),
             bridge_names=list(meta.get("bridge_names", [])),
             geo=dict(meta.get("geo", {})),
+            places={k: list(v) for k, v in meta.get("places", {}).items()},
         )
 
 

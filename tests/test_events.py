@@ -1,0 +1,297 @@
+"""The playbook: each event does what it says, fires when it should, and is recorded."""
+
+import json
+
+import numpy as np
+import pytest
+from test_cli import run_cli
+
+from seoulfall import Scenario, simulate
+from seoulfall.engine import kernels as K
+from seoulfall.scenario import ScenarioError
+from seoulfall.simulation import Simulation
+
+
+def seoul(events, **over):
+    """Seoul at 1/500 scale, the default creatures and cast, only the given events."""
+    base = {"population.scale": 0.002, "time.days": 1.0, "outbreak.zombies": 40}
+    return Scenario.load("seoul-falls-no-response", {**base, **over}).override({"events": events})
+
+
+def by_id(sim):
+    order = np.argsort(sim.agents.aid)
+    return sim.agents.cell[order].copy(), sim.agents.states()[order].copy()
+
+
+def step_through(sim, steps):
+    """Run step by step (events included), yielding the agents by id after each step."""
+    book = sim.playbook
+    for step in range(steps):
+        book.fire_due(step)
+        sim.advance(step, 1)
+        yield step, by_id(sim)
+
+
+def test_quarantine_lets_nobody_cross_the_cordon():
+    sc = seoul([{"type": "quarantine", "at_min": 0, "districts": ["Gangnam-gu", "Seocho-gu"]}])
+    sim = Simulation(sc, seed=1)
+    world = sim.world
+    d = world.district.ravel()
+    inside = np.isin(d, [world.district_index("Gangnam"), world.district_index("Seocho")])
+    cell0, _ = by_id(sim)
+    side0 = inside[cell0]
+    moved = 0
+    for _, (cell, _) in step_through(sim, 300):
+        on_map = cell >= 0
+        assert np.array_equal(inside[cell[on_map]], side0[on_map])
+        moved = (cell != cell0).sum()
+    assert moved > 1000  # people kept moving, within their side
+    rec = sim.playbook.records[0]
+    assert rec["type"] == "quarantine" and rec["t_min"] == 0 and rec["links_closed"] > 100
+
+
+def test_closed_bridges_take_nobody_across():
+    sc = seoul(
+        [{"type": "close_bridges", "at_min": 0, "bridges": "all"}], **{"human.drift_mps": 0.5}
+    )
+    sim = Simulation(sc, seed=2)
+    bridge = sim.world.bridge.ravel() >= 0
+    cell0, _ = by_id(sim)
+    assert not bridge[cell0].any()
+    for _, (cell, _) in step_through(sim, 200):
+        assert not bridge[cell[cell >= 0]].any()
+    assert sim.playbook.records[0]["cells_closed"] == int(bridge.sum())
+
+
+def test_named_bridges_close_only_their_cells():
+    sc = seoul([{"type": "close_bridges", "at_min": 0, "bridges": ["Hannam Bridge"]}])
+    sim = Simulation(sc, seed=2)
+    sim.playbook.fire_due(0)
+    w = sim.world
+    closed = w.bridge.ravel() == w.bridge_names.index("Hannam Bridge")
+    assert sim.playbook.records[0]["cells_closed"] == int(closed.sum()) > 0
+    into = np.isin(sim.nbr, np.flatnonzero(closed))
+    assert not into.any()
+    other = (w.bridge.ravel() >= 0) & ~closed
+    assert np.isin(sim.nbr, np.flatnonzero(other)).any()  # the other bridges stay open
+
+
+def test_airstrike_kills_with_its_probability_inside_and_nobody_outside():
+    sc = seoul(
+        [{"type": "airstrike", "at_min": 60, "district": "Mapo-gu", "kill_probability": 0.7}],
+        **{"outbreak.zombies": 0},
+    )
+    sim = Simulation(sc, seed=3)
+    mapo = sim.world.district.ravel() == sim.world.district_index("Mapo")
+    for _ in step_through(sim, 60):
+        pass
+    cell, before = by_id(sim)
+    there = mapo[cell] & (before < K.NLIVING)
+    sim.playbook.fire_due(60)
+    _, state = by_id(sim)
+    rec = sim.playbook.records[0]
+    killed = sum(rec["killed"].values())
+    n = int(there.sum())
+    assert killed == int(((state == K.DEAD) & (before != K.DEAD)).sum())
+    assert abs(killed - 0.7 * n) < 4 * np.sqrt(n * 0.7 * 0.3)
+    outside = ~there & (before != K.DEAD)
+    assert not (state[outside] == K.DEAD).any()
+
+
+def test_soldiers_wait_in_reserve_then_deploy_and_advance_on_zombies():
+    sc = seoul(
+        [{"type": "deploy_soldiers", "at_min": 120, "district": "Gangnam-gu", "count": 25_000}],
+        **{"time.days": 4 / 24, "output.every_min": 10},
+    )
+    res = simulate(sc, seed=4)
+    ts = res.timeseries
+    agents = res.summary["agents"]
+    states = ["human", "infected", "zombie", "evolved", "hybrid", "dead", "reserve"]
+    assert (ts[states].sum(axis=1) == agents).all()  # conservation with the reserve
+    # 25,000 x 0.002; the row at t = 120 min is the state before the step the event starts
+    assert (ts.loc[ts.t_min <= 120, "reserve"] == 50).all()
+    assert (ts.loc[ts.t_min > 120, "reserve"] == 0).all()
+    assert res.events[0]["deployed"] == 50
+
+
+def test_soldiers_stay_engaged_where_civilians_flee():
+    # soldiers and civilians at the edge of the range (5 cells) at which they sense a zombie:
+    # civilians flee out of range, soldiers never leave it (they close in on the zombie)
+    sc = Scenario.load(
+        "lattice",
+        {
+            "world.size": 41,
+            "population.agents": 41 * 41,
+            "outbreak.zombies": 0,
+            "interaction.own_weight": 1.0,
+            "interaction.neighbour_weight": 0.0,
+            "interaction.mixing": "frequency",
+            "human.flee_mps": 1.0,
+            "human.sense_m": 500,
+            "time.dt_min": 1.0,
+        },
+    )
+    sim = Simulation(sc, seed=5)
+    a = sim.agents
+    a.state[:] = K.DEAD
+    a.cell[:] = 0
+    centre = 20 * 41 + 20
+    a.state[0], a.cell[0] = K.ZOMBIE, centre
+    for j in range(1, 201):
+        a.cell[j] = centre + 5 * (1 if j % 2 else -1)  # five cells east or west
+        a.state[j] = K.HUMAN | ((K.SOLDIER_LEVEL if j <= 100 else 0) << K.LEVEL_SHIFT)
+    sim.P[K.P_Z_CHASE] = sim.P[K.P_Z_WANDER] = 0.0
+    sim.stepper.P_night[:] = sim.P
+    sim.recount()
+    sim.advance(0, 10)
+    order = np.argsort(a.aid)
+    r, c = np.divmod(a.cell[order][1:201], 41)
+    dist = np.maximum(np.abs(r - 20), np.abs(c - 20))  # sensing windows are squares
+    soldiers, civilians = dist[:100], dist[100:]
+    assert soldiers.max() <= 5 and soldiers.mean() < 5
+    assert (civilians > 5).mean() > 0.9
+
+
+def test_evacuees_head_for_the_target_and_leave_the_map():
+    sc = seoul(
+        [
+            {
+                "type": "evacuate",
+                "at_min": 0,
+                "districts": ["Jongno-gu"],
+                "district": "Dobong-gu",
+                "remove": True,
+            }
+        ],
+        **{"outbreak.zombies": 0, "time.days": 0.5},
+    )
+    res = simulate(sc, seed=6)
+    rec = res.events[0]
+    ts = res.timeseries
+    assert rec["evacuating"] > 200
+    assert ts["evacuated"].iloc[0] == 0
+    assert ts["evacuated"].iloc[-1] == rec["evacuating"]  # everyone got out within 12 h
+    assert ts["evacuated"].is_monotonic_increasing and ts["evacuated"].iloc[1] < rec["evacuating"]
+
+
+def test_sound_lure_sounds_along_its_path_for_its_duration():
+    sc = seoul(
+        [
+            {
+                "type": "sound_lure",
+                "at_min": 10,
+                "cell": [200, 200],
+                "path": [[200, 260]],
+                "loudness": 40,
+                "radius_m": 1000,
+                "duration_min": 60,
+            }
+        ],
+        **{"outbreak.zombies": 0},
+    )
+    sim = Simulation(sc, seed=7)
+    nx = sim.world.shape[1]
+    loud = {}
+    for step in range(80):
+        sim.playbook.fire_due(step)
+        sim.advance(step, 1)
+        loud[step] = sim.stepper.fs.copy()
+    assert not loud[9].any()
+    assert loud[20][200 * nx + 200] == pytest.approx(40) and loud[20][200 * nx + 260] == 0
+    assert loud[50][200 * nx + 260] == pytest.approx(40) and loud[50][200 * nx + 200] == 0
+    assert not loud[75].any()
+
+
+def test_trigger_fires_at_the_first_step_with_a_zombie_there():
+    sc = seoul(
+        [{"type": "close_bridges", "trigger": "first_zombie_in", "trigger_district": "Gangnam-gu"}]
+    )
+    res = simulate(sc, seed=0)
+    assert res.events[0]["t_min"] == 0  # the outbreak starts in Gangnam-gu
+    sc = seoul([{"type": "close_bridges", "trigger": "first_zombie_north"}], **{"time.days": 2})
+    sim = Simulation(sc, seed=0)
+    north = np.array([s == "north" for s in sim.world.district_sides])
+    d = sim.world.district.ravel()
+    cells = np.flatnonzero(north[d] & (d >= 0))
+    for step in range(2 * 1440):
+        fired = sim.playbook.fire_due(step)
+        z = sim.cnt[cells, K.ZOMBIE].sum() + sim.cnt[cells, K.EVOLVED].sum()
+        assert bool(fired) == (z > 0 and not sim.playbook.records[:-1] and bool(fired))
+        if fired:
+            assert z > 0 and fired[0]["t_min"] == step
+            break
+        assert z == 0
+        sim.advance(step, 1)
+    else:
+        pytest.fail("no zombie went north in two days")
+
+
+def test_events_are_written_to_events_jsonl_and_the_summary(tmp_path, capsys):
+    code, out, err = run_cli(
+        [
+            "run",
+            "--out",
+            str(tmp_path),
+            "--scale",
+            "0.002",
+            "--days",
+            "0.2",
+            "--set",
+            'events+={type = "airstrike", at_min = 30, district = "Mapo-gu", name = "test"}',
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    lines = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    strike = [e for e in lines if e.get("name") == "test"]
+    assert len(strike) == 1 and strike[0]["type"] == "airstrike" and strike[0]["t_min"] == 30
+    assert set(strike[0]["killed"]) == {"human", "infected", "zombie", "evolved", "hybrid"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [e["type"] for e in summary["events"]] == [e["type"] for e in lines]
+
+
+def test_set_can_disable_and_move_events():
+    sc = Scenario.load("seoul-falls", ["events.1.enabled=false", "events.2.day=3"])
+    assert not sc.events[1].enabled and sc.events[2].day == 3
+    sim = Simulation(sc.override({"population.scale": 0.001}), seed=0)
+    types = [e.type for _, e, _, _ in sim.playbook.pending]
+    assert "deploy_soldiers" not in types and len(types) == len(sc.events) - 1
+
+
+@pytest.mark.parametrize(
+    ("event", "needle"),
+    [
+        ({"type": "close_bridges", "at_min": 0, "bridges": ["Golden Gate"]}, "unknown bridge"),
+        ({"type": "airstrike", "at_min": 0, "lure": "nope"}, "no sound_lure of that name"),
+        ({"type": "airstrike", "at_min": 0, "day": 1, "district": "Mapo"}, "exactly one of"),
+        ({"type": "quarantine", "at_min": 0}, "needs districts"),
+        ({"type": "quarantine", "at_min": 0, "districts": ["Atlantis"]}, "unknown district"),
+        ({"type": "tsunami", "at_min": 0}, "events.0.type"),
+        ({"type": "airstrike", "at_min": -5, "district": "Mapo"}, "events.0.at_min"),
+        ({"type": "evacuate", "day": 1, "districts": ["Mapo"]}, "needs a district, cell or place"),
+    ],
+)
+def test_bad_events_are_refused_in_one_line(event, needle):
+    with pytest.raises(ScenarioError, match=needle) as e:
+        Scenario.load("seoul-falls").override({"events": [event]})
+    assert "\n" not in str(e.value)
+
+
+def test_triggers_north_and_south_need_seoul():
+    with pytest.raises(ScenarioError, match="only on the seoul map"):
+        Scenario.load("lattice").override(
+            {"events": [{"type": "close_bridges", "trigger": "first_zombie_north"}]}
+        )
+
+
+def test_the_default_response_changes_the_outcome():
+    base = {"population.scale": 0.002, "time.days": 4}
+    with_ = simulate(Scenario.load("seoul-falls", base), seed=0)
+    without = simulate(Scenario.load("seoul-falls-no-response", base), seed=0)
+    assert {e["type"] for e in with_.events} >= {"close_bridges", "deploy_soldiers", "evacuate"}
+    assert without.events == []
+    assert (
+        with_.timeseries["human"].iloc[-1] + with_.timeseries["evacuated"].iloc[-1]
+        > (without.timeseries["human"].iloc[-1])
+    )
