@@ -295,3 +295,40 @@ def test_the_default_response_changes_the_outcome():
         with_.timeseries["human"].iloc[-1] + with_.timeseries["evacuated"].iloc[-1]
         > (without.timeseries["human"].iloc[-1])
     )
+
+
+def test_hyosan_world_is_a_city_of_170000_with_its_school():
+    from seoulfall.world import load_world
+
+    w = load_world(Scenario.load("hyosan"))
+    assert w.residents.sum() == 170_000
+    assert len(w.district_names) == 7 and len(w.bridge_names) == 3
+    r, c = w.places["Hyosan High School"]
+    assert w.passable[r, c] and w.residents[r, c] > 0
+    # the river splits the city: without its bridges no southern cell joins the north
+    from scipy import ndimage
+
+    land = w.passable & ~(w.bridge >= 0)
+    labels, n = ndimage.label(land)
+    south = {s == "south" for s in w.district_sides}
+    assert n >= 2 and south == {True, False}
+    with_bridges, m = ndimage.label(w.passable)
+    assert m == 1
+
+
+def test_hyosan_lands_near_the_shows_outcome():
+    # the show: about 60,000 dead of 170,000 (some 10,000 of them uninfected), 110,000 out
+    res = simulate("hyosan", seed=0)
+    final = res.summary["final"]
+    assert res.summary["agents"] == 170_000
+    assert 80_000 <= final["evacuated"] <= 120_000
+    assert 45_000 <= final["dead"] <= 90_000
+    strikes = [e for e in res.events if e["type"] == "airstrike"]
+    killed_humans = sum(e["killed"]["human"] for e in strikes)
+    assert 2_000 <= killed_humans <= 20_000
+    assert {e["type"] for e in res.events} == {
+        "quarantine",
+        "evacuate",
+        "sound_lure",
+        "airstrike",
+    }

@@ -139,11 +139,7 @@ def plot_district_curves(results):
 # -- maps -------------------------------------------------------------------------------------
 def district_labels(world) -> list[tuple[float, float, str, str]]:
     """(row, col, English name, Korean name) at each district's centre of cells."""
-    korean = {}
-    if world.name == "seoul":
-        from seoulfall.world.seoul import read_districts
-
-        korean = {r["code"]: r["name_ko"] for r in read_districts()}
+    korean = dict(zip(world.district_codes, world.district_names_ko))
     out = []
     for i, (code, name) in enumerate(zip(world.district_codes, world.district_names)):
         rr, cc = np.nonzero(world.district == i)
@@ -467,11 +463,10 @@ def write_report(results, folder: Path) -> Path:
         if (folder / name).exists():
             uri = _data_uri(folder / name, "image/png")
             parts.append(f'<h2>{title}</h2><img alt="{html.escape(title)}" src="{uri}">')
-    korean = {}
-    if sc.world.map == "seoul":
-        from seoulfall.world.seoul import read_districts
+    from seoulfall.world import load_world
 
-        korean = {r["code"]: r["name_ko"] for r in read_districts()}
+    world = load_world(sc) if sc.world.map in ("seoul", "hyosan") else None
+    korean = dict(zip(world.district_codes, world.district_names_ko)) if world else {}
     last = results.districts[results.districts["t_min"] == results.districts["t_min"].max()]
     last = last.set_index("district")
     rows = []

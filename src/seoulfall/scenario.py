@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 KST = timezone(timedelta(hours=9), "KST")
 SYNTHETIC_MAPS = ("well-mixed", "lattice")
-BUILTIN_MAPS = ("seoul",) + SYNTHETIC_MAPS
+BUILTIN_MAPS = ("seoul", "hyosan") + SYNTHETIC_MAPS
 
 
 class ScenarioError(ValueError):
@@ -38,8 +38,9 @@ class World(_Table):
 
     map: str = Field(
         "seoul",
-        description="`seoul`, `well-mixed` (one cell), `lattice` (size x size cells), or a path "
-        "to a world file (`.npz` in seoulfall's world format)",
+        description="`seoul`, `hyosan` (a fictional city of 170,000), `well-mixed` (one cell), "
+        "`lattice` (size x size cells), or a path to a world file (`.npz` in seoulfall's "
+        "world format)",
     )
     cell_m: float = Field(100.0, ge=10.0, le=5000.0, description="cell side (m)")
     size: int = Field(50, ge=1, le=5000, description="cells per side (`lattice` only)")

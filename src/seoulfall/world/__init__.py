@@ -15,6 +15,10 @@ def load_world(scenario) -> Raster:
     w = scenario.world
     if w.map == "seoul":
         return load_seoul(w.cell_m, w.river_width_m)
+    if w.map == "hyosan":
+        from seoulfall.world.hyosan import build_hyosan
+
+        return build_hyosan()
     if w.map == "well-mixed":
         return well_mixed(scenario.population.agents)
     if w.map == "lattice":
