@@ -332,3 +332,37 @@ def test_hyosan_lands_near_the_shows_outcome():
         "sound_lure",
         "airstrike",
     }
+
+
+def test_a_sound_lure_event_pulls_zombies_towards_it():
+    dist = {}
+    for lure in (False, True):
+        events = [
+            {
+                "type": "sound_lure",
+                "at_min": 0,
+                "cell": [30, 30],
+                "loudness": 10,
+                "radius_m": 3000,
+                "duration_min": 600,
+            }
+        ]
+        sc = Scenario.load(
+            "lattice",
+            {
+                "world.size": 61,
+                "population.agents": 61 * 61,
+                "outbreak.zombies": 61 * 61,
+                "interaction.neighbour_weight": 0.0,
+                "interaction.own_weight": 1.0,
+                "zombie.speed_mps": 1.0,
+                "zombie.wander_mps": 0.3,
+                "time.dt_min": 1.0,
+                "time.days": 60 / 1440,
+            },
+        ).override({"events": events if lure else []})
+        sim = Simulation(sc, seed=2)
+        sim.run()
+        r, c = np.divmod(sim.agents.cell, 61)
+        dist[lure] = np.hypot(r - 30, c - 30).mean()
+    assert dist[True] < 0.6 * dist[False]

@@ -201,8 +201,9 @@ def animation_frames(results, world):
     ref = _ref(snaps)
     start = results.scenario.time.start
     big, small = _clock_font(20), _clock_font(13)
+    up = max(UPSCALE, -(-640 // world.shape[1]))  # small maps get bigger pixels
     for i, t in enumerate(snaps.t_min):
-        core = frame_rgb(base, snaps, i, ref)
+        core = frame_rgb(base, snaps, i, ref, up)
         h, w = core.shape[:2]
         canvas = Image.new("RGB", (w, h + 56), (8, 8, 12))
         canvas.paste(Image.fromarray(core), (0, 56))
@@ -324,7 +325,7 @@ def plot_fall_map(results, world):
     cb = fig.colorbar(im, ax=ax, shrink=0.7)
     cb.set_label("fall day (humans at 10 % of their start)")
     ax.set_title(
-        f"{results.scenario.name}: when each district fell (pale green: never; blue: the Han)"
+        f"{results.scenario.name}: when each district fell (pale green: never; blue: river)"
     )
     ax.set_axis_off()
     return fig
@@ -418,7 +419,7 @@ text-align:left}th{background:#f0f0f0}
 .cards{display:flex;flex-wrap:wrap;gap:.8em}.card{background:#fff;border:1px solid #ddd;
 border-radius:8px;padding:.6em 1em;min-width:9em}.card b{display:block;font-size:1.4em}
 .anim{background:#08080c;padding:.5em;border-radius:8px;display:inline-block}
-.anim img{width:min(100%,744px);image-rendering:pixelated;margin:0}
+.anim img{width:744px;max-width:100%;image-rendering:pixelated;margin:0}
 pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:.85em}small{color:#666}
 """
 
@@ -431,7 +432,7 @@ def write_report(results, folder: Path) -> Path:
     held, names = last_standing(s)
     final = s["final"]
     cards = [
-        ("Seoul fell" if s["fall_day"] is not None else "Fall", fall),
+        ("Fell (humans down to 10 %)", fall),
         ("Peak zombies", f"{s['peak_zombies']['count']:,} (day {s['peak_zombies']['day']:.2f})"),
         ("Humans left", f"{final.get('human', 0):,} of {s['agents']:,}"),
         ("Still standing" if held else "Fell last", ", ".join(names)),
