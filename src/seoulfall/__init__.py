@@ -10,9 +10,12 @@ from seoulfall.engine.kernels import STATE_NAMES
 from seoulfall.results import Results
 from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios
 from seoulfall.simulation import Simulation, simulate
+from seoulfall.sweep import Ensemble, ensemble
 
 __version__ = "0.1.0"
 __all__ = [
+    "Ensemble",
+    "ensemble",
     "STATE_NAMES",
     "Results",
     "Scenario",

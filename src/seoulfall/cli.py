@@ -121,6 +121,111 @@ def summary_text(s: dict, folder: Path) -> str:
 
 
 @app.command()
+def sweep(
+    scenario: Annotated[
+        str, typer.Argument(help="bundled scenario name or path to a TOML file")
+    ] = "seoul-falls",
+    seeds: Annotated[
+        int, typer.Option("--seeds", min=1, help="seeds 0 .. N-1 per combination")
+    ] = 10,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override")] = None,
+    vary: Annotated[
+        list[str] | None, typer.Option("--vary", help="KEY=V1,V2,...: every value is tried")
+    ] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="population.scale")] = None,
+    days: Annotated[float | None, typer.Option("--days", help="time.days")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="start a local Dask cluster of N workers")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="address of a running Dask scheduler")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="ensemble folder")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
+) -> None:
+    """Run many seeds (and parameter values) and write the odds."""
+    import json
+
+    from seoulfall.scenario import Scenario, parse_value
+    from seoulfall.sweep import ensemble
+
+    if workers and scheduler:
+        raise BadInput("give --workers or --scheduler, not both")
+    overrides: list = list(set_ or [])
+    if scale is not None:
+        overrides.append(("population.scale", scale))
+    if days is not None:
+        overrides.append(("time.days", days))
+    sc = Scenario.load(scenario, overrides)
+    grid: dict = {}
+    for item in vary or []:
+        if "=" not in item:
+            raise BadInput(f"--vary {item!r}: expected KEY=V1,V2,... e.g. zombie.bite_rate=0.1,0.2")
+        key, values = item.split("=", 1)
+        grid[key.strip()] = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        if not grid[key.strip()]:
+            raise BadInput(f"--vary {item!r}: no values")
+    folder = out or Path("runs") / f"sweep-{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    args = {"scenario": json.loads(json.dumps(sc.to_dict(), default=str)), "seeds": seeds,
+            "vary": grid}  # fmt: skip
+    marker = folder / "sweep.json"
+    if marker.exists():
+        try:
+            before = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            before = None
+        if before != args:
+            raise BadInput(
+                f"--out {folder}: holds a sweep with other arguments; give another --out"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    from seoulfall.atomic import atomic_write_text
+
+    atomic_write_text(marker, json.dumps(args, indent=2, ensure_ascii=False) + "\n")
+    client = None
+    if scheduler:
+        from dask.distributed import Client
+
+        try:
+            client = Client(scheduler, timeout=10)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise BadInput(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    elif not workers:
+        workers = os.cpu_count() or 1
+    show = not quiet and sys.stderr.isatty()
+    t0 = time.perf_counter()
+    try:
+        if show:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            with Progress(
+                BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+            ) as bar:
+                task = bar.add_task("sweep", total=None)
+                ens = ensemble(
+                    sc, seeds, grid, client, workers=workers, out=folder,
+                    progress=lambda d, n: bar.update(task, completed=d, total=n),
+                )  # fmt: skip
+        else:
+            ens = ensemble(sc, seeds, grid, client, workers=workers, out=folder)
+    finally:
+        if client is not None:
+            client.close()
+    if not quiet:
+        s = ens.summary
+        lines = [f"{s['runs']} runs in {time.perf_counter() - t0:.1f} s -> {folder}"]
+        for c in s["combinations"]:
+            label = ", ".join(f"{k}={v}" for k, v in c["vary"].items()) or "all"
+            fd = c["quantiles"]["fall_day"]["q50"]
+            med = "-" if fd is None else f"{fd:.2f}"
+            lines.append(f"  {label}: P(falls) {c['p_fall']:.2f}, median fall day {med}")
+        if s["cast"]:
+            odds = ", ".join(f"{n} {p:.2f}" for n, p in s["cast"].items())
+            lines.append(f"  cast survival: {odds}")
+        typer.echo("\n".join(lines))
+
+
+@app.command()
 def report(
     folder: Annotated[Path, typer.Argument(help="a run folder written by seoulfall run")],
 ) -> None:

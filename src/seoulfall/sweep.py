@@ -1,0 +1,328 @@
+"""Ensembles: many seeds across parameter values, serially, on local processes or on Dask.
+
+Each run is :func:`run_one` (a scenario as a plain dict, its overrides and a seed), which
+returns a small record: the run's headline numbers, each district's fall day, each
+character's final state and the epidemic curves downsampled to every 6 hours (about 2 KB
+for a 14-day Seoul run). Only these records travel back from the workers, never run
+folders. A run's record depends only on its scenario and seed: not on the worker, the
+order or the number of workers.
+
+An ensemble folder holds ``runs.jsonl`` (one record per finished run, appended as each
+finishes, so an interrupted sweep rerun with the same arguments skips what is done),
+``sweep.json`` (the arguments), ``ensemble.parquet``, ``ensemble_summary.json``, plots and
+``report.html``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.engine.kernels import STATE_NAMES
+from seoulfall.scenario import Scenario, ScenarioError
+
+CURVE_EVERY_MIN = 360.0
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+SURVIVED = ("human", "infected", "hybrid", "evacuated", "reserve")
+
+
+def run_one(raw: dict, overrides: dict, seed: int) -> dict:
+    """Run one scenario with overrides and a seed; return its record.
+
+    ``raw`` is ``Scenario.to_dict()``; the record is described in the module docstring.
+    """
+    from seoulfall.simulation import Simulation
+
+    sc = Scenario.from_dict(raw, {**overrides, "seed": int(seed)})
+    t0 = time.perf_counter()
+    res = Simulation(sc, threads=1).run()
+    s = res.summary
+    ts = res.timeseries
+    keep = np.isclose(np.mod(ts["t_min"], CURVE_EVERY_MIN), 0) | (ts.index == ts.index[-1])
+    curves = ts[keep]
+    rec = {
+        "seed": int(seed),
+        "vary": {k: v for k, v in overrides.items() if k not in ("seed",)},
+        "agents": s["agents"],
+        "final": {k: s["final"].get(k, 0) for k in STATE_NAMES},
+        "fall_day": s["fall_day"],
+        "peak_zombies": s["peak_zombies"]["count"],
+        "peak_day": s["peak_zombies"]["day"],
+        "districts": {c: [v["name"], v["fall_day"]] for c, v in s["districts"].items()},
+        "cast": {n: f["state"] for n, f in s.get("cast", {}).items()},
+        "curves": {
+            "day": [round(float(v), 4) for v in curves["day"]],
+            **{k: [int(v) for v in curves[k]] for k in ("human", "zombie", "evolved", "dead")},
+        },
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return rec
+
+
+def combinations(vary: dict | None) -> list[dict]:
+    """Every combination of the varied values, as override dicts (one empty dict if none)."""
+    vary = vary or {}
+    keys = list(vary)
+    return [dict(zip(keys, vals)) for vals in itertools.product(*(vary[k] for k in keys))]
+
+
+def _key(combo: dict, seed: int) -> str:
+    return json.dumps([combo, int(seed)], sort_keys=True)
+
+
+def read_runs(folder: Path) -> dict[str, dict]:
+    """Records already in ``runs.jsonl`` by (combination, seed); a torn last line is skipped."""
+    path = folder / "runs.jsonl"
+    out = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash: that run is simply run again
+        out[_key(rec["vary"], rec["seed"])] = rec
+    return out
+
+
+class Ensemble:
+    """The records of an ensemble, as a table and a summary."""
+
+    def __init__(self, records: list[dict], vary_keys: list[str], scenario=None):
+        self.records = sorted(
+            records, key=lambda r: (json.dumps(r["vary"], sort_keys=True), r["seed"])
+        )
+        self.vary_keys = vary_keys
+        self.scenario = scenario
+        self.table = _table(self.records, vary_keys)
+        self.summary = _summary(self.records, vary_keys)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``ensemble.parquet``, ``ensemble_summary.json``, the plots and the report."""
+        import io
+
+        from seoulfall import report
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        self.table.to_parquet(buf, index=False)
+        atomic_write_bytes(folder / "ensemble.parquet", buf.getvalue())
+        atomic_write_text(
+            folder / "ensemble_summary.json",
+            json.dumps(self.summary, indent=2, ensure_ascii=False) + "\n",
+        )
+        report.write_ensemble_outputs(self, folder)
+        return folder
+
+
+def _table(records, vary_keys) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        row = {"seed": r["seed"]}
+        for k in vary_keys:
+            row[k] = r["vary"].get(k)
+        for k, v in r["final"].items():
+            row[f"final_{k}"] = v
+        row["fall_day"] = r["fall_day"]
+        row["peak_zombies"] = r["peak_zombies"]
+        row["peak_day"] = r["peak_day"]
+        for code, (_, day) in r["districts"].items():
+            row[f"fall_day_{code}"] = day
+        for name, state in r["cast"].items():
+            row[f"cast_{name}"] = state
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for c in df.columns:
+        if c == "fall_day" or c.startswith("fall_day_"):
+            df[c] = df[c].astype(float)
+    return df
+
+
+def _quantiles(values) -> dict:
+    v = np.asarray([np.nan if x is None else x for x in values], float)
+    ok = v[np.isfinite(v)]
+    if ok.size == 0:
+        return {f"q{int(q * 100):02d}": None for q in QUANTILES} | {"n": 0}
+    return {f"q{int(q * 100):02d}": float(np.quantile(ok, q)) for q in QUANTILES} | {
+        "n": int(ok.size)
+    }
+
+
+def _cast_odds(records) -> dict:
+    names = list(dict.fromkeys(n for r in records for n in r["cast"]))
+    return {
+        n: float(np.mean([r["cast"].get(n) in SURVIVED for r in records if n in r["cast"]]))
+        for n in names
+    }
+
+
+def _group_summary(recs: list[dict]) -> dict:
+    n = len(recs)
+    days = max((r["curves"]["day"][-1] for r in recs), default=0.0)
+    fall = [r["fall_day"] for r in recs]
+    p_fall = {
+        str(d): float(np.mean([f is not None and f <= d for f in fall]))
+        for d in range(1, int(math.ceil(days)) + 1)
+    }
+    districts = {}
+    for code, (name, _) in recs[0]["districts"].items():
+        days_d = [r["districts"][code][1] for r in recs]
+        fell = [d for d in days_d if d is not None]
+        districts[code] = {
+            "name": name,
+            "p_fall": len(fell) / n,
+            "median_fall_day": float(np.median(fell)) if fell else None,
+            "p_last": 0.0,
+        }
+    for r in recs:  # which district falls last (or never): shared among the latest
+        vals = {c: (math.inf if d is None else d) for c, (_, d) in r["districts"].items()}
+        top = max(vals.values())
+        last = [c for c, v in vals.items() if v == top]
+        for c in last:
+            districts[c]["p_last"] += 1.0 / (n * len(last))
+    return {
+        "runs": n,
+        "quantiles": {
+            "fall_day": _quantiles(fall),
+            "peak_zombies": _quantiles([r["peak_zombies"] for r in recs]),
+            "peak_day": _quantiles([r["peak_day"] for r in recs]),
+            **{f"final_{k}": _quantiles([r["final"][k] for r in recs]) for k in STATE_NAMES},
+        },
+        "p_fall": float(np.mean([f is not None for f in fall])),
+        "p_fall_by_day": p_fall,
+        "districts": districts,
+        "cast": _cast_odds(recs),
+    }
+
+
+def _summary(records, vary_keys) -> dict:
+    groups: dict[str, list] = {}
+    for r in records:
+        groups.setdefault(json.dumps(r["vary"], sort_keys=True), []).append(r)
+    combos = []
+    for key, recs in groups.items():
+        combos.append({"vary": json.loads(key), **_group_summary(recs)})
+    return {
+        "runs": len(records),
+        "vary": vary_keys,
+        "cast": _cast_odds(records),
+        "combinations": combos,
+    }
+
+
+def ensemble(
+    scenario: Scenario | str = "seoul-falls",
+    seeds: int | list[int] = 10,
+    vary: dict | None = None,
+    client=None,
+    *,
+    workers: int | None = None,
+    overrides: dict | None = None,
+    scale: float | None = None,
+    days: float | None = None,
+    out: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Ensemble:
+    """Run every combination of ``vary`` x ``seeds`` and return the :class:`Ensemble`.
+
+    Parameters
+    ----------
+    scenario : Scenario or str
+        The scenario (or a bundled name or TOML path).
+    seeds : int or list of int
+        ``N`` means seeds 0 .. N-1.
+    vary : dict, optional
+        ``{"zombie.bite_rate": [0.1, 0.2]}``: every combination of the values.
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster. Without it and without ``workers`` the runs go one after
+        another in this process.
+    workers : int, optional
+        Start a local Dask cluster of this many worker processes for the runs.
+    overrides, scale, days
+        Applied to the scenario first (as for :func:`seoulfall.simulate`).
+    out : path, optional
+        Ensemble folder: finished runs are appended to ``runs.jsonl`` there, runs already
+        in it are skipped, and the outputs are written at the end.
+    progress : callable, optional
+        ``progress(done, total)`` after each run.
+    """
+    sc = Scenario.load(scenario) if isinstance(scenario, str) else scenario
+    extra = dict(overrides or {})
+    if scale is not None:
+        extra["population.scale"] = scale
+    if days is not None:
+        extra["time.days"] = days
+    if extra:
+        sc = sc.override(extra)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ScenarioError("seeds: give at least one seed")
+    combos = combinations(vary)
+    for combo in combos:  # every combination must be a valid scenario: fail before running
+        sc.override(combo)
+    raw = sc.to_dict()
+    folder = Path(out) if out is not None else None
+    done = read_runs(folder) if folder is not None else {}
+    todo = [(c, s) for c in combos for s in seed_list if _key(c, s) not in done]
+    records = [done[_key(c, s)] for c in combos for s in seed_list if _key(c, s) in done]
+    total = len(combos) * len(seed_list)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    sink = None
+    if folder is not None:
+        path = folder / "runs.jsonl"
+        torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        sink = open(path, "a", encoding="utf-8")
+        if torn:  # a line cut by a crash: end it so the next record starts on its own line
+            sink.write("\n")
+
+    def finished(rec):
+        records.append(rec)
+        if sink is not None:
+            sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+        if progress is not None:
+            progress(len(records), total)
+
+    own_cluster = None
+    try:
+        if client is None and workers:
+            from dask.distributed import Client, LocalCluster
+
+            own_cluster = LocalCluster(
+                n_workers=int(workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(own_cluster)
+        if client is None:
+            for combo, seed in todo:
+                finished(run_one(raw, combo, seed))
+        elif todo:
+            from dask.distributed import as_completed
+
+            futures = [client.submit(run_one, raw, c, s, pure=False) for c, s in todo]
+            for fut in as_completed(futures):
+                finished(fut.result())
+    finally:
+        if sink is not None:
+            sink.close()
+        if own_cluster is not None:
+            client.close()
+            own_cluster.close()
+    result = Ensemble(records, list((vary or {}).keys()), scenario=sc)
+    if folder is not None:
+        result.save(folder)
+    return result
