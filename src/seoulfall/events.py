@@ -71,10 +71,21 @@ class Playbook:
         sc, world = sim.scenario, sim.world
         self.dt = sc.time.dt_min
         self.pending = []  # (index, event, step or None, trigger cells or None)
+        self.cells: dict[int, int] = {}  # each event's place, resolved before the run starts
         for i, e in enumerate(sc.events):
             if not e.enabled:
                 continue
             self.pending.append((i, e, self._step_of(e), self._trigger_cells(e, world)))
+            if e.district or e.cell or e.place:
+                self.cells[i] = self._resolve_cell(e, i)
+            if e.districts:
+                self._cells_of(e.districts)
+            ny, nx = world.shape
+            for r, c in e.path:
+                if r >= ny or c >= nx or not world.passable[r, c]:
+                    raise ScenarioError(
+                        f"events.{i}.path: [{r}, {c}] is not a passable cell of this {ny}x{nx} map"
+                    )
         self.lure_zone: dict[str, tuple[int, float]] = {}  # name -> (final cell, radius cells)
         self.records: list[dict] = []
 
@@ -142,6 +153,9 @@ class Playbook:
         return np.isin(d, idx) & self.sim.world.passable.ravel()
 
     def _place_cell(self, e, i: int) -> int:
+        return self.cells[i]
+
+    def _resolve_cell(self, e, i: int) -> int:
         from seoulfall.engine.population import start_cell
 
         world = self.sim.world
