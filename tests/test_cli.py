@@ -257,7 +257,7 @@ def test_an_existing_run_is_not_overwritten_without_force(tmp_path, capsys):
     assert run_cli(["run", "--out", str(out_dir), *SMALL], capsys)[0] == 0
     before = (out_dir / "summary.json").read_bytes()
     code, out, err = run_cli(["run", "--out", str(out_dir), "--seed", "9", *SMALL], capsys)
-    assert code == 2 and "use --force" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "--force" in err and len(err.strip().splitlines()) == 1
     assert (out_dir / "summary.json").read_bytes() == before
     code, out, err = run_cli(
         ["run", "--out", str(out_dir), "--seed", "9", "--force", *SMALL], capsys

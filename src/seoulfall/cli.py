@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from seoulfall.checkpoint import CheckpointError
 from seoulfall.scenario import ScenarioError
 
 app = typer.Typer(
@@ -55,6 +56,18 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="overwrite a run folder that already holds a run")
     ] = False,
+    checkpoint_every: Annotated[
+        float | None,
+        typer.Option(
+            "--checkpoint-every", min=0.0, help="write a checkpoint every MINUTES simulated"
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue from the newest checkpoint in --out")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="check the invariants after every step")
+    ] = False,
 ) -> None:
     """Simulate a scenario and write a run folder."""
     from seoulfall.scenario import Scenario
@@ -71,9 +84,34 @@ def run(
     folder = out or Path("runs") / f"{sc.name}-seed{sc.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     if folder.exists() and not folder.is_dir():
         raise BadInput(f"--out {folder}: exists and is not a folder")
-    if not force and any((folder / name).exists() for name in RUN_FILES):
-        raise BadInput(f"--out {folder}: already holds a run; use --force to overwrite it")
+    from seoulfall import checkpoint
+
+    ckpt_dir = folder / "checkpoints"
+    if resume:
+        if out is None:
+            raise BadInput("--resume needs --out DIR: the run folder to continue")
+        if _complete(folder, sc):
+            typer.echo(f"seoulfall: {folder} already holds the finished run; nothing to do")
+            return
+    elif not force and (
+        any((folder / name).exists() for name in RUN_FILES) or checkpoint.newest(ckpt_dir)
+    ):
+        raise BadInput(
+            f"--out {folder}: already holds a run; use --resume to continue it or --force to "
+            "overwrite it"
+        )
+    for stale in [*folder.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:
+        stale.unlink()  # temporaries of writes a killed run never finished: never results
+    every = None
+    if checkpoint_every:
+        every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
     sim = Simulation(sc, threads=threads)
+    run_args = {
+        "checkpoint_every": every,
+        "checkpoint_dir": ckpt_dir,
+        "resume": resume,
+        "check_every": 1 if check else None,
+    }
     show = not quiet and sys.stderr.isatty()
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -87,13 +125,26 @@ def run(
         ) as bar:
             task = bar.add_task(sc.name, total=sim.nsteps, day=0.0)
             res = sim.run(
-                progress=lambda s, n: bar.update(task, completed=s, day=s * sc.time.dt_min / 1440)
+                progress=lambda s, n: bar.update(task, completed=s, day=s * sc.time.dt_min / 1440),
+                **run_args,
             )
     else:
-        res = sim.run()
+        res = sim.run(**run_args)
     res.save(folder)
     if not quiet:
         typer.echo(summary_text(res.summary, folder))
+
+
+def _complete(folder: Path, sc) -> bool:
+    """Whether ``folder`` holds the finished run of this very scenario."""
+    import json
+
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        same = (folder / "scenario.toml").read_text(encoding="utf-8") == sc.to_toml()
+    except (OSError, ValueError):
+        return False
+    return same and summary.get("steps") == sc.steps
 
 
 def summary_text(s: dict, folder: Path) -> str:
@@ -278,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="seoulfall", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (ScenarioError, BadInput) as exc:
+    except (ScenarioError, BadInput, CheckpointError) as exc:
         typer.echo(f"seoulfall: error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +17,21 @@ from seoulfall.results import Results
 from seoulfall.scenario import Scenario
 from seoulfall.snapshots import Recorder
 from seoulfall.world import Raster, load_world
+
+
+class InvariantError(RuntimeError):
+    """A broken invariant: a bug, never bad input."""
+
+
+@dataclass
+class RunState:
+    """What the run loop carries from step to step (saved in checkpoints)."""
+
+    step: int
+    times: list
+    records: list
+    snaps: Recorder
+    stepping: float = 0.0
 
 
 class Simulation:
@@ -98,6 +115,30 @@ class Simulation:
         a = self.agents
         return K.tally(a.cell, a.state, self.cell_district, self.ndistricts)
 
+    def check(self) -> None:
+        """Check the invariants now; raise :class:`InvariantError` naming the broken one.
+
+        Conservation (the states sum to the agents), no negative count, the per-cell counts
+        agree with the agents, every agent on the map stands on a passable cell, every agent
+        off it is dead, evacuated or in reserve, and every timer is finite.
+        """
+        a = self.agents
+        tally = self.tally().sum(axis=0)
+        if tally.sum() != a.n or (tally < 0).any():
+            raise InvariantError(f"conservation: states sum to {tally.sum()} of {a.n} agents")
+        cnt = self.cnt
+        if (cnt < 0).any():
+            raise InvariantError("a per-cell count is negative")
+        if not np.array_equal(cnt[:, : K.NLIVING].sum(axis=0), tally[: K.NLIVING]):
+            raise InvariantError("per-cell counts disagree with the agents")
+        on = a.cell >= 0
+        if not self.world.passable.ravel()[a.cell[on]].all():
+            raise InvariantError("an agent stands on an impassable cell")
+        if (a.states()[~on] < K.DEAD).any():
+            raise InvariantError("a living agent is off the map")
+        if not np.isfinite(a.timer).all():
+            raise InvariantError("a timer is not finite")
+
     def soldiers_of(self, event) -> int:
         """Agents a ``deploy_soldiers`` event brings (its count, scaled on resident maps)."""
         from seoulfall.engine.population import soldiers
@@ -137,35 +178,60 @@ class Simulation:
         j = int(np.flatnonzero(a.aid == who)[0])
         return bool(a.state[j] & K.CARRIER)
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> Results:
+    def run(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        checkpoint_every: int | None = None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        check_every: int | None = None,
+    ) -> Results:
         """Run to the end and return the results.
 
         Parameters
         ----------
         progress : callable, optional
             Called as ``progress(step, nsteps)`` after each recorded block of steps.
+        checkpoint_every : int, optional
+            Write a checkpoint (:mod:`seoulfall.checkpoint`) into ``checkpoint_dir`` every
+            this many steps.
+        resume : bool
+            Continue from the newest checkpoint in ``checkpoint_dir`` (from the start if
+            there is none); the results are identical to an uninterrupted run's.
+        check_every : int, optional
+            Check the invariants (:meth:`check`) every this many steps; by default at every
+            recorded row of the time series.
         """
+        from seoulfall import checkpoint
+
         t_start = time.perf_counter()
         self.stepper.warm_up()  # compile (or load the cache) outside the timed stepping
         compile_seconds = time.perf_counter() - t_start
-        times = []
-        records = []
-        step = 0
-        times.append(0)
-        records.append(self.tally())
         dt = self.scenario.time.dt_min
-        snaps = Recorder(self.world.passable)
         a = self.agents
-        snaps.take(0.0, self.cnt, a.cell, a.state)
-        stepping = 0.0
+        folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        latest = checkpoint.newest(folder) if (resume and folder is not None) else None
+        if latest is not None:
+            state = checkpoint.restore(self, latest)
+        else:
+            snaps = Recorder(self.world.passable)
+            snaps.take(0.0, self.cnt, a.cell, a.state)
+            state = RunState(step=0, times=[0], records=[self.tally()], snaps=snaps)
+        self.resumed_from = state.step
         book = self.playbook
-        while step < self.nsteps:
+        every = int(checkpoint_every) if checkpoint_every and folder is not None else 0
+        while state.step < self.nsteps:
+            step = state.step
             book.fire_due(step)
             k = min(
                 self.record_every - step % self.record_every,
                 self.snapshot_every - step % self.snapshot_every,
                 self.nsteps - step,
             )
+            if every:
+                k = min(k, every - step % every)
+            if check_every:
+                k = min(k, check_every - step % check_every)
             nxt = book.next_step()
             if nxt is not None and nxt > step:
                 k = min(k, nxt - step)
@@ -173,16 +239,23 @@ class Simulation:
                 k = 1  # a trigger is checked before every step
             t0 = time.perf_counter()
             self.advance(step, k)
-            stepping += time.perf_counter() - t0
+            state.stepping += time.perf_counter() - t0
             step += k
+            state.step = step
             if step % self.snapshot_every == 0 or step == self.nsteps:
-                snaps.take(step * dt, self.cnt, a.cell, a.state)
-            if step % self.record_every and step != self.nsteps:
-                continue
-            times.append(step)
-            records.append(self.tally())
-            if progress is not None:
-                progress(step, self.nsteps)
+                state.snaps.take(step * dt, self.cnt, a.cell, a.state)
+            if check_every and step % check_every == 0:
+                self.check()
+            if step % self.record_every == 0 or step == self.nsteps:
+                if not check_every:
+                    self.check()
+                state.times.append(step)
+                state.records.append(self.tally())
+                if progress is not None:
+                    progress(step, self.nsteps)
+            if every and step % every == 0 and step < self.nsteps:
+                checkpoint.save(self, state, folder)
+        times, records, snaps, stepping = state.times, state.records, state.snaps, state.stepping
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
             events=book.records,
