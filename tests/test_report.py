@@ -139,6 +139,10 @@ def test_report_renders_offline_in_chromium_with_the_animation_playing(run_dir, 
         images = page.eval_on_selector_all(
             "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])"
         )
+        hangul = page.evaluate(
+            "async () => { await document.fonts.ready;"
+            " return document.fonts.check('12px seoulfall-ko', '강남구 종로구'); }"
+        )
         anim = page.locator("#animation")
         anim.scroll_into_view_if_needed()
         first = anim.screenshot()
@@ -151,5 +155,6 @@ def test_report_renders_offline_in_chromium_with_the_animation_playing(run_dir, 
     for alt, complete, w, h in images:
         assert complete and w > 300 and h > 200, alt
     assert first != later  # the animation plays
+    assert hangul  # the embedded Korean subset loaded: names, not boxes, without a system font
     with Image.open(tmp_path / "report.png") as shot:
         assert shot.size[1] > 3000  # the whole page laid out, not an error page

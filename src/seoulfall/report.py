@@ -84,6 +84,47 @@ def korean_font() -> str | None:
     return None
 
 
+def korean_font_face(text: str) -> str:
+    """A CSS ``@font-face`` embedding Nanum Gothic cut down to the Hangul in ``text``.
+
+    Browsers fall back to it for the characters no system font has (so a machine without
+    a Korean font shows the names, not boxes); the subset weighs a few kilobytes. Empty if
+    the text has no Hangul or no Korean font is found.
+    """
+    chars = sorted({ch for ch in text if "\uac00" <= ch <= "\ud7a3" or "\u3130" <= ch <= "\u318f"})
+    if not chars or korean_font() is None:
+        return ""
+    import logging
+
+    from fontTools import subset
+
+    logging.getLogger("fontTools").setLevel(logging.ERROR)  # tables it drops, by design
+
+    path = next(
+        (
+            f.fname
+            for f in font_manager.fontManager.ttflist
+            if "Nanum" in f.name or "CJK" in f.fname
+        ),
+        None,
+    )
+    if path is None:
+        return ""
+    options = subset.Options()
+    options.drop_tables += ["DSIG"]
+    font = subset.load_font(path, options)
+    sub = subset.Subsetter(options)
+    sub.populate(text="".join(chars))
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return (
+        "@font-face{font-family:'seoulfall-ko';font-display:block;"
+        f"src:url(data:font/ttf;base64,{data}) format('truetype');}}"
+    )
+
+
 def _clock_font(size: int):
     from PIL import ImageFont
 
@@ -411,7 +452,8 @@ def _table(head: list[str], rows: list[list]) -> str:
 
 
 STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:70em;margin:1.5em auto;
+body{font-family:'seoulfall-ko',system-ui,-apple-system,"Segoe UI",sans-serif;max-width:70em;
+margin:1.5em auto;
 padding:0 1em;color:#1d1d1f;background:#fafafa}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 img{max-width:100%;display:block;margin:.8em 0}
@@ -527,7 +569,7 @@ def write_report(results, folder: Path) -> Path:
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>seoulfall: {html.escape(s["scenario"])} (seed {s["seed"]})</title>
-<style>{STYLE}</style></head><body>
+<style>{korean_font_face(desc + "".join(korean.values()))}{STYLE}</style></head><body>
 <h1>seoulfall: {html.escape(s["scenario"])}</h1>
 <p>{desc}</p>
 <p>Seed {s["seed"]}, {s["agents"]:,} agents, {s["days"]} days from
