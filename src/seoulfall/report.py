@@ -18,6 +18,7 @@ written into the run folder:
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import importlib.util
 import io
@@ -64,12 +65,13 @@ FPS = 12
 
 
 # -- fonts ----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def korean_font() -> str | None:
     """Register a font with Hangul and return its family name (None if none is found).
 
     The font comes with the ``koreanize-matplotlib`` wheel (Nanum Gothic; its module is not
     imported, since importing it changes matplotlib's global settings), else from the system
-    (Debian's ``fonts-nanum`` or Noto CJK).
+    (Debian's ``fonts-nanum`` or Noto CJK). Found and registered once per process.
     """
     spec = importlib.util.find_spec("koreanize_matplotlib")
     candidates = []

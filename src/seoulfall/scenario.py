@@ -29,6 +29,13 @@ class ScenarioError(ValueError):
     """A scenario that cannot be loaded or validated; the message is one line for users."""
 
 
+def _check_cell(v):
+    """A cell given as [row, col] with non-negative integers (or unset)."""
+    if v is not None and (len(v) != 2 or min(v) < 0):
+        raise ValueError("must be [row, col] with non-negative integers")
+    return v
+
+
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
@@ -114,12 +121,7 @@ class Outbreak(_Table):
         None, description="start cell as [row, col]; overrides `district` (synthetic maps: centre)"
     )
 
-    @field_validator("cell")
-    @classmethod
-    def _two(cls, v):
-        if v is not None and (len(v) != 2 or min(v) < 0):
-            raise ValueError("must be [row, col] with non-negative integers")
-        return v
+    _two = field_validator("cell")(classmethod(lambda cls, v: _check_cell(v)))
 
 
 class Zombie(_Table):
@@ -327,12 +329,7 @@ class _Placed(_Table):
     )
     cell: list[int] | None = Field(None, description="cell as [row, col]; overrides `district`")
 
-    @field_validator("cell")
-    @classmethod
-    def _two(cls, v):
-        if v is not None and (len(v) != 2 or min(v) < 0):
-            raise ValueError("must be [row, col] with non-negative integers")
-        return v
+    _two = field_validator("cell")(classmethod(lambda cls, v: _check_cell(v)))
 
 
 class Sound(_Placed):

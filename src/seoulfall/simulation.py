@@ -303,6 +303,22 @@ def simulate(
     progress : callable, optional
         ``progress(step, nsteps)``.
     """
+    sc = resolve(scenario, scale=scale, days=days, overrides=overrides)
+    return Simulation(sc, seed=seed, threads=threads).run(progress=progress)
+
+
+def resolve(
+    scenario: Scenario | str,
+    *,
+    scale: float | None = None,
+    days: float | None = None,
+    overrides: dict | list | None = None,
+) -> Scenario:
+    """A scenario (or a name / path to load) with shorthands applied.
+
+    The ``scale``, ``days`` and ``overrides`` of :func:`simulate` and
+    :func:`seoulfall.ensemble`, in that order.
+    """
     sc = Scenario.load(scenario) if isinstance(scenario, str) else scenario
     extra = dict(overrides) if isinstance(overrides, dict) else {}
     if scale is not None:
@@ -313,4 +329,4 @@ def simulate(
         sc = sc.override(extra)
     if overrides is not None and not isinstance(overrides, dict):
         sc = sc.override(overrides)
-    return Simulation(sc, seed=seed, threads=threads).run(progress=progress)
+    return sc

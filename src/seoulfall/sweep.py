@@ -256,14 +256,9 @@ def ensemble(
     progress : callable, optional
         ``progress(done, total)`` after each run.
     """
-    sc = Scenario.load(scenario) if isinstance(scenario, str) else scenario
-    extra = dict(overrides or {})
-    if scale is not None:
-        extra["population.scale"] = scale
-    if days is not None:
-        extra["time.days"] = days
-    if extra:
-        sc = sc.override(extra)
+    from seoulfall.simulation import resolve
+
+    sc = resolve(scenario, scale=scale, days=days, overrides=overrides)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
         raise ScenarioError("seeds: give at least one seed")
