@@ -138,36 +138,90 @@ def _turn_time(bits, median, sigma):
     return median * math.exp(sigma * z)
 
 
+#: Side of the square tiles (cells) by which sensing fields are computed or skipped.
+TILE = 16
+# Tile flags (``field_sources``): which sources and which readers a tile holds.
+T_SRC_Z = 1  # zombies or evolved: the source of ``fz`` and ``fy``
+T_SRC_H = 2  # humans: the source of ``fh`` and ``fe``
+T_READ_H = 4  # humans or infected: they read ``fz``
+T_READ_Z = 8  # infected, zombies, evolved, or last step's attacks and kills: ``fh``, ``fe``
+T_READ_Y = 16  # hybrids, infected, or last step's attacks and kills: ``fy``
+
+
 @njit(cache=True, nogil=True)
-def field_sources(cnt, nx, ny, bbox, grow, humans, zombies):
-    """Humans, and zombies + evolved, per cell as two contiguous arrays.
+def field_sources(cnt, nx, ny, bbox, grow, humans, zombies, tiles):
+    """Humans, and zombies + evolved, per cell as two contiguous arrays; flags per tile.
 
     Filled over ``bbox`` grown by ``grow`` cells: one pass over the count rows feeds every
-    field of the step.
+    field of the step. ``tiles`` (one int32 per ``TILE`` x ``TILE`` tile, row-major) gets
+    the ``T_*`` flags of the cells read; tiles outside that region get 0.
     """
+    tiles[:] = 0
     if bbox[0] > bbox[1]:
         return
+    ntc = (nx + TILE - 1) // TILE
     r0 = max(0, bbox[0] - grow)
     r1 = min(ny, bbox[1] + grow + 1)
     c0 = max(0, bbox[2] - grow)
     c1 = min(nx, bbox[3] + grow + 1)
     for q in range(r0, r1):
         base = q * nx
-        for cc in range(base + c0, base + c1):
-            humans[cc] = cnt[cc, HUMAN]
-            zombies[cc] = cnt[cc, ZOMBIE] + cnt[cc, EVOLVED]
+        trow = (q // TILE) * ntc
+        for tc in range(c0 // TILE, (c1 - 1) // TILE + 1):  # one tile's part of the row
+            sh = sz = si = se = sy = 0
+            for cc in range(base + max(c0, tc * TILE), base + min(c1, (tc + 1) * TILE)):
+                h = cnt[cc, HUMAN]
+                z = cnt[cc, ZOMBIE] + cnt[cc, EVOLVED]
+                humans[cc] = h
+                zombies[cc] = z
+                sh += h
+                sz += z
+                si += cnt[cc, INFECTED]
+                se += cnt[cc, C_ATT] + cnt[cc, C_KILLS]
+                sy += cnt[cc, HYBRID]
+            f = 0
+            if sz > 0:
+                f |= T_SRC_Z | T_READ_Z
+            if sh > 0:
+                f |= T_SRC_H | T_READ_H
+            if si > 0:
+                f |= T_READ_H | T_READ_Z | T_READ_Y
+            if se > 0:
+                f |= T_READ_Z | T_READ_Y
+            if sy > 0:
+                f |= T_READ_Y
+            tiles[trow + tc] |= f
 
 
 @njit(cache=True, nogil=True)
-def box_field(src, nx, ny, r, bbox, pad, prev, tmp, out):
+def near_tiles(tiles, nx, ny, d, near):
+    """``near[t]``: the flags of every tile within ``d`` tiles of tile ``t`` (or-ed)."""
+    ntr = (ny + TILE - 1) // TILE
+    ntc = (nx + TILE - 1) // TILE
+    for tr in range(ntr):
+        for tc in range(ntc):
+            f = 0
+            for a in range(max(0, tr - d), min(ntr, tr + d + 1)):
+                for b in range(max(0, tc - d), min(ntc, tc + d + 1)):
+                    f |= tiles[a * ntc + b]
+            near[tr * ntc + tc] = f
+
+
+@njit(cache=True, nogil=True)
+def box_field(src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirty, tmp, out):
     """Box sum within radius ``r`` of ``src`` (filled by :func:`field_sources`).
 
-    Computed over the threat box ``bbox`` (rmin, rmax, cmin, cmax) grown by ``pad``, with
-    running sums (cost independent of ``r``): a horizontal pass into ``tmp``, then a vertical
-    one into ``out``. Cells outside that region hold 0: what the region computed last time
-    (``prev``) covered and this one does not is cleared, and ``prev`` is updated. An empty
-    ``bbox`` (rmin > rmax) leaves the whole field 0.
+    Computed over the threat box ``bbox`` (rmin, rmax, cmin, cmax) grown by ``pad``, tile by
+    tile, and only on tiles that someone may read this step: a tile is computed when
+    ``near_read`` (:func:`near_tiles` within the reach of a reader) has the flag ``read``
+    and ``near_src`` (within ``r`` cells) the flag ``source``, or always if ``read`` is 0;
+    every other cell holds 0, which is its value wherever an agent can read it. Running
+    sums make the cost independent of ``r``. ``dirty`` (one byte per tile) marks tiles that
+    may hold non-zero values; ``tmp`` is scratch of at least ``TILE + 2 r`` cells. An empty
+    ``bbox`` (rmin > rmax) leaves the field 0.
     """
+    ntr = (ny + TILE - 1) // TILE
+    ntc = (nx + TILE - 1) // TILE
     if bbox[0] > bbox[1]:
         r0 = r1 = c0 = c1 = 0
     else:
@@ -175,52 +229,65 @@ def box_field(src, nx, ny, r, bbox, pad, prev, tmp, out):
         r1 = min(ny, bbox[1] + pad + 1)
         c0 = max(0, bbox[2] - pad)
         c1 = min(nx, bbox[3] + pad + 1)
-    for rr in range(prev[0], prev[1]):
-        row = rr * nx
-        if r0 <= rr < r1:
-            for cc in range(prev[2], min(prev[3], c0)):
-                out[row + cc] = 0
-            for cc in range(max(prev[2], c1), prev[3]):
-                out[row + cc] = 0
-        else:
-            for cc in range(prev[2], prev[3]):
-                out[row + cc] = 0
-    prev[0], prev[1], prev[2], prev[3] = r0, r1, c0, c1
-    if r1 <= r0:
-        return
-    qa = max(0, r0 - r)
-    qb = min(ny, r1 + r)
-    ca = max(0, c0 - r)
-    cb = min(nx, c1 + r)
-    for q in range(qa, qb):
-        base = q * nx
-        s = 0
-        for p in range(ca, min(cb, c0 + r + 1)):
-            s += src[base + p]
-        for cc in range(c0, c1):
-            tmp[base + cc] = s
-            if cc + r + 1 < cb:
-                s += src[base + cc + r + 1]
-            if cc - r >= ca:
-                s -= src[base + cc - r]
-    w = c1 - c0
-    acc = np.zeros(w, np.int32)
-    for q in range(qa, min(qb, r0 + r + 1)):
-        b = q * nx + c0
-        for j in range(w):
-            acc[j] += tmp[b + j]
-    for rr in range(r0, r1):
-        ob = rr * nx + c0
-        for j in range(w):
-            out[ob + j] = acc[j]
-        if rr + r + 1 < qb:
-            ab = (rr + r + 1) * nx + c0
+    for tr in range(ntr):
+        R0 = tr * TILE
+        R1 = min(ny, R0 + TILE)
+        a0 = max(R0, r0)
+        a1 = min(R1, r1)
+        for tc in range(ntc):
+            t = tr * ntc + tc
+            C0 = tc * TILE
+            C1 = min(nx, C0 + TILE)
+            b0 = max(C0, c0)
+            b1 = min(C1, c1)
+            need = (
+                a0 < a1
+                and b0 < b1
+                and (read == 0 or ((near_read[t] & read) != 0 and (near_src[t] & source) != 0))
+            )
+            if dirty[t] and not (need and a0 == R0 and a1 == R1 and b0 == C0 and b1 == C1):
+                for rr in range(R0, R1):
+                    for cc in range(rr * nx + C0, rr * nx + C1):
+                        out[cc] = 0
+                dirty[t] = 0
+            if not need:
+                continue
+            dirty[t] = 1
+            # column sums over rows rr - r .. rr + r (kept as the row moves down) for the
+            # columns b0 - r .. b1 + r (0 off the map), then a running sum along the row
+            ca = max(0, b0 - r)
+            cb = min(nx, b1 + r)
+            w = cb - ca
             for j in range(w):
-                acc[j] += tmp[ab + j]
-        if rr - r >= qa:
-            sb = (rr - r) * nx + c0
-            for j in range(w):
-                acc[j] -= tmp[sb + j]
+                tmp[j] = 0
+            for q in range(max(0, a0 - r), min(ny, a0 + r + 1)):
+                base = q * nx + ca
+                for j in range(w):
+                    tmp[j] += src[base + j]
+            lead = b0 - ca  # columns left of b0 inside the window of b0
+            for rr in range(a0, a1):
+                s = 0
+                for j in range(min(w, lead + r + 1)):
+                    s += tmp[j]
+                ob = rr * nx + b0
+                for k in range(b1 - b0):
+                    out[ob + k] = s
+                    j = lead + k
+                    if j + r + 1 < w:
+                        s += tmp[j + r + 1]
+                    if j - r >= 0:
+                        s -= tmp[j - r]
+                if rr + 1 < a1:
+                    qin = rr + r + 1
+                    if qin < ny:
+                        base = qin * nx + ca
+                        for j in range(w):
+                            tmp[j] += src[base + j]
+                    qout = rr - r
+                    if qout >= 0:
+                        base = qout * nx + ca
+                        for j in range(w):
+                            tmp[j] -= src[base + j]
 
 
 @njit(cache=True, nogil=True)
