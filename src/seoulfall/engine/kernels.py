@@ -291,6 +291,57 @@ def box_field(src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirt
 
 
 @njit(cache=True, nogil=True)
+def compute_fields(cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, dirty, tmp, fields, every):
+    """The four sensing fields of a step, where they can matter.
+
+    Around the threat box, only when someone can read them this step (agents that turn or
+    evolve during the step included), and within that only on tiles with a reader and a
+    source nearby (:func:`box_field`; on every tile if ``every``). ``fields`` rows: zombies
+    humans sense, humans zombies sense, humans evolved zombies sense, zombies hybrids hear;
+    ``src`` (2, ncells), ``near`` (2, ntiles) and ``tmp`` are scratch; ``dirty`` (4,
+    ntiles) marks the tiles of each field that may hold non-zero values.
+    """
+    pad = IP[I_MAXHOP] + 1  # how far from its cell an agent reads a field in a step
+    t = totals
+    humans = t[HUMAN] + t[INFECTED] > 0
+    zombies = t[ZOMBIE] + t[EVOLVED] > 0
+    evolve = P[P_EVOLVE_P] > 0.0 or P[P_EVOLVE_BITE] > 0.0
+    evolving = t[EVOLVED] > 0 or (t[ZOMBIE] > 0 and evolve)
+    needed = (
+        humans and zombies,
+        t[HUMAN] > 0 and t[ZOMBIE] + t[INFECTED] > 0,
+        t[HUMAN] > 0 and evolving,
+        t[HYBRID] > 0 and zombies,
+    )
+    radius = (IP[I_R_H], IP[I_R_Z], IP[I_R_E], IP[I_R_Y])
+    grow = (IP[I_R_H], pad, pad, IP[I_R_Y])  # the region around the threat box
+    which = (1, 0, 0, 1)  # source: humans (0), zombies + evolved (1)
+    read = (T_READ_H, T_READ_Z, T_READ_Z, T_READ_Y)
+    source = (T_SRC_Z, T_SRC_H, T_SRC_H, T_SRC_Z)
+    # the tile flags must see every reader that can reach a computed cell, and every source
+    reach = -1
+    for j in range(4):
+        if needed[j]:
+            reach = max(reach, max(grow[j], pad) + radius[j])
+    if reach >= 0:  # one pass over the counts feeds every field
+        field_sources(cnt, nx, ny, bbox, reach, src[0], src[1], tiles)
+        near_tiles(tiles, nx, ny, (pad + TILE - 1) // TILE, near[0])
+    dsrc = -1
+    for j in range(4):
+        if not needed[j]:
+            if dirty[j].any():  # clear it
+                box_field(src[0], nx, ny, 0, NO_BBOX, 0, near[0], 1, near[0], 1, dirty[j],
+                          tmp, fields[j])  # fmt: skip
+            continue
+        d = (radius[j] + TILE - 1) // TILE
+        if d != dsrc:  # flags within reach of a source of this radius
+            near_tiles(tiles, nx, ny, d, near[1])
+            dsrc = d
+        box_field(src[which[j]], nx, ny, radius[j], bbox, grow[j], near[0],
+                  0 if every else read[j], near[1], source[j], dirty[j], tmp, fields[j])  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
 def merge_overflow(nxt, ovf, novf, ev, nev, n, IP):
     """Add what the chunks could not count in their own cell ranges, then the events.
 
@@ -349,11 +400,316 @@ def _contacts(cnt, nbr, c, P):
     return h, z, e, y, s * 0.25, n
 
 
-@njit(cache=True, nogil=True)
+# Indices into the per-step keys of the random streams (``step_keys``).
+K_BITE, K_KILL, K_TURN, K_HYBRID, K_EVOLVE, K_MOVE, K_SHELTER, K_LAPSE, K_CARRIER, K_LINE = range(10)
+K_HOP = 10  # K_HOP + h: the h-th extra hop
+NKEYS = K_HOP + MAXHOP
+_KEY_STREAMS = (
+    rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE, rng.SHELTER, rng.LAPSE,
+    rng.CARRIER, rng.LINE,
+)  # fmt: skip
+
+
+@njit(cache=True)
+def step_keys(seed, step, keys):
+    """The keys of every random stream of a step (``K_*`` order) into ``keys``."""
+    for j in range(K_HOP):
+        keys[j] = step_key(seed, _KEY_STREAMS[j], step)
+    for h in range(MAXHOP):
+        keys[K_HOP + h] = step_key(seed, rng.HOP + h, step)
+
+
+@njit(inline="always", cache=True)
+def agent_step(
+    i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
+    cst, ccell, fast, general,
+):  # fmt: skip
+    """One agent's step: interact, turn, move; the agent's arrays updated in place.
+
+    Shared by the CPU pass (:func:`pass_chunk`) and the GPU one
+    (:mod:`seoulfall.engine.gpu`), which differ only in how they count. Returns ``(cell,
+    state, state byte, strength units, event)``: the state is ``DEAD`` or more when the
+    agent is not counted; the strength units go to ``C_STR`` of its cell; the event is
+    ``cell << 2 | kind`` or -1.
+    """
+    sb = state[i]
+    st = sb & STATE_MASK
+    evc = np.int64(-1)  # the agent's event this step (at most one), or -1
+    if st >= DEAD:
+        return cell[i], st, sb, 0, evc
+    c0 = cell[i]
+    if (
+        fast
+        and (sb & (STATE_MASK | SHELTER | EVACUATING)) == HUMAN
+        and fz[c0] == 0
+        and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] + cnt[c0, C_ATT] + cnt[c0, C_KILLS] == 0
+    ):
+        # The common case, made cheap: a human with no zombie in its cell or in sight
+        # and no fight around only drifts (the same draws and decisions as below).
+        c = c0
+        drift = P[P_H_DRIFT]
+        if drift > 0.0:
+            b = agent_bits(keys[K_MOVE], aid[i])
+            if to_unit(b) < drift:
+                nb = nbr[c0, int(b & np.uint64(3))]
+                if nb >= 0:
+                    c = nb
+                    cell[i] = c
+        return c, HUMAN, sb, IP[I_UNITS + (sb >> LEVEL_SHIFT)], evc
+    dt = P[P_DT]
+    maxhop = IP[I_MAXHOP]
+    ncast = IP[I_NCAST]
+    c = c0
+    st0 = st
+    a = aid[i]
+    spd = 1.0
+    alert = 1.0
+    selfc = P[P_Y_SELF]
+    if a < ncast:
+        spd = CT[a, 0]
+        alert = CT[a, 1]
+        selfc = CT[a, 2]
+    # the timer: turn time (infected), bites fed (zombie), hunger (hybrid)
+    tm = timer[i] if (st == INFECTED or st == ZOMBIE or st == HYBRID) else 0.0
+    tm0 = tm
+    sheltered = (sb & SHELTER) != 0
+    stay = False
+    # 1-2. interact and turn, on the counts at the start of the step
+    if st == HUMAN or st == ZOMBIE or st == EVOLVED:
+        if general:
+            h, z, e, y, s, nc = _contacts(cnt, nbr, c, P)
+        else:
+            h = cnt[c, HUMAN]
+            z = cnt[c, ZOMBIE]
+            e = cnt[c, EVOLVED]
+            y = cnt[c, HYBRID]
+            s = cnt[c, C_STR] * 0.25
+            nc = h + cnt[c, INFECTED] + z + e + y
+        if st == HUMAN:
+            if sheltered and cnt[c, ZOMBIE] + cnt[c, EVOLVED] >= P[P_SHELTER_BREACH]:
+                sheltered = False  # enough zombies crowd the cell: the shelter falls
+            hb = 0.0  # hazard (over the step) of an infecting bite
+            hk = 0.0  # of a killing bite (an immune hybrid's)
+            hw = 0.0  # of a blood-exposing wound
+            if z + e > 0:
+                hb = (P[P_BITE] * z + P[P_BITE_E] * e) / nc * dt / alert
+                if sheltered:
+                    hb *= P[P_SHELTER_F]
+            att = cnt[c, C_ATT]
+            kills = cnt[c, C_KILLS]
+            if att + kills > 0:
+                hc = max(1, cnt[c, HUMAN])
+                hb += (att & 65535) / hc
+                hk = (att >> 16) / hc
+                hw = P[P_WOUND_P] * kills / hc
+            tot = hb + hk + hw
+            if tot > 0.0:
+                u = to_unit(agent_bits(keys[K_BITE], a))
+                p = 1.0 - math.exp(-tot)
+                if u < p:
+                    x = u / p * tot  # which of the three, in proportion to its hazard
+                    tb = agent_bits(keys[K_TURN], a)
+                    if x < hb:
+                        st = INFECTED
+                        tm = _turn_time(tb, P[P_TURN_MEDIAN], P[P_TURN_SIGMA])
+                    elif x < hb + hk:
+                        st = DEAD
+                    else:
+                        st = INFECTED
+                        tm = _turn_time(tb, P[P_WOUND_MEDIAN], P[P_WOUND_SIGMA])
+        else:
+            f = s + P[P_Y_STRENGTH] * y
+            if f > 0:
+                kr = P[P_KILL] if st == ZOMBIE else P[P_KILL_E]
+                if to_unit(agent_bits(keys[K_KILL], a)) < 1.0 - math.exp(-kr * f / nc * dt):
+                    st = DEAD
+                    evc = (np.int64(c) << 2) | EV_KILL
+            if st != DEAD and zk[c] > 0.0 and to_unit(agent_bits(keys[K_LINE], a)) < zk[c]:
+                st = DEAD  # shot by the soldiers holding a line
+                evc = (np.int64(c) << 2) | EV_KILL
+            if st == ZOMBIE:
+                if h > 0 and P[P_EVOLVE_BITE] > 0.0:
+                    # feeding: this zombie's share of the bites expected in its cell
+                    bz = P[P_BITE] * z + P[P_BITE_E] * e
+                    if bz > 0.0:
+                        tm += h * -math.expm1(-bz / nc * dt) * P[P_BITE] / bz
+                pe = P[P_EVOLVE_P]
+                if tm > 0.0:
+                    pe = -math.expm1(-(P[P_EVOLVE_RATE] + P[P_EVOLVE_BITE] * tm) * dt)
+                if pe > 0.0 and to_unit(agent_bits(keys[K_EVOLVE], a)) < pe:
+                    st = EVOLVED
+    elif st == HYBRID:
+        tm += dt  # hunger grows
+        hc = cnt[c, HUMAN]
+        if tm >= P[P_Y_HUNGER] and hc > 0:
+            lapse = P[P_Y_LAPSE] * (1.0 - selfc)
+            if lapse > 0.0 and to_unit(agent_bits(keys[K_LAPSE], a)) < -math.expm1(-lapse * dt):
+                # self-control fails: it bites a human of its cell (next step) and feeds
+                tm = 0.0
+                stay = True
+                evc = (np.int64(c) << 2) | (EV_CARRIER if (sb & CARRIER) != 0 else EV_IMMUNE)
+                pk = -math.expm1(-P[P_H_RETALIATE] / P[P_Y_PAIN])
+                if to_unit(agent_bits(keys[K_KILL], a)) < pk:
+                    st = DEAD  # the humans who saw it fight back
+    if st == INFECTED:
+        tm -= dt
+        if tm <= 0.0:
+            tm = 0.0
+            st = ZOMBIE
+            if P[P_HYBRID_P] > 0.0 and to_unit(agent_bits(keys[K_HYBRID], a)) < P[P_HYBRID_P]:
+                st = HYBRID
+                sb = sb & ~CARRIER
+                if to_unit(agent_bits(keys[K_CARRIER], a)) < P[P_CARRIER_P]:
+                    sb = sb | CARRIER
+    if a < ncast:
+        cst[a] = st
+        ccell[a] = c
+    if st == DEAD:
+        state[i] = DEAD_BYTE
+        return c, st, sb, 0, evc
+    # 3. move
+    mode = _MODE_STAY
+    x = 0.0
+    field = fz
+    stop = HUMAN  # a chaser stops on a cell holding this state (and the next)
+    if stay:
+        pass
+    elif st == HUMAN and (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL:
+        # a soldier never flees nor shelters: it advances on the zombies it senses
+        if fz[c] > 0 and cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
+            mode, x, stop = _MODE_CHASE, P[P_H_FLEE] * spd, ZOMBIE
+        else:
+            mode, x = _MODE_RANDOM, P[P_H_DRIFT]
+    elif st == HUMAN and (sb & EVACUATING) != 0 and fz[c] == 0:
+        sheltered = False
+        mode, x = _MODE_EVAC, P[P_H_FLEE] * spd
+    elif st == HUMAN or st == INFECTED:
+        if fz[c] > 0:
+            if st == HUMAN and not sheltered and P[P_SHELTER_P] > 0.0:
+                if cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
+                    sheltered = to_unit(agent_bits(keys[K_SHELTER], a)) < P[P_SHELTER_P]
+            if not (st == HUMAN and sheltered):
+                mode, x = _MODE_FLEE, P[P_H_FLEE] * spd
+        else:
+            sheltered = False  # nothing in sight: out of shelter
+            mode, x = _MODE_RANDOM, P[P_H_DRIFT]
+    elif st == ZOMBIE or st == EVOLVED:
+        if cnt[c, HUMAN] == 0:
+            field = fh if st == ZOMBIE else fe
+            if field[c] > 0:
+                mode = _MODE_CHASE
+                x = P[P_Z_CHASE] if st == ZOMBIE else P[P_E_CHASE]
+            elif fs[c] + fn[c] > SOUND_EPS:
+                mode = _MODE_SOUND
+                x = P[P_Z_CHASE] if st == ZOMBIE else P[P_E_CHASE]
+            else:
+                mode = _MODE_RANDOM
+                x = P[P_Z_WANDER] if st == ZOMBIE else P[P_E_WANDER]
+    else:  # hybrid: closes on zombies it hears, else drifts like a human; never flees
+        if fy[c] > 0 and cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
+            mode, x, field, stop = _MODE_CHASE, P[P_Y_HUNT] * spd, fy, ZOMBIE
+        else:
+            mode, x = _MODE_RANDOM, P[P_Y_DRIFT]
+    if x > 0.0:
+        b = agent_bits(keys[K_MOVE], a)
+        nh = int(x)
+        if to_unit(b) < x - nh:
+            nh += 1
+        nh = min(nh, maxhop)
+        for hop in range(nh):
+            if hop > 0:
+                b = agent_bits(keys[K_HOP + hop], a)
+            k0 = int(b & np.uint64(3))
+            if mode == _MODE_RANDOM:
+                nb = nbr[c, k0]
+                if nb >= 0:
+                    c = nb
+            elif mode == _MODE_CHASE:
+                best = -1
+                bv = 0
+                for j in range(4):
+                    nb = nbr[c, (k0 + j) & 3]
+                    if nb >= 0 and field[nb] > bv:
+                        bv = field[nb]
+                        best = nb
+                if best < 0:
+                    best = nbr[c, k0]
+                if best >= 0:
+                    c = best
+                if cnt[c, stop] > 0 or (stop == ZOMBIE and cnt[c, EVOLVED] > 0):
+                    break
+            elif mode == _MODE_EVAC:
+                best = -1
+                bv = fv[c]
+                for j in range(4):
+                    nb = nbr[c, (k0 + j) & 3]
+                    if nb >= 0 and fv[nb] < bv:
+                        bv = fv[nb]
+                        best = nb
+                if best < 0:
+                    break
+                c = best
+            elif mode == _MODE_SOUND:
+                best = -1
+                sv = fs[c] + fn[c]
+                for j in range(4):
+                    nb = nbr[c, (k0 + j) & 3]
+                    if nb >= 0 and fs[nb] + fn[nb] > sv:
+                        sv = fs[nb] + fn[nb]
+                        best = nb
+                if best < 0:
+                    best = nbr[c, k0]  # at the loudest point: mill about
+                if best >= 0:
+                    c = best
+            else:  # flee
+                best = -1
+                bv = fz[c]
+                for j in range(4):
+                    nb = nbr[c, (k0 + j) & 3]
+                    if nb >= 0 and fz[nb] < bv:
+                        bv = fz[nb]
+                        best = nb
+                if best < 0:
+                    break
+                c = best
+    if mode == _MODE_EVAC and fv[c] == 0 and P[P_EVAC_REMOVE] > 0.0:
+        st = EVACUATED  # reached the target: leaves the map
+        if a < ncast:
+            cst[a] = st
+            ccell[a] = -1
+        state[i] = EVACUATED
+        cell[i] = -1
+        return c, st, sb, 0, evc
+    # the new state byte: flags kept where they mean something
+    if st == HUMAN:
+        nsb = (sb & ~(STATE_MASK | SHELTER)) | HUMAN  # keeps the evacuating bit
+        if sheltered:
+            nsb |= SHELTER
+    elif st == INFECTED:
+        nsb = (sb & ~(STATE_MASK | CARRIER | SHELTER)) | INFECTED
+    elif st == HYBRID:
+        nsb = (sb & ~(STATE_MASK | SHELTER)) | HYBRID
+    else:
+        nsb = st
+    if a < ncast:
+        ccell[a] = c
+    units = 0
+    if st == HUMAN and not sheltered:
+        units = IP[I_UNITS + (nsb >> LEVEL_SHIFT)]
+    # write back only what changed, so unchanged cache lines stay clean
+    if c != c0:
+        cell[i] = c
+    if nsb != sb or st != st0:
+        state[i] = nsb
+    if tm != tm0:
+        timer[i] = tm
+    return c, st, nsb, units, evc
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def pass_chunk(
     ch,
-    step,
-    seed,
+    keys,
     cell,
     state,
     timer,
@@ -384,6 +740,10 @@ def pass_chunk(
 ):
     """One chunk of the pass: agents ``[ch n / nchunks, (ch + 1) n / nchunks)``.
 
+    ``keys``: the step's random-stream keys (:func:`step_keys`). Compiled without reference
+    counting (it allocates nothing), so that the per-agent function inlined into its loop
+    costs no atomic reference-count operations on its array arguments.
+
     ``fz``, ``fh``, ``fe``, ``fy``: zombies humans sense, humans zombies sense, humans evolved
     zombies sense, zombies hybrids hear (box sums); ``fs``, ``fn``: scheduled sound and the
     noise of fights (float fields); ``fv``: steps to the evacuation target; ``zk``: the
@@ -393,25 +753,8 @@ def pass_chunk(
     """
     n = cell.size
     nchunks = bounds.size - 1
-    dt = P[P_DT]
-    kbite = step_key(seed, rng.BITE, step)
-    kkill = step_key(seed, rng.KILL, step)
-    kturn = step_key(seed, rng.TURN, step)
-    khyb = step_key(seed, rng.HYBRID, step)
-    kevo = step_key(seed, rng.EVOLVE, step)
-    kmove = step_key(seed, rng.MOVE, step)
-    kshel = step_key(seed, rng.SHELTER, step)
-    klapse = step_key(seed, rng.LAPSE, step)
-    kcarr = step_key(seed, rng.CARRIER, step)
-    kline = step_key(seed, rng.LINE, step)
-    khop = np.empty(MAXHOP, np.uint64)
-    for h in range(MAXHOP):
-        khop[h] = step_key(seed, rng.HOP + h, step)
-    maxhop = IP[I_MAXHOP]
-    ncast = IP[I_NCAST]
     general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
-    drift = P[P_H_DRIFT]
-    fast = not general and drift < 1.0
+    fast = not general and P[P_H_DRIFT] < 1.0
     blo = bounds[ch]
     bhi = bounds[ch + 1]
     nxt[blo:bhi] = 0
@@ -423,281 +766,19 @@ def pass_chunk(
     zr0 = zc0 = 1 << 30
     zr1 = zc1 = -1
     for i in range(lo, hi):
-        sb = state[i]
-        st = sb & STATE_MASK
+        c, st, nsb, units, evc = agent_step(
+            i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
+            IP, CT, cst, ccell, fast, general,
+        )  # fmt: skip
+        if evc >= 0:
+            ev[ne] = evc
+            ne += 1
         if st >= DEAD:
             continue
-        c0 = cell[i]
-        if (
-            fast
-            and (sb & (STATE_MASK | SHELTER | EVACUATING)) == HUMAN
-            and fz[c0] == 0
-            and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] + cnt[c0, C_ATT] + cnt[c0, C_KILLS] == 0
-        ):
-            # The common case, made cheap: a human with no zombie in its cell or in sight
-            # and no fight around only drifts (the same draws and decisions as below).
-            c = c0
-            if drift > 0.0:
-                b = agent_bits(kmove, aid[i])
-                if to_unit(b) < drift:
-                    nb = nbr[c0, int(b & np.uint64(3))]
-                    if nb >= 0:
-                        c = nb
-                        cell[i] = c
-            if blo <= c < bhi:
-                nxt[c, HUMAN] += 1
-                nxt[c, C_STR] += IP[I_UNITS + (sb >> LEVEL_SHIFT)]
-            else:
-                ovf[no] = (np.int64(c) << 8) | sb
-                no += 1
-            t0 += 1
-            continue
-        c = c0
-        st0 = st
-        a = aid[i]
-        spd = 1.0
-        alert = 1.0
-        selfc = P[P_Y_SELF]
-        if a < ncast:
-            spd = CT[a, 0]
-            alert = CT[a, 1]
-            selfc = CT[a, 2]
-        # the timer: turn time (infected), bites fed (zombie), hunger (hybrid)
-        tm = timer[i] if (st == INFECTED or st == ZOMBIE or st == HYBRID) else 0.0
-        tm0 = tm
-        sheltered = (sb & SHELTER) != 0
-        stay = False
-        # 1-2. interact and turn, on the counts at the start of the step
-        if st == HUMAN or st == ZOMBIE or st == EVOLVED:
-            if general:
-                h, z, e, y, s, nc = _contacts(cnt, nbr, c, P)
-            else:
-                h = cnt[c, HUMAN]
-                z = cnt[c, ZOMBIE]
-                e = cnt[c, EVOLVED]
-                y = cnt[c, HYBRID]
-                s = cnt[c, C_STR] * 0.25
-                nc = h + cnt[c, INFECTED] + z + e + y
-            if st == HUMAN:
-                if sheltered and cnt[c, ZOMBIE] + cnt[c, EVOLVED] >= P[P_SHELTER_BREACH]:
-                    sheltered = False  # enough zombies crowd the cell: the shelter falls
-                hb = 0.0  # hazard (over the step) of an infecting bite
-                hk = 0.0  # of a killing bite (an immune hybrid's)
-                hw = 0.0  # of a blood-exposing wound
-                if z + e > 0:
-                    hb = (P[P_BITE] * z + P[P_BITE_E] * e) / nc * dt / alert
-                    if sheltered:
-                        hb *= P[P_SHELTER_F]
-                att = cnt[c, C_ATT]
-                kills = cnt[c, C_KILLS]
-                if att + kills > 0:
-                    hc = max(1, cnt[c, HUMAN])
-                    hb += (att & 65535) / hc
-                    hk = (att >> 16) / hc
-                    hw = P[P_WOUND_P] * kills / hc
-                tot = hb + hk + hw
-                if tot > 0.0:
-                    u = to_unit(agent_bits(kbite, a))
-                    p = 1.0 - math.exp(-tot)
-                    if u < p:
-                        x = u / p * tot  # which of the three, in proportion to its hazard
-                        tb = agent_bits(kturn, a)
-                        if x < hb:
-                            st = INFECTED
-                            tm = _turn_time(tb, P[P_TURN_MEDIAN], P[P_TURN_SIGMA])
-                        elif x < hb + hk:
-                            st = DEAD
-                        else:
-                            st = INFECTED
-                            tm = _turn_time(tb, P[P_WOUND_MEDIAN], P[P_WOUND_SIGMA])
-            else:
-                f = s + P[P_Y_STRENGTH] * y
-                if f > 0:
-                    kr = P[P_KILL] if st == ZOMBIE else P[P_KILL_E]
-                    if to_unit(agent_bits(kkill, a)) < 1.0 - math.exp(-kr * f / nc * dt):
-                        st = DEAD
-                        if ne < hi:
-                            ev[ne] = (np.int64(c) << 2) | EV_KILL
-                            ne += 1
-                if st != DEAD and zk[c] > 0.0 and to_unit(agent_bits(kline, a)) < zk[c]:
-                    st = DEAD  # shot by the soldiers holding a line
-                    if ne < hi:
-                        ev[ne] = (np.int64(c) << 2) | EV_KILL
-                        ne += 1
-                if st == ZOMBIE:
-                    if h > 0 and P[P_EVOLVE_BITE] > 0.0:
-                        # feeding: this zombie's share of the bites expected in its cell
-                        bz = P[P_BITE] * z + P[P_BITE_E] * e
-                        if bz > 0.0:
-                            tm += h * -math.expm1(-bz / nc * dt) * P[P_BITE] / bz
-                    pe = P[P_EVOLVE_P]
-                    if tm > 0.0:
-                        pe = -math.expm1(-(P[P_EVOLVE_RATE] + P[P_EVOLVE_BITE] * tm) * dt)
-                    if pe > 0.0 and to_unit(agent_bits(kevo, a)) < pe:
-                        st = EVOLVED
-        elif st == HYBRID:
-            tm += dt  # hunger grows
-            hc = cnt[c, HUMAN]
-            if tm >= P[P_Y_HUNGER] and hc > 0:
-                lapse = P[P_Y_LAPSE] * (1.0 - selfc)
-                if lapse > 0.0 and to_unit(agent_bits(klapse, a)) < -math.expm1(-lapse * dt):
-                    # self-control fails: it bites a human of its cell (next step) and feeds
-                    tm = 0.0
-                    stay = True
-                    if ne < hi:
-                        kind = EV_CARRIER if (sb & CARRIER) != 0 else EV_IMMUNE
-                        ev[ne] = (np.int64(c) << 2) | kind
-                        ne += 1
-                    pk = -math.expm1(-P[P_H_RETALIATE] / P[P_Y_PAIN])
-                    if to_unit(agent_bits(kkill, a)) < pk:
-                        st = DEAD  # the humans who saw it fight back
-        if st == INFECTED:
-            tm -= dt
-            if tm <= 0.0:
-                tm = 0.0
-                st = ZOMBIE
-                if P[P_HYBRID_P] > 0.0 and to_unit(agent_bits(khyb, a)) < P[P_HYBRID_P]:
-                    st = HYBRID
-                    sb = sb & ~CARRIER
-                    if to_unit(agent_bits(kcarr, a)) < P[P_CARRIER_P]:
-                        sb = sb | CARRIER
-        if a < ncast:
-            cst[a] = st
-            ccell[a] = c
-        if st == DEAD:
-            state[i] = DEAD_BYTE
-            continue
-        # 3. move
-        mode = _MODE_STAY
-        x = 0.0
-        field = fz
-        stop = HUMAN  # a chaser stops on a cell holding this state (and the next)
-        if stay:
-            pass
-        elif st == HUMAN and (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL:
-            # a soldier never flees nor shelters: it advances on the zombies it senses
-            if fz[c] > 0 and cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
-                mode, x, stop = _MODE_CHASE, P[P_H_FLEE] * spd, ZOMBIE
-            else:
-                mode, x = _MODE_RANDOM, P[P_H_DRIFT]
-        elif st == HUMAN and (sb & EVACUATING) != 0 and fz[c] == 0:
-            sheltered = False
-            mode, x = _MODE_EVAC, P[P_H_FLEE] * spd
-        elif st == HUMAN or st == INFECTED:
-            if fz[c] > 0:
-                if st == HUMAN and not sheltered and P[P_SHELTER_P] > 0.0:
-                    if cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
-                        sheltered = to_unit(agent_bits(kshel, a)) < P[P_SHELTER_P]
-                if not (st == HUMAN and sheltered):
-                    mode, x = _MODE_FLEE, P[P_H_FLEE] * spd
-            else:
-                sheltered = False  # nothing in sight: out of shelter
-                mode, x = _MODE_RANDOM, P[P_H_DRIFT]
-        elif st == ZOMBIE or st == EVOLVED:
-            if cnt[c, HUMAN] == 0:
-                field = fh if st == ZOMBIE else fe
-                if field[c] > 0:
-                    mode = _MODE_CHASE
-                    x = P[P_Z_CHASE] if st == ZOMBIE else P[P_E_CHASE]
-                elif fs[c] + fn[c] > SOUND_EPS:
-                    mode = _MODE_SOUND
-                    x = P[P_Z_CHASE] if st == ZOMBIE else P[P_E_CHASE]
-                else:
-                    mode = _MODE_RANDOM
-                    x = P[P_Z_WANDER] if st == ZOMBIE else P[P_E_WANDER]
-        else:  # hybrid: closes on zombies it hears, else drifts like a human; never flees
-            if fy[c] > 0 and cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
-                mode, x, field, stop = _MODE_CHASE, P[P_Y_HUNT] * spd, fy, ZOMBIE
-            else:
-                mode, x = _MODE_RANDOM, P[P_Y_DRIFT]
-        if x > 0.0:
-            b = agent_bits(kmove, a)
-            nh = int(x)
-            if to_unit(b) < x - nh:
-                nh += 1
-            nh = min(nh, maxhop)
-            for hop in range(nh):
-                if hop > 0:
-                    b = agent_bits(khop[hop], a)
-                k0 = int(b & np.uint64(3))
-                if mode == _MODE_RANDOM:
-                    nb = nbr[c, k0]
-                    if nb >= 0:
-                        c = nb
-                elif mode == _MODE_CHASE:
-                    best = -1
-                    bv = 0
-                    for j in range(4):
-                        nb = nbr[c, (k0 + j) & 3]
-                        if nb >= 0 and field[nb] > bv:
-                            bv = field[nb]
-                            best = nb
-                    if best < 0:
-                        best = nbr[c, k0]
-                    if best >= 0:
-                        c = best
-                    if cnt[c, stop] > 0 or (stop == ZOMBIE and cnt[c, EVOLVED] > 0):
-                        break
-                elif mode == _MODE_EVAC:
-                    best = -1
-                    bv = fv[c]
-                    for j in range(4):
-                        nb = nbr[c, (k0 + j) & 3]
-                        if nb >= 0 and fv[nb] < bv:
-                            bv = fv[nb]
-                            best = nb
-                    if best < 0:
-                        break
-                    c = best
-                elif mode == _MODE_SOUND:
-                    best = -1
-                    sv = fs[c] + fn[c]
-                    for j in range(4):
-                        nb = nbr[c, (k0 + j) & 3]
-                        if nb >= 0 and fs[nb] + fn[nb] > sv:
-                            sv = fs[nb] + fn[nb]
-                            best = nb
-                    if best < 0:
-                        best = nbr[c, k0]  # at the loudest point: mill about
-                    if best >= 0:
-                        c = best
-                else:  # flee
-                    best = -1
-                    bv = fz[c]
-                    for j in range(4):
-                        nb = nbr[c, (k0 + j) & 3]
-                        if nb >= 0 and fz[nb] < bv:
-                            bv = fz[nb]
-                            best = nb
-                    if best < 0:
-                        break
-                    c = best
-        if mode == _MODE_EVAC and fv[c] == 0 and P[P_EVAC_REMOVE] > 0.0:
-            st = EVACUATED  # reached the target: leaves the map
-            if a < ncast:
-                cst[a] = st
-                ccell[a] = -1
-            state[i] = EVACUATED
-            cell[i] = -1
-            continue
-        # the new state byte: flags kept where they mean something
-        if st == HUMAN:
-            nsb = (sb & ~(STATE_MASK | SHELTER)) | HUMAN  # keeps the evacuating bit
-            if sheltered:
-                nsb |= SHELTER
-        elif st == INFECTED:
-            nsb = (sb & ~(STATE_MASK | CARRIER | SHELTER)) | INFECTED
-        elif st == HYBRID:
-            nsb = (sb & ~(STATE_MASK | SHELTER)) | HYBRID
-        else:
-            nsb = st
-        if a < ncast:
-            ccell[a] = c
-        # 4. count: into this chunk's own cell range, or the overflow list
+        # count: into this chunk's own cell range, or the overflow list
         if blo <= c < bhi:
             nxt[c, st] += 1
-            if st == HUMAN and not sheltered:
-                nxt[c, C_STR] += IP[I_UNITS + (nsb >> LEVEL_SHIFT)]
+            nxt[c, C_STR] += units
         else:
             ovf[no] = (np.int64(c) << 8) | nsb
             no += 1
@@ -718,13 +799,6 @@ def pass_chunk(
             zr1 = max(zr1, rr)
             zc0 = min(zc0, cc)
             zc1 = max(zc1, cc)
-        # write back only what changed, so unchanged cache lines stay clean
-        if c != c0:
-            cell[i] = c
-        if nsb != sb or st != st0:
-            state[i] = nsb
-        if tm != tm0:
-            timer[i] = tm
     stats[ch, 0] = t0
     stats[ch, 1] = t1
     stats[ch, 2] = t2
@@ -920,25 +994,38 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
     if loud <= 0.0 or radius <= 0.0:
         return
     ir = int(radius)
+    # the cells of this step's kills in increasing order, so that the float sums do not
+    # depend on the order of the events (threads, GPU)
+    nkill = 0
     nchunks = nev.size
     for ch in range(nchunks):
         for j in range(ch * n // nchunks, nev[ch]):
-            if ev[j] & 3 != EV_KILL:
-                continue
-            c = ev[j] >> 2
-            _add_disc(fn, nx, ny, c, loud, radius)
-            r0 = c // nx
-            q0 = c - r0 * nx
-            region[0] = min(region[0], max(0, r0 - ir))
-            region[1] = max(region[1], min(ny - 1, r0 + ir))
-            region[2] = min(region[2], max(0, q0 - ir))
-            region[3] = max(region[3], min(nx - 1, q0 + ir))
+            if ev[j] & 3 == EV_KILL:
+                nkill += 1
+    if nkill == 0:
+        return
+    cells = np.empty(nkill, np.int64)
+    k = 0
+    for ch in range(nchunks):
+        for j in range(ch * n // nchunks, nev[ch]):
+            if ev[j] & 3 == EV_KILL:
+                cells[k] = ev[j] >> 2
+                k += 1
+    cells.sort()
+    for k in range(nkill):
+        c = cells[k]
+        _add_disc(fn, nx, ny, c, loud, radius)
+        r0 = c // nx
+        q0 = c - r0 * nx
+        region[0] = min(region[0], max(0, r0 - ir))
+        region[1] = max(region[1], min(ny - 1, r0 + ir))
+        region[2] = min(region[2], max(0, q0 - ir))
+        region[3] = max(region[3], min(nx - 1, q0 + ir))
 
 
 @njit(parallel=True, cache=True)
 def pass_parallel(
-    step,
-    seed,
+    keys,
     cell,
     state,
     timer,
@@ -971,8 +1058,7 @@ def pass_parallel(
     for ch in prange(bounds.size - 1):
         pass_chunk(
             ch,
-            step,
-            seed,
+            keys,
             cell,
             state,
             timer,

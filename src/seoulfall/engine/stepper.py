@@ -95,13 +95,14 @@ class Stepper:
         self.fields = np.zeros((4, ncells), np.int32)
         self.fz, self.fh, self.fe, self.fy = self.fields
         self.fsrc = np.zeros((2, ncells), np.int32)  # humans, zombies + evolved per cell
-        self.ftmp = np.zeros((4, ncells), np.int32)
+        self.ftmp = np.zeros(ncells, np.int32)
         ntiles = -(-self.ny // K.TILE) * -(-self.nx // K.TILE)
         self.tiles = np.zeros(ntiles, np.int32)  # T_* flags of the step's tiles
         self.near = np.zeros((2, ntiles), np.int32)  # flags within a reader's reach, r
         self.dirty = np.zeros((4, ntiles), np.uint8)  # tiles of a field that may be non-zero
         self.every_tile = False  # True: compute the fields on every tile (for the tests)
         # sound: scheduled sources (fs) and the fading noise of fights (fn)
+        self.keys = np.zeros(K.NKEYS, np.uint64)  # the step's random-stream keys
         self.fs = np.zeros(ncells, np.float32)
         self.fn = np.zeros(ncells, np.float32)
         # the playbook: steps to the evacuation target, and guarded lines (kill probability)
@@ -184,68 +185,10 @@ class Stepper:
         self.n_active = a.n - int(np.count_nonzero(a.state == K.DEAD))
 
     def _fields(self, cur) -> None:
-        # Fields only where they can matter: around the threat box, only when someone can
-        # read them this step (agents that turn or evolve during the step included), and
-        # within that only on tiles with both a reader and a source nearby
-        # (``kernels.box_field``). The fields are independent: with a pool they are computed
-        # side by side.
-        t, P, IP = self.totals, self.P, self.IP
-        pad = IP[K.I_MAXHOP] + 1  # how far from its cell an agent reads a field in a step
-        humans = t[K.HUMAN] + t[K.INFECTED] > 0
-        zombies = t[K.ZOMBIE] + t[K.EVOLVED] > 0
-        evolve = P[K.P_EVOLVE_P] > 0.0 or P[K.P_EVOLVE_BITE] > 0.0
-        evolving = t[K.EVOLVED] > 0 or (t[K.ZOMBIE] > 0 and evolve)
-        hsrc, zsrc = self.fsrc
-        z_read = K.T_READ_Z
-        jobs = (  # source, radius, region around the threat box, needed, readers, source
-            (zsrc, IP[K.I_R_H], IP[K.I_R_H], humans and zombies, K.T_READ_H, K.T_SRC_Z),
-            (hsrc, IP[K.I_R_Z], pad, t[K.HUMAN] > 0 and t[K.ZOMBIE] + t[K.INFECTED] > 0,
-             z_read, K.T_SRC_H),
-            (hsrc, IP[K.I_R_E], pad, t[K.HUMAN] > 0 and evolving, z_read, K.T_SRC_H),
-            (zsrc, IP[K.I_R_Y], IP[K.I_R_Y], t[K.HYBRID] > 0 and zombies, K.T_READ_Y, K.T_SRC_Z),
+        K.compute_fields(
+            cur, self.nx, self.ny, self.bbox, self.totals, self.P, self.IP, self.fsrc,
+            self.tiles, self.near, self.dirty, self.ftmp, self.fields, self.every_tile,
         )  # fmt: skip
-        # the flags must see every reader that can reach a computed cell, and every source
-        reach = max([max(grow, pad) + r for _, r, grow, needed, *_ in jobs if needed], default=-1)
-        if reach >= 0:  # one pass over the counts feeds every field
-            K.field_sources(cur, self.nx, self.ny, self.bbox, reach, hsrc, zsrc, self.tiles)
-        near: dict[int, np.ndarray] = {}  # tile flags within d tiles, by d
-
-        def near_of(cells):
-            d = -(-int(cells) // K.TILE)
-            if d not in near:
-                out = self.near[len(near)] if len(near) < 2 else np.zeros_like(self.tiles)
-                if reach >= 0:
-                    K.near_tiles(self.tiles, self.nx, self.ny, d, out)
-                near[d] = out
-            return near[d]
-
-        calls = [
-            (
-                src,
-                self.nx,
-                self.ny,
-                r,
-                self.bbox if needed else K.NO_BBOX,
-                grow,
-                near_of(pad),
-                0 if self.every_tile else read,
-                near_of(r),
-                source,
-                self.dirty[j],
-                self.ftmp[j],
-                self.fields[j],
-            )
-            for j, (src, r, grow, needed, read, source) in enumerate(jobs)
-            if needed or self.dirty[j].any()  # else it is all 0 already
-        ]
-        if self.pool is None or len(calls) < 2:
-            for args in calls:
-                K.box_field(*args)
-            return
-        futures = [self.pool.submit(K.box_field, *args) for args in calls[1:]]
-        K.box_field(*calls[0])
-        for f in futures:
-            f.result()
 
     def params_at(self, step: int) -> np.ndarray:
         """The float parameters in force at a step (night scales ordinary zombies)."""
@@ -257,9 +200,9 @@ class Stepper:
         a = self.agents
         P = self.params_at(step)
         na = self.n_active  # views of the same dtype and layout: no new compilation
+        K.step_keys(self.seed, step, self.keys)
         return (
-            step,
-            self.seed,
+            tuple(self.keys),  # a tuple of uint64: held in registers, unlike an array
             a.cell[:na],
             a.state[:na],
             a.timer[:na],
