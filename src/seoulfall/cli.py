@@ -16,6 +16,7 @@ import typer
 
 from seoulfall.checkpoint import CheckpointError
 from seoulfall.scenario import ScenarioError
+from seoulfall.simulation import BackendError
 
 app = typer.Typer(
     add_completion=False,
@@ -52,6 +53,9 @@ def run(
     days: Annotated[float | None, typer.Option("--days", help="time.days (fractions ok)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads")] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="where the agents step: cpu, or gpu (NVIDIA, CUDA)")
+    ] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="overwrite a run folder that already holds a run")
@@ -105,7 +109,7 @@ def run(
     every = None
     if checkpoint_every:
         every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
-    sim = Simulation(sc, threads=threads)
+    sim = Simulation(sc, threads=threads, backend=backend)
     run_args = {
         "checkpoint_every": every,
         "checkpoint_dir": ckpt_dir,
@@ -329,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="seoulfall", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (ScenarioError, BadInput, CheckpointError) as exc:
+    except (ScenarioError, BadInput, CheckpointError, BackendError) as exc:
         typer.echo(f"seoulfall: error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -14,9 +14,16 @@ from seoulfall.engine.params import build_params, cast_traits, night_params, noi
 from seoulfall.engine.population import Agents, create_agents, start_cell
 from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
-from seoulfall.scenario import Scenario
+from seoulfall.scenario import Scenario, ScenarioError
 from seoulfall.snapshots import Recorder
 from seoulfall.world import Raster, load_world
+
+#: Where the agent pass can run: ``--backend`` of ``seoulfall run``.
+BACKENDS = ("cpu", "gpu")
+
+
+class BackendError(RuntimeError):
+    """The backend asked for cannot run here (no CUDA GPU for ``gpu``)."""
 
 
 class InvariantError(RuntimeError):
@@ -41,8 +48,17 @@ class Simulation:
     >>> results = sim.run()                                        # doctest: +SKIP
     """
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        threads: int | None = None,
+        backend: str = "cpu",
+    ):
         t0 = time.perf_counter()
+        if backend not in BACKENDS:
+            raise ScenarioError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
+        self.backend = backend
         if seed is not None:
             scenario = scenario.override({"seed": int(seed)})
         self.scenario = scenario
@@ -57,7 +73,10 @@ class Simulation:
         )
         self.nbr = self.world.neighbour_table()
         clock = scenario.time
-        self.stepper = Stepper(
+        stepper = Stepper
+        if backend == "gpu":
+            from seoulfall.engine.gpu import GPUStepper as stepper
+        self.stepper = stepper(
             self.agents,
             self.world.shape,
             self.nbr,
@@ -285,6 +304,7 @@ def simulate(
     overrides: dict | list | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    backend: str = "cpu",
 ) -> Results:
     """Run a scenario once and return its :class:`~seoulfall.results.Results`.
 
@@ -302,9 +322,12 @@ def simulate(
         Number of threads (results are identical for any count).
     progress : callable, optional
         ``progress(step, nsteps)``.
+    backend : {"cpu", "gpu"}
+        Where the agent pass runs (:mod:`seoulfall.engine.gpu`); the same seed gives the
+        same results on either.
     """
     sc = resolve(scenario, scale=scale, days=days, overrides=overrides)
-    return Simulation(sc, seed=seed, threads=threads).run(progress=progress)
+    return Simulation(sc, seed=seed, threads=threads, backend=backend).run(progress=progress)
 
 
 def resolve(

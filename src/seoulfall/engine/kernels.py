@@ -337,8 +337,9 @@ def compute_fields(cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, dirty, tm
         if d != dsrc:  # flags within reach of a source of this radius
             near_tiles(tiles, nx, ny, d, near[1])
             dsrc = d
-        box_field(src[which[j]], nx, ny, radius[j], bbox, grow[j], near[0],
-                  0 if every else read[j], near[1], source[j], dirty[j], tmp, fields[j])  # fmt: skip
+        rd = 0 if every else read[j]
+        box_field(src[which[j]], nx, ny, radius[j], bbox, grow[j], near[0], rd, near[1],
+                  source[j], dirty[j], tmp, fields[j])  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -401,7 +402,8 @@ def _contacts(cnt, nbr, c, P):
 
 
 # Indices into the per-step keys of the random streams (``step_keys``).
-K_BITE, K_KILL, K_TURN, K_HYBRID, K_EVOLVE, K_MOVE, K_SHELTER, K_LAPSE, K_CARRIER, K_LINE = range(10)
+K_BITE, K_KILL, K_TURN, K_HYBRID, K_EVOLVE = range(5)
+K_MOVE, K_SHELTER, K_LAPSE, K_CARRIER, K_LINE = range(5, 10)
 K_HOP = 10  # K_HOP + h: the h-th extra hop
 NKEYS = K_HOP + MAXHOP
 _KEY_STREAMS = (

@@ -1,0 +1,192 @@
+"""The GPU backend: the same per-agent step on an NVIDIA GPU (numba's CUDA target).
+
+``--backend gpu`` (``Simulation(..., backend="gpu")``) runs the agent pass as a CUDA kernel,
+one thread per agent, calling the very function the CPU pass inlines
+(:func:`seoulfall.engine.kernels.agent_step`). What differs is only how the pass counts:
+atomic additions into the next step's per-cell counts, an atomic cursor into the list of
+events, atomic minima and maxima for the threat box. Counts are integers and every
+decision uses the counts at the start of the step and counter-based random numbers keyed by
+(seed, stream, step, agent id), and the noise of fights is summed in cell order, so a seed
+gives the same run on the GPU as on the CPU, agent for agent (the tests check it through
+numba's CUDA simulator, ``NUMBA_ENABLE_CUDASIM=1``).
+
+What stays on the host, per step: the sensing fields (over the raster, about 1 % of the
+work at full Seoul), the noise of fights and the playbook. The agents stay on the device
+for a whole ``advance`` call (between recorded rows), the per-cell counts (32 bytes per
+cell) come back every step and the fields go out. Agents are not sorted on the device
+(sorting only ever changed speed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import config, cuda
+
+from seoulfall.engine import kernels as K
+from seoulfall.engine.stepper import Stepper
+from seoulfall.simulation import BackendError
+
+THREADS_PER_BLOCK = 256
+
+
+def _unwrap(x):
+    """The NumPy array behind an array of numba's CUDA simulator (anything else as is)."""
+    item = x.__dict__.get("_item") if hasattr(x, "__dict__") else None
+    return item._ary if item is not None else x
+
+
+def _simulated_agent_step(*args):
+    # Under NUMBA_ENABLE_CUDASIM the kernel runs as Python and its arrays are the
+    # simulator's wrappers, which compiled CPU code cannot take: hand it the arrays behind.
+    return K.agent_step(*(_unwrap(x) for x in args))
+
+
+#: The per-agent step the kernel calls: on a GPU numba compiles ``kernels.agent_step`` for
+#: the device; in the simulator it runs compiled for the CPU on the same arrays.
+_agent_step = _simulated_agent_step if config.ENABLE_CUDASIM else K.agent_step
+
+
+def available() -> bool:
+    """Whether the GPU backend can run here (a CUDA GPU, or numba's CUDA simulator)."""
+    try:
+        return bool(cuda.is_available())
+    except Exception:  # a broken driver is no GPU
+        return False
+
+
+@cuda.jit
+def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
+          cst, ccell, nx, fast, general, nxt, ev, nev, stats):  # fmt: skip
+    i = cuda.grid(1)
+    if i >= cell.size:
+        return
+    c, st, nsb, units, evc = _agent_step(
+        i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP,
+        CT, cst, ccell, fast, general,
+    )  # fmt: skip
+    if evc >= 0:
+        ev[cuda.atomic.add(nev, 0, 1)] = evc
+    if st >= K.DEAD:
+        return
+    cuda.atomic.add(nxt, (c, st), 1)
+    if units != 0:
+        cuda.atomic.add(nxt, (c, K.C_STR), units)
+    cuda.atomic.add(stats, st, 1)
+    if st == K.INFECTED or st == K.ZOMBIE or st == K.EVOLVED:
+        rr = c // nx
+        cc = c - rr * nx
+        cuda.atomic.min(stats, K.NLIVING + 0, rr)
+        cuda.atomic.max(stats, K.NLIVING + 1, rr)
+        cuda.atomic.min(stats, K.NLIVING + 2, cc)
+        cuda.atomic.max(stats, K.NLIVING + 3, cc)
+
+
+@cuda.jit
+def _events(ev, nev, nxt):
+    """Add the step's events (zombies destroyed, hybrids' attacks) to the next counts."""
+    j = cuda.grid(1)
+    if j >= nev[0]:
+        return
+    c = ev[j] >> 2
+    kind = ev[j] & 3
+    if kind == K.EV_KILL:
+        cuda.atomic.add(nxt, (c, K.C_KILLS), 1)
+    elif kind == K.EV_CARRIER:
+        cuda.atomic.add(nxt, (c, K.C_ATT), 1)
+    else:
+        cuda.atomic.add(nxt, (c, K.C_ATT), 65536)
+
+
+def _blocks(n: int) -> int:
+    return max(1, (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)
+
+
+class GPUStepper(Stepper):
+    """A :class:`Stepper` whose agent pass runs on the GPU (same results as the CPU's)."""
+
+    def __init__(self, *args, **kwargs):
+        if not available():
+            raise BackendError(
+                "--backend gpu: no CUDA GPU found (numba.cuda.is_available() is False); "
+                "use --backend cpu"
+            )
+        kwargs["threads"] = 1  # the host side runs in one thread
+        super().__init__(*args, **kwargs)
+        self.stats_g = np.zeros(K.NSTATS, np.int64)
+        self.nev_g = np.zeros(1, np.int64)
+
+    def sort(self) -> None:
+        """Nothing to sort: the device counts with atomics, whatever the agents' order."""
+        self.n_active = self.agents.n
+
+    def advance(self, step0: int, nsteps: int) -> None:
+        """Advance ``nsteps`` steps on the device (agents copied there and back once)."""
+        a = self.agents
+        n = a.n
+        d = {
+            name: cuda.to_device(x)
+            for name, x in (
+                ("cell", a.cell), ("state", a.state), ("timer", a.timer), ("aid", a.aid),
+                ("nbr", self.nbr), ("IP", self.IP), ("CT", self.CT),
+                ("cst", self.cast_state), ("ccell", self.cast_cell),
+            )
+        }  # fmt: skip
+        ev = cuda.device_array(max(1, n), np.int64)
+        nev = cuda.device_array(1, np.int64)
+        stats = cuda.device_array(K.NSTATS, np.int64)
+        cur = cuda.to_device(self.cnt)
+        nxt = cuda.device_array_like(self.cnt)
+        ncast = int(self.IP[K.I_NCAST])
+        radius, loud, keep = self.noise
+        for step in range(step0, step0 + nsteps):
+            self._fields(self.cnt)
+            if self.sources:
+                self._sound(step)
+            P = self.params_at(step)
+            general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
+            fast = not general and P[K.P_H_DRIFT] < 1.0
+            K.step_keys(self.seed, step, self.keys)
+            fz, fh, fe, fy = (cuda.to_device(f) for f in self.fields)
+            nxt.copy_to_device(np.zeros_like(self.cnt))
+            nev.copy_to_device(np.zeros(1, np.int64))
+            init = np.zeros(K.NSTATS, np.int64)
+            init[K.NLIVING + 0] = init[K.NLIVING + 2] = 1 << 30
+            init[K.NLIVING + 1] = init[K.NLIVING + 3] = -1
+            stats.copy_to_device(init)
+            before = self.cast_state.copy() if ncast else None
+            _pass[_blocks(n), THREADS_PER_BLOCK](
+                tuple(self.keys), d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
+                fz, fh, fe, fy, cuda.to_device(self.fs), cuda.to_device(self.fn),
+                cuda.to_device(self.fv), cuda.to_device(self.zk), cuda.to_device(P), d["IP"],
+                d["CT"], d["cst"], d["ccell"], self.nx, fast, general, nxt, ev, nev, stats,
+            )  # fmt: skip
+            nev.copy_to_host(self.nev_g)
+            m = int(self.nev_g[0])
+            if m:
+                _events[_blocks(m), THREADS_PER_BLOCK](ev, nev, nxt)
+            nxt.copy_to_host(self.cnt)
+            stats.copy_to_host(self.stats_g)
+            self.totals[:] = self.stats_g[: K.NLIVING]
+            self.bbox[:] = self.stats_g[K.NLIVING :]
+            if loud > 0.0:
+                if m:
+                    self.ev[:m] = ev[:m].copy_to_host()
+                self.nev[0] = m
+                K.fight_noise(
+                    self.fn, self.ev, self.nev, max(1, n), self.nx, self.ny,
+                    radius, loud, keep, self.noise_region,
+                )  # fmt: skip
+            if ncast:
+                d["cst"].copy_to_host(self.cast_state)
+                d["ccell"].copy_to_host(self.cast_cell)
+                for who in np.flatnonzero(self.cast_state != before):
+                    rec = (int(who), step, int(self.cast_state[who]), int(self.cast_cell[who]))
+                    self.cast_records.append(rec)
+            cur, nxt = nxt, cur
+        d["cell"].copy_to_host(a.cell)
+        d["state"].copy_to_host(a.state)
+        d["timer"].copy_to_host(a.timer)
+
+    def warm_up(self) -> None:
+        """Compile the CPU kernels the host side uses (the CUDA ones compile on first use)."""
+        super().warm_up()

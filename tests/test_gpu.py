@@ -1,0 +1,107 @@
+"""The GPU backend, checked on the CPU through numba's CUDA simulator.
+
+``NUMBA_ENABLE_CUDASIM=1`` must be set before numba is imported, so each check runs in a
+child process. The simulator runs the kernels' Python one thread at a time (about 0.5 ms a
+thread), so the runs are small; what they check is that the GPU pass (atomic counts, the
+event list, the threat box, the host side of the step) gives the CPU's run agent for agent.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+from numba import config
+assert config.ENABLE_CUDASIM
+from seoulfall import Scenario
+from seoulfall.simulation import Simulation
+name, overrides, steps = json.loads(sys.argv[1])
+sc = Scenario.load(name, overrides)
+out = {}
+runs = []
+for backend in ("cpu", "gpu"):
+    sim = Simulation(sc, seed=4, backend=backend)
+    for step in range(steps):
+        sim.playbook.fire_due(step)
+        sim.advance(step, 1)
+    a = sim.agents
+    o = np.argsort(a.aid)
+    runs.append((a.cell[o], a.state[o], a.timer[o], sim.cnt, sim.stepper.fn))
+    out[backend] = {"totals": sim.totals.tolist(), "cast": sim.stepper.cast_records,
+                    "states": np.bincount(a.state & 7, minlength=8).tolist()}
+out["equal"] = [bool(np.array_equal(x, y)) for x, y in zip(*runs)]
+print(json.dumps(out))
+"""
+
+
+def simulated(name, overrides, steps):
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps([name, overrides, steps])],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_gpu_pass_gives_the_cpu_run_on_hyosan():
+    """Hyosan's first 2 hours at 1/300 scale: the outbreak spreads, the same on both."""
+    out = simulated("hyosan", {"population.scale": 0.003, "time.days": 1}, 120)
+    assert out["equal"] == [True] * 5, out
+    assert out["cpu"] == out["gpu"]
+    states = out["cpu"]["states"]
+    assert states[1] + states[2] + states[3] + states[5] > 5  # more than the 5 it starts with
+
+
+@pytest.mark.parametrize("neighbours", [0.0, 0.5])
+def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours):
+    """A small lattice with hybrids (carriers and immune), evolution, shelter, strength,
+    wounds and fight noise, own-cell and neighbour contacts: the same on both."""
+    overrides = {
+        "world.size": 12,
+        "population.agents": 500,
+        "outbreak.zombies": 40,
+        "time.dt_min": 1.0,
+        "zombie.speed_mps": 1.0,
+        "zombie.wander_mps": 0.8,
+        "zombie.sense_m": 300.0,
+        "zombie.evolve_rate_per_day": 200.0,
+        "zombie.evolve_per_bite_per_day": 20.0,
+        "human.flee_mps": 1.5,
+        "human.drift_mps": 0.5,
+        "human.sense_m": 200.0,
+        "human.strength_sigma": 0.5,
+        "human.shelter_probability": 0.3,
+        "infection.turn_median_min": 2.0,
+        "infection.hybrid_probability": 0.3,
+        "infection.wound_probability": 0.2,
+        "hybrid.hunger_hours": 0.0,
+        "hybrid.lapse_rate": 5.0,
+        "hybrid.self_control": 0.0,
+        "noise.fight_loudness": 1.0,
+        "interaction.mixing": "frequency",
+        "interaction.own_weight": 1.0,
+        "interaction.neighbour_weight": neighbours,
+    }
+    out = simulated("lattice", overrides, 30)
+    assert out["equal"] == [True] * 5, out
+    assert out["cpu"] == out["gpu"]
+    states = out["cpu"]["states"]
+    assert states[3] > 0 and states[4] > 0 and states[5] > 0  # evolved, hybrids, dead
+
+
+def test_backend_gpu_without_a_gpu_is_one_line_and_exit_2(tmp_path):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", NUMBA_ENABLE_CUDASIM="0")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from seoulfall.cli import main; main()", "run",
+         "--backend", "gpu", "--days", "0.01", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no CUDA GPU" in proc.stderr
+    assert not (tmp_path / "run").exists()
