@@ -85,7 +85,7 @@ class Simulation:
             self.seed,
             threads=threads,
             P_night=night_params(self.P, scenario.zombie.night_factor),
-            is_night=lambda step: clock.is_night(step * clock.dt_min),
+            is_night=night_table(clock, self.nsteps).__getitem__,
             cast_traits=cast_traits(scenario),
             noise=noise_params(scenario, self.world.cell_m),
         )
@@ -293,6 +293,11 @@ class Simulation:
                 "threads": self.stepper.nchunks,
             },
         )
+
+
+def night_table(clock, nsteps: int) -> np.ndarray:
+    """Whether each step (``0 .. nsteps``) starts at night: computed once, read every step."""
+    return np.array([clock.is_night(step * clock.dt_min) for step in range(nsteps + 1)])
 
 
 def simulate(

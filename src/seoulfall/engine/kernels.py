@@ -422,6 +422,12 @@ def step_keys(seed, step, keys):
 
 
 @njit(inline="always", cache=True)
+def _key_tuple(keys):
+    """The ``NKEYS`` keys of a step as a tuple."""
+    return (keys[0], keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12], keys[13], keys[14], keys[15], keys[16], keys[17])
+
+
+@njit(inline="always", cache=True)
 def agent_step(
     i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
     cst, ccell, fast, general,
@@ -742,9 +748,10 @@ def pass_chunk(
 ):
     """One chunk of the pass: agents ``[ch n / nchunks, (ch + 1) n / nchunks)``.
 
-    ``keys``: the step's random-stream keys (:func:`step_keys`). Compiled without reference
-    counting (it allocates nothing), so that the per-agent function inlined into its loop
-    costs no atomic reference-count operations on its array arguments.
+    ``keys``: the step's random-stream keys (:func:`step_keys`), an array, read into a tuple
+    (held in registers; array elements would be re-read for every agent). Compiled without
+    reference counting (it allocates nothing), so that the per-agent function inlined into
+    its loop costs no atomic reference-count operations on its array arguments.
 
     ``fz``, ``fh``, ``fe``, ``fy``: zombies humans sense, humans zombies sense, humans evolved
     zombies sense, zombies hybrids hear (box sums); ``fs``, ``fn``: scheduled sound and the
@@ -755,6 +762,7 @@ def pass_chunk(
     """
     n = cell.size
     nchunks = bounds.size - 1
+    kt = _key_tuple(keys)
     general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
     fast = not general and P[P_H_DRIFT] < 1.0
     blo = bounds[ch]
@@ -769,7 +777,7 @@ def pass_chunk(
     zr1 = zc1 = -1
     for i in range(lo, hi):
         c, st, nsb, units, evc = agent_step(
-            i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
+            i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
             IP, CT, cst, ccell, fast, general,
         )  # fmt: skip
         if evc >= 0:

@@ -202,7 +202,7 @@ class Stepper:
         na = self.n_active  # views of the same dtype and layout: no new compilation
         K.step_keys(self.seed, step, self.keys)
         return (
-            tuple(self.keys),  # a tuple of uint64: held in registers, unlike an array
+            self.keys,
             a.cell[:na],
             a.state[:na],
             a.timer[:na],
