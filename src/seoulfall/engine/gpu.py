@@ -35,15 +35,22 @@ def _unwrap(x):
     return item._ary if item is not None else x
 
 
-def _simulated_agent_step(*args):
+def _on_host(fn):
     # Under NUMBA_ENABLE_CUDASIM the kernel runs as Python and its arrays are the
     # simulator's wrappers, which compiled CPU code cannot take: hand it the arrays behind.
-    return K.agent_step(*(_unwrap(x) for x in args))
+    return lambda *args: fn(*(_unwrap(x) for x in args))
 
 
-#: The per-agent step the kernel calls: on a GPU numba compiles ``kernels.agent_step`` for
-#: the device; in the simulator it runs compiled for the CPU on the same arrays.
-_agent_step = _simulated_agent_step if config.ENABLE_CUDASIM else K.agent_step
+#: What the kernel calls: on a GPU numba compiles ``kernels.agent_step`` (and the key tuple)
+#: for the device; in the simulator they run compiled for the CPU on the same arrays.
+if config.ENABLE_CUDASIM:
+    _agent_step = _on_host(K.agent_step)
+
+    def _key_tuple(keys):
+        return tuple(np.uint64(k) for k in _unwrap(keys))  # uint64 scalars, as on the device
+
+else:
+    _agent_step, _key_tuple = K.agent_step, K._key_tuple
 
 
 def available() -> bool:
@@ -61,7 +68,7 @@ def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, z
     if i >= cell.size:
         return
     c, st, nsb, units, evc = _agent_step(
-        i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP,
+        i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP,
         CT, cst, ccell, fast, general,
     )  # fmt: skip
     if evc >= 0:
@@ -155,7 +162,7 @@ class GPUStepper(Stepper):
             stats.copy_to_device(init)
             before = self.cast_state.copy() if ncast else None
             _pass[_blocks(n), THREADS_PER_BLOCK](
-                tuple(self.keys), d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
+                cuda.to_device(self.keys), d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
                 fz, fh, fe, fy, cuda.to_device(self.fs), cuda.to_device(self.fn),
                 cuda.to_device(self.fv), cuda.to_device(self.zk), cuda.to_device(P), d["IP"],
                 d["CT"], d["cst"], d["ccell"], self.nx, fast, general, nxt, ev, nev, stats,
