@@ -319,3 +319,13 @@ def test_clock_knows_night_hours():
     assert not t.is_night(0) and t.is_night(61) and t.is_night(60 * 10.5)
     assert not t.is_night(60 * 11) and t.is_night(60 * 25.5)
     assert not Scenario.load("seoul-falls", {"time.night_start_hour": 6.0}).time.is_night(0)
+
+
+def test_shell_sort_sorts_like_numpy():
+    """The sort the noise of fights uses (order-independent sums) sorts correctly."""
+    gen = np.random.default_rng(1)
+    for n in (0, 1, 2, 3, 17, 1000, 40_000):
+        x = gen.integers(-5, 1 << 40, n)
+        want = np.sort(x)
+        K._shell_sort(x)
+        assert np.array_equal(x, want), n

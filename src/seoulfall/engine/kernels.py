@@ -980,6 +980,25 @@ def _add_disc(f, nx, ny, c, loud, radius):
 
 
 @njit(cache=True, nogil=True)
+def _shell_sort(x):
+    """Sort ``x`` in place (Knuth's gaps 1, 4, 13, 40, ...): compiles in a fraction of
+    ``np.sort``'s time, and a step's kills are few."""
+    n = x.size
+    g = 1
+    while g < n // 3:
+        g = 3 * g + 1
+    while g >= 1:
+        for i in range(g, n):
+            v = x[i]
+            j = i
+            while j >= g and x[j - g] > v:
+                x[j] = x[j - g]
+                j -= g
+            x[j] = v
+        g //= 3
+
+
+@njit(cache=True, nogil=True)
 def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
     """Fading noise of fights: decay by ``keep``, then add this step's fights.
 
@@ -1021,7 +1040,7 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
             if ev[j] & 3 == EV_KILL:
                 cells[k] = ev[j] >> 2
                 k += 1
-    cells.sort()
+    _shell_sort(cells)
     for k in range(nkill):
         c = cells[k]
         _add_disc(fn, nx, ny, c, loud, radius)
