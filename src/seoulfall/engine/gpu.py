@@ -68,8 +68,8 @@ def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, z
     if i >= cell.size:
         return
     c, st, nsb, units, evc = _agent_step(
-        i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP,
-        CT, cst, ccell, fast, general,
+        i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk,
+        P, IP, CT, cst, ccell, fast, general,
     )  # fmt: skip
     if evc >= 0:
         ev[cuda.atomic.add(nev, 0, 1)] = evc
@@ -126,8 +126,32 @@ class GPUStepper(Stepper):
         """Nothing to sort: the device counts with atomics, whatever the agents' order."""
         self.n_active = self.agents.n
 
+    def _device_buffers(self):
+        """Device arrays kept for the whole run (allocated once, filled every step)."""
+        if getattr(self, "_dev", None) is None:
+            n, ncells = self.agents.n, self.cnt.shape[0]
+            self._dev = {
+                "cnt": (cuda.device_array_like(self.cnt), cuda.device_array_like(self.cnt)),
+                "fields": cuda.device_array_like(self.fields),
+                "sound": cuda.device_array((2, ncells), np.float32),
+                "fv": cuda.device_array_like(self.fv),
+                "zk": cuda.device_array_like(self.zk),
+                "P": cuda.device_array_like(self.P),
+                "keys": cuda.device_array_like(self.keys),
+                "ev": cuda.device_array(max(1, n), np.int64),
+                "nev": cuda.device_array(1, np.int64),
+                "stats": cuda.device_array(K.NSTATS, np.int64),
+                "zeros": cuda.to_device(np.zeros_like(self.cnt)),
+            }
+        return self._dev
+
     def advance(self, step0: int, nsteps: int) -> None:
-        """Advance ``nsteps`` steps on the device (agents copied there and back once)."""
+        """Advance ``nsteps`` steps on the device (agents copied there and back once).
+
+        Per step the host computes the fields (and sound, noise) from the counts, sends
+        them, runs the pass and the events, and reads back the counts, the statistics, the
+        events when fights make noise, and the cast.
+        """
         a = self.agents
         n = a.n
         d = {
@@ -138,11 +162,15 @@ class GPUStepper(Stepper):
                 ("cst", self.cast_state), ("ccell", self.cast_cell),
             )
         }  # fmt: skip
-        ev = cuda.device_array(max(1, n), np.int64)
-        nev = cuda.device_array(1, np.int64)
-        stats = cuda.device_array(K.NSTATS, np.int64)
-        cur = cuda.to_device(self.cnt)
-        nxt = cuda.device_array_like(self.cnt)
+        b = self._device_buffers()
+        cur, nxt = b["cnt"]
+        cur.copy_to_device(self.cnt)
+        fz, fh, fe, fy = b["fields"]
+        fs, fn = b["sound"]
+        ev, nev, stats = b["ev"], b["nev"], b["stats"]
+        init = np.zeros(K.NSTATS, np.int64)
+        init[K.NLIVING + 0] = init[K.NLIVING + 2] = 1 << 30
+        init[K.NLIVING + 1] = init[K.NLIVING + 3] = -1
         ncast = int(self.IP[K.I_NCAST])
         radius, loud, keep = self.noise
         for step in range(step0, step0 + nsteps):
@@ -153,19 +181,17 @@ class GPUStepper(Stepper):
             general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
             fast = not general and P[K.P_H_DRIFT] < 1.0
             K.step_keys(self.seed, step, self.keys)
-            fz, fh, fe, fy = (cuda.to_device(f) for f in self.fields)
-            nxt.copy_to_device(np.zeros_like(self.cnt))
-            nev.copy_to_device(np.zeros(1, np.int64))
-            init = np.zeros(K.NSTATS, np.int64)
-            init[K.NLIVING + 0] = init[K.NLIVING + 2] = 1 << 30
-            init[K.NLIVING + 1] = init[K.NLIVING + 3] = -1
-            stats.copy_to_device(init)
+            for host, dev in (
+                (self.fields, b["fields"]), (self.fs, fs), (self.fn, fn), (self.fv, b["fv"]),
+                (self.zk, b["zk"]), (P, b["P"]), (self.keys, b["keys"]), (b["zeros"], nxt),
+                (np.zeros(1, np.int64), nev), (init, stats),
+            ):  # fmt: skip
+                dev.copy_to_device(host)
             before = self.cast_state.copy() if ncast else None
             _pass[_blocks(n), THREADS_PER_BLOCK](
-                cuda.to_device(self.keys), d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
-                fz, fh, fe, fy, cuda.to_device(self.fs), cuda.to_device(self.fn),
-                cuda.to_device(self.fv), cuda.to_device(self.zk), cuda.to_device(P), d["IP"],
-                d["CT"], d["cst"], d["ccell"], self.nx, fast, general, nxt, ev, nev, stats,
+                b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
+                fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], b["P"], d["IP"], d["CT"], d["cst"],
+                d["ccell"], self.nx, fast, general, nxt, ev, nev, stats,
             )  # fmt: skip
             nev.copy_to_host(self.nev_g)
             m = int(self.nev_g[0])

@@ -424,7 +424,13 @@ def step_keys(seed, step, keys):
 @njit(inline="always", cache=True)
 def _key_tuple(keys):
     """The ``NKEYS`` keys of a step as a tuple."""
-    return (keys[0], keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12], keys[13], keys[14], keys[15], keys[16], keys[17])
+    return (
+        keys[0], keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8],
+        keys[9], keys[10], keys[11], keys[12], keys[13], keys[14], keys[15], keys[16], keys[17],
+    )  # fmt: skip
+
+
+assert NKEYS == 18, "_key_tuple lists the keys one by one"
 
 
 @njit(inline="always", cache=True)
@@ -981,8 +987,10 @@ def _add_disc(f, nx, ny, c, loud, radius):
 
 @njit(cache=True, nogil=True)
 def _shell_sort(x):
-    """Sort ``x`` in place (Knuth's gaps 1, 4, 13, 40, ...): compiles in a fraction of
-    ``np.sort``'s time, and a step's kills are few."""
+    """Sort ``x`` in place (Shell's method, Knuth's gaps 1, 4, 13, 40, ...).
+
+    Compiles in a fraction of ``np.sort``'s time; a step's kills are few.
+    """
     n = x.size
     g = 1
     while g < n // 3:
