@@ -221,5 +221,5 @@ class GPUStepper(Stepper):
         d["timer"].copy_to_host(a.timer)
 
     def warm_up(self) -> None:
-        """Compile the CPU kernels the host side uses (the CUDA ones compile on first use)."""
+        """Compile the host's kernels and the device's (one step of two agents)."""
         super().warm_up()

@@ -285,7 +285,7 @@ class Stepper:
         IP = self.IP.copy()
         IP[K.I_NCAST] = 0
         IP[K.I_SORT_EVERY] = 1
-        s = Stepper(
+        s = type(self)(  # the GPU stepper compiles its device kernels here too
             tiny,
             (1, 1),
             np.full((1, 4), -1, np.int32),
