@@ -154,6 +154,8 @@ class GPUStepper(Stepper):
         """
         a = self.agents
         n = a.n
+        # the agents and the neighbour table go out at every call: the playbook changes
+        # them between calls (strikes, soldiers, evacuations, cordons, closed bridges)
         d = {
             name: cuda.to_device(x)
             for name, x in (

@@ -596,7 +596,7 @@ def agent_step(
             mode, x = _MODE_RANDOM, P[P_H_DRIFT]
     elif st == HUMAN and (sb & EVACUATING) != 0 and fz[c] == 0:
         sheltered = False
-        mode, x = _MODE_EVAC, P[P_H_FLEE] * spd
+        mode, x, field = _MODE_EVAC, P[P_H_FLEE] * spd, fv
     elif st == HUMAN or st == INFECTED:
         if fz[c] > 0:
             if st == HUMAN and not sheltered and P[P_SHELTER_P] > 0.0:
@@ -652,17 +652,6 @@ def agent_step(
                     c = best
                 if cnt[c, stop] > 0 or (stop == ZOMBIE and cnt[c, EVOLVED] > 0):
                     break
-            elif mode == _MODE_EVAC:
-                best = -1
-                bv = fv[c]
-                for j in range(4):
-                    nb = nbr[c, (k0 + j) & 3]
-                    if nb >= 0 and fv[nb] < bv:
-                        bv = fv[nb]
-                        best = nb
-                if best < 0:
-                    break
-                c = best
             elif mode == _MODE_SOUND:
                 best = -1
                 sv = fs[c] + fn[c]
@@ -675,13 +664,13 @@ def agent_step(
                     best = nbr[c, k0]  # at the loudest point: mill about
                 if best >= 0:
                     c = best
-            else:  # flee
+            else:  # flee or evacuate: down the field (zombies in sight, steps to the target)
                 best = -1
-                bv = fz[c]
+                bv = field[c]
                 for j in range(4):
                     nb = nbr[c, (k0 + j) & 3]
-                    if nb >= 0 and fz[nb] < bv:
-                        bv = fz[nb]
+                    if nb >= 0 and field[nb] < bv:
+                        bv = field[nb]
                         best = nb
                 if best < 0:
                     break
@@ -1033,21 +1022,18 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
     ir = int(radius)
     # the cells of this step's kills in increasing order, so that the float sums do not
     # depend on the order of the events (threads, GPU)
-    nkill = 0
     nchunks = nev.size
+    total = 0
+    for ch in range(nchunks):
+        total += nev[ch] - ch * n // nchunks
+    cells = np.empty(total, np.int64)
+    nkill = 0
     for ch in range(nchunks):
         for j in range(ch * n // nchunks, nev[ch]):
             if ev[j] & 3 == EV_KILL:
+                cells[nkill] = ev[j] >> 2
                 nkill += 1
-    if nkill == 0:
-        return
-    cells = np.empty(nkill, np.int64)
-    k = 0
-    for ch in range(nchunks):
-        for j in range(ch * n // nchunks, nev[ch]):
-            if ev[j] & 3 == EV_KILL:
-                cells[k] = ev[j] >> 2
-                k += 1
+    cells = cells[:nkill]
     _shell_sort(cells)
     for k in range(nkill):
         c = cells[k]

@@ -219,7 +219,7 @@ def step(
                 mode, x = "random", P[K.P_H_DRIFT]
         elif st == K.HUMAN and sb & K.EVACUATING and fz[c] == 0:
             sheltered = False
-            mode, x = "evac", P[K.P_H_FLEE] * spd
+            mode, x, field = "evac", P[K.P_H_FLEE] * spd, fv
         elif st in (K.HUMAN, K.INFECTED):
             if fz[c] > 0:
                 if st == K.HUMAN and not sheltered and P[K.P_SHELTER_P] > 0 and zc == 0:
@@ -267,14 +267,6 @@ def step(
                         c = best
                     if any(cnt[c, k] > 0 for k in stop):
                         break
-                elif mode == "evac":
-                    best, bv = -1, fv[c]
-                    for nb in order:
-                        if nb >= 0 and fv[nb] < bv:
-                            best, bv = int(nb), fv[nb]
-                    if best < 0:
-                        break
-                    c = best
                 elif mode == "sound":
                     best, sv = -1, sound(c)
                     for nb in order:
@@ -284,11 +276,11 @@ def step(
                         best = int(order[0])
                     if best >= 0:
                         c = best
-                else:
-                    best, bv = -1, fz[c]
+                else:  # flee or evacuate: down the field
+                    best, bv = -1, field[c]
                     for nb in order:
-                        if nb >= 0 and fz[nb] < bv:
-                            best, bv = int(nb), fz[nb]
+                        if nb >= 0 and field[nb] < bv:
+                            best, bv = int(nb), field[nb]
                     if best < 0:
                         break
                     c = best
