@@ -114,6 +114,35 @@ def test_same_seed_is_bit_identical_whatever_the_thread_count(small_seoul, monke
     assert r1.districts.equals(r2.districts)
 
 
+def test_the_pass_runs_on_every_thread_asked_for(small_seoul, monkeypatch):
+    """A run steps on the threads asked for, even after ``warm_up`` built a one-thread stepper.
+
+    numba's thread count belongs to the calling thread; a stepper once set it only when
+    built, so the tiny stepper of ``warm_up`` left every run on one thread.
+    """
+    from seoulfall.engine import kernels, stepper
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread on this machine")
+    monkeypatch.setattr(stepper, "SERIAL_BELOW", 0)
+    sc = small_seoul.override({"time.days": 0.05})
+    seen = []
+    real = kernels.pass_parallel
+
+    def spy(*args):
+        if args[1].size > 2:  # not the tiny stepper of warm_up
+            seen.append(numba.get_num_threads())
+        return real(*args)
+
+    monkeypatch.setattr(kernels, "pass_parallel", spy)
+    sim = Simulation(sc, seed=5, threads=2)
+    numba.set_num_threads(1)  # as any other code on this thread may have done
+    sim.run()
+    assert sim.stepper.nchunks == 2
+    assert len(seen) == sim.nsteps
+    assert set(seen) == {2}
+
+
 def test_different_seeds_differ(small_seoul):
     sc = small_seoul.override({"time.days": 0.25})
     a = simulate(sc, seed=1).timeseries

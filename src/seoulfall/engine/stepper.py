@@ -80,7 +80,6 @@ class Stepper:
         self.threads = max(
             1, min(int(threads or os.cpu_count() or 1), numba.config.NUMBA_NUM_THREADS)
         )
-        numba.set_num_threads(self.threads)
         self.nchunks = 1 if n < SERIAL_BELOW else self.threads
         ncells = self.ny * self.nx
         self.cnt = np.zeros((ncells, K.NCOLS), np.int32)
@@ -241,6 +240,12 @@ class Stepper:
         if sort_every < 0:  # auto: one thread gains nothing from sorting often
             sort_every = 16 if self.nchunks > 1 else 128
         K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
+        if self.pool is not None:
+            # numba's thread count belongs to the calling thread, and any other stepper (the
+            # tiny one of ``warm_up``, a user's) may have set it since: set it where the pass
+            # runs. It was once set only in the constructor, and every run through
+            # ``Simulation.run`` stepped on one thread after ``warm_up``.
+            numba.set_num_threads(self.nchunks)
         ncast = int(self.IP[K.I_NCAST])
         radius, loud, keep = self.noise
         for step in range(step0, step0 + nsteps):
