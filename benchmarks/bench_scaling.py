@@ -33,7 +33,7 @@ t = time.perf_counter()
 sim.advance(8, steps)
 secs = time.perf_counter() - t
 n = sim.agents.n
-print(json.dumps({"agents": n, "threads": sim.stepper.threads, "chunks": sim.stepper.nchunks,
+print(json.dumps({"agents": n, "threads": sim.stepper.nthreads, "chunks": sim.stepper.nchunks,
                   "seconds": secs, "rate": n * steps / secs,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -104,7 +104,7 @@ def test_same_seed_is_bit_identical_whatever_the_thread_count(small_seoul, monke
     one = Simulation(sc, seed=5, threads=1)
     one.run()
     two = Simulation(sc, seed=5, threads=2)
-    assert two.stepper.nchunks == min(2, numba.config.NUMBA_NUM_THREADS)
+    assert two.stepper.nthreads == min(2, numba.config.NUMBA_NUM_THREADS)
     two.run()
     for x, y in zip(agents_by_id(one), agents_by_id(two)):
         assert np.array_equal(x, y)
@@ -130,7 +130,7 @@ def test_the_pass_runs_on_every_thread_asked_for(small_seoul, monkeypatch):
     real = kernels.pass_parallel
 
     def spy(*args):
-        if args[1].size > 2:  # not the tiny stepper of warm_up
+        if args[2].size > 2:  # not the tiny stepper of warm_up
             seen.append(numba.get_num_threads())
         return real(*args)
 
@@ -138,7 +138,7 @@ def test_the_pass_runs_on_every_thread_asked_for(small_seoul, monkeypatch):
     sim = Simulation(sc, seed=5, threads=2)
     numba.set_num_threads(1)  # as any other code on this thread may have done
     sim.run()
-    assert sim.stepper.nchunks == 2
+    assert sim.stepper.nthreads == 2
     assert len(seen) == sim.nsteps
     assert set(seen) == {2}
 

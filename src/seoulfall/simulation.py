@@ -290,7 +290,7 @@ class Simulation:
                 "stepping_seconds": stepping,
                 "setup_seconds": self.setup_seconds,
                 "compile_seconds": compile_seconds,
-                "threads": self.stepper.nchunks,
+                "threads": self.stepper.nthreads,
             },
         )
 

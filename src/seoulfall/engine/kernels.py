@@ -138,6 +138,18 @@ def _turn_time(bits, median, sigma):
     return median * math.exp(sigma * z)
 
 
+@njit(inline="always", cache=True)
+def _may_hit(u, x):
+    """False when the uniform ``u`` is surely not below ``1 - exp(-x)`` (``x >= 0``).
+
+    ``1 - exp(-x) <= x``, and computed in doubles it exceeds ``x`` by less than 1e-15 (a
+    rounding of ``exp`` near 1) or a relative 1e-9 (``expm1``): so ``u`` above that bound
+    decides the draw without the exponential, and the decisions stay exactly those of
+    comparing with the exponential. Most draws of a step are far above their bound.
+    """
+    return u < x * 1.000000001 + 1e-15
+
+
 #: Side of the square tiles (cells) by which sensing fields are computed or skipped.
 TILE = 16
 # Tile flags (``field_sources``): which sources and which readers a tile holds.
@@ -519,7 +531,7 @@ def agent_step(
             tot = hb + hk + hw
             if tot > 0.0:
                 u = to_unit(agent_bits(keys[K_BITE], a))
-                p = 1.0 - math.exp(-tot)
+                p = 1.0 - math.exp(-tot) if _may_hit(u, tot) else 0.0
                 if u < p:
                     x = u / p * tot  # which of the three, in proportion to its hazard
                     tb = agent_bits(keys[K_TURN], a)
@@ -535,7 +547,8 @@ def agent_step(
             f = s + P[P_Y_STRENGTH] * y
             if f > 0:
                 kr = P[P_KILL] if st == ZOMBIE else P[P_KILL_E]
-                if to_unit(agent_bits(keys[K_KILL], a)) < 1.0 - math.exp(-kr * f / nc * dt):
+                u = to_unit(agent_bits(keys[K_KILL], a))
+                if _may_hit(u, kr * f / nc * dt) and u < 1.0 - math.exp(-kr * f / nc * dt):
                     st = DEAD
                     evc = (np.int64(c) << 2) | EV_KILL
             if st != DEAD and zk[c] > 0.0 and to_unit(agent_bits(keys[K_LINE], a)) < zk[c]:
@@ -547,17 +560,21 @@ def agent_step(
                     bz = P[P_BITE] * z + P[P_BITE_E] * e
                     if bz > 0.0:
                         tm += h * -math.expm1(-bz / nc * dt) * P[P_BITE] / bz
-                pe = P[P_EVOLVE_P]
-                if tm > 0.0:
-                    pe = -math.expm1(-(P[P_EVOLVE_RATE] + P[P_EVOLVE_BITE] * tm) * dt)
-                if pe > 0.0 and to_unit(agent_bits(keys[K_EVOLVE], a)) < pe:
-                    st = EVOLVED
+                if tm > 0.0:  # fed: a rate that grows with the bites fed
+                    xe = (P[P_EVOLVE_RATE] + P[P_EVOLVE_BITE] * tm) * dt
+                    u = to_unit(agent_bits(keys[K_EVOLVE], a))
+                    if _may_hit(u, xe) and u < -math.expm1(-xe):
+                        st = EVOLVED
+                elif P[P_EVOLVE_P] > 0.0:
+                    if to_unit(agent_bits(keys[K_EVOLVE], a)) < P[P_EVOLVE_P]:
+                        st = EVOLVED
     elif st == HYBRID:
         tm += dt  # hunger grows
         hc = cnt[c, HUMAN]
         if tm >= P[P_Y_HUNGER] and hc > 0:
             lapse = P[P_Y_LAPSE] * (1.0 - selfc)
-            if lapse > 0.0 and to_unit(agent_bits(keys[K_LAPSE], a)) < -math.expm1(-lapse * dt):
+            u = to_unit(agent_bits(keys[K_LAPSE], a)) if lapse > 0.0 else 1.0
+            if _may_hit(u, lapse * dt) and u < -math.expm1(-lapse * dt):
                 # self-control fails: it bites a human of its cell (next step) and feeds
                 tm = 0.0
                 stay = True
@@ -770,6 +787,9 @@ def pass_chunk(
     t0 = t1 = t2 = t3 = t4 = 0
     zr0 = zc0 = 1 << 30
     zr1 = zc1 = -1
+    # the row of cell c: (c + 0.5) / nx lies at least 0.5 / nx from an integer, far more
+    # than the rounding of two double operations for any raster below 10^12 cells
+    inv_nx = 1.0 / nx
     for i in range(lo, hi):
         c, st, nsb, units, evc = agent_step(
             i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
@@ -798,7 +818,7 @@ def pass_chunk(
                 t2 += 1
             else:
                 t3 += 1
-            rr = c // nx
+            rr = int((c + 0.5) * inv_nx)  # c // nx, exact (see above), without a division
             cc = c - rr * nx
             zr0 = min(zr0, rr)
             zr1 = max(zr1, rr)
@@ -1048,6 +1068,7 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
 
 @njit(parallel=True, cache=True)
 def pass_parallel(
+    nthreads,
     keys,
     cell,
     state,
@@ -1077,9 +1098,16 @@ def pass_parallel(
     nev,
     stats,
 ):
-    """Every chunk of the pass, one per numba thread."""
-    for ch in prange(bounds.size - 1):
-        pass_chunk(
+    """Every chunk of the pass on ``nthreads`` numba threads, dealt out in turn.
+
+    Thread ``t`` steps chunks ``t, t + nthreads, ...``: neighbouring chunks cost alike, so
+    dealing them out balances the threads where one range per thread would not (numba's
+    ``prange`` schedules statically).
+    """
+    nchunks = bounds.size - 1
+    for t in prange(nthreads):
+        for ch in range(t, nchunks, nthreads):
+            pass_chunk(
             ch,
             keys,
             cell,

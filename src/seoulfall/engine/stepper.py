@@ -24,6 +24,11 @@ from seoulfall.engine import kernels as K
 #: one (25.6 s vs 26.8 s, 23.2 s vs 23.3 s for the same steps), and the parallel wrapper
 #: costs about 9 s to compile on a first run, so small runs stay serial.
 SERIAL_BELOW = 1_000_000
+#: With several threads the pass splits its agents into this many parts per thread, dealt out
+#: in turn (thread t takes parts t, t + threads, ...). The work of a part varies a hundredfold
+#: (a chunk of sleeping city against one of the front); measured on day 2 of full Seoul, one
+#: part per thread left one thread idle for 65 % of the pass (41 ms against 118 ms).
+PARTS_PER_THREAD = 16
 
 
 class Stepper:
@@ -80,7 +85,8 @@ class Stepper:
         self.threads = max(
             1, min(int(threads or os.cpu_count() or 1), numba.config.NUMBA_NUM_THREADS)
         )
-        self.nchunks = 1 if n < SERIAL_BELOW else self.threads
+        self.nthreads = 1 if n < SERIAL_BELOW else self.threads  # threads the steps use
+        self.nchunks = self.nthreads * (PARTS_PER_THREAD if self.nthreads > 1 else 1)  # parts
         ncells = self.ny * self.nx
         self.cnt = np.zeros((ncells, K.NCOLS), np.int32)
         self.work = np.zeros_like(self.cnt)
@@ -119,7 +125,7 @@ class Stepper:
         self.cast_records: list[tuple[int, int, int, int]] = []  # (id, step, state, cell)
         self.bbox = np.zeros(4, np.int64)
         self.totals = np.zeros(K.NLIVING, np.int64)
-        self.shist = np.zeros((self.nchunks, ncells + 2), np.int64)
+        self.shist = np.zeros((self.nthreads, ncells + 2), np.int64)  # sorting: by thread
         # agents [n_active, n) are dead and sorted last: the pass never visits them
         self.n_active = n
         self.buf = (
@@ -128,7 +134,7 @@ class Stepper:
             np.empty(n, np.float32),
             np.empty(n, np.int32),
         )
-        self.pool = ThreadPoolExecutor(self.nchunks) if self.nchunks > 1 else None
+        self.pool = ThreadPoolExecutor(self.nthreads) if self.nthreads > 1 else None
         if self.pool is not None:
             weakref.finalize(self, self.pool.shutdown, wait=False)
         self.recount()
@@ -162,11 +168,11 @@ class Stepper:
             K.render_sources(self.fs, self.nx, self.ny, src)
 
     def _each_chunk(self, fn, *args) -> None:
-        """Run ``fn(ch, *args)`` for every chunk: chunk 0 here, the others on the pool."""
+        """Run ``fn(ch, *args)`` for every thread's chunk: 0 here, the others on the pool."""
         if self.pool is None:
             fn(0, *args)
             return
-        futures = [self.pool.submit(fn, ch, *args) for ch in range(1, self.nchunks)]
+        futures = [self.pool.submit(fn, ch, *args) for ch in range(1, self.nthreads)]
         fn(0, *args)
         for f in futures:
             f.result()
@@ -180,7 +186,7 @@ class Stepper:
         self._each_chunk(
             K.sort_scatter, a.cell, a.state, a.timer, a.aid, ncells, self.shist, *self.buf
         )
-        self._each_chunk(K.sort_copy_back, self.nchunks, a.cell, a.state, a.timer, a.aid, *self.buf)
+        self._each_chunk(K.sort_copy_back, self.nthreads, a.cell, a.state, a.timer, a.aid, *self.buf)
         self.n_active = a.n - int(np.count_nonzero(a.state == K.DEAD))
 
     def _fields(self, cur) -> None:
@@ -238,14 +244,14 @@ class Stepper:
         ncells = cur.shape[0]
         sort_every = int(self.IP[K.I_SORT_EVERY])
         if sort_every < 0:  # auto: one thread gains nothing from sorting often
-            sort_every = 16 if self.nchunks > 1 else 128
+            sort_every = 16 if self.nthreads > 1 else 128
         K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
         if self.pool is not None:
             # numba's thread count belongs to the calling thread, and any other stepper (the
             # tiny one of ``warm_up``, a user's) may have set it since: set it where the pass
             # runs. It was once set only in the constructor, and every run through
             # ``Simulation.run`` stepped on one thread after ``warm_up``.
-            numba.set_num_threads(self.nchunks)
+            numba.set_num_threads(self.nthreads)
         ncast = int(self.IP[K.I_NCAST])
         radius, loud, keep = self.noise
         for step in range(step0, step0 + nsteps):
@@ -258,7 +264,7 @@ class Stepper:
             if self.pool is None:
                 K.pass_chunk(0, *args)
             else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
-                K.pass_parallel(*args)
+                K.pass_parallel(self.nthreads, *args)
             K.merge_overflow(nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active, self.IP)
             K.combine_stats(self.stats, self.bbox, self.totals)
             if loud > 0.0:
@@ -302,6 +308,6 @@ class Stepper:
         )
         s.add_sound(0, 1.0, 1.0, 0, 1)
         s.advance(0, 1)
-        if self.nchunks > 1:  # the parallel wrapper costs seconds to compile: only if used
-            K.pass_parallel(*s._pass_args(1, s.cnt, s.work))
+        if self.nthreads > 1:  # the parallel wrapper costs seconds to compile: only if used
+            K.pass_parallel(1, *s._pass_args(1, s.cnt, s.work))
         K.tally(tiny.cell, tiny.state, np.zeros(1, np.int32), 1)
