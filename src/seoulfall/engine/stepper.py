@@ -140,8 +140,12 @@ class Stepper:
         self.recount()
 
     def recount(self) -> None:
-        """Rebuild the per-cell counts, threat box and totals from the agents."""
+        """Rebuild the per-cell counts, threat box and totals from the agents.
+
+        Every agent is visited again until the next sort: an edit may have revived one.
+        """
         a = self.agents
+        self.n_active = a.n
         K.count_cells(a.cell, a.state, self.cnt, self.IP)
         K.threat_bbox(self.cnt, self.nx, self.bbox)
         self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
@@ -178,16 +182,20 @@ class Stepper:
             f.result()
 
     def sort(self) -> None:
-        """Stable counting sort of the agents by cell (never changes results, only speed)."""
+        """Stable counting sort of the agents by cell (never changes results, only speed).
+
+        Only the agents before ``n_active`` are sorted: those after it are dead, already
+        last, and stay so (at day 1 of full Seoul a third of the agents).
+        """
         a = self.agents
+        na = self.n_active
+        cell, state, timer, aid = a.cell[:na], a.state[:na], a.timer[:na], a.aid[:na]
         ncells = self.cnt.shape[0]
-        self._each_chunk(K.sort_count, a.cell, a.state, ncells, self.shist)
+        self._each_chunk(K.sort_count, cell, state, ncells, self.shist)
         K.sort_offsets(self.shist)
-        self._each_chunk(
-            K.sort_scatter, a.cell, a.state, a.timer, a.aid, ncells, self.shist, *self.buf
-        )
-        self._each_chunk(K.sort_copy_back, self.nthreads, a.cell, a.state, a.timer, a.aid, *self.buf)
-        self.n_active = a.n - int(np.count_nonzero(a.state == K.DEAD))
+        self._each_chunk(K.sort_scatter, cell, state, timer, aid, ncells, self.shist, *self.buf)
+        self._each_chunk(K.sort_copy_back, self.nthreads, cell, state, timer, aid, *self.buf)
+        self.n_active = na - int(np.count_nonzero(state == K.DEAD))
 
     def _fields(self, cur) -> None:
         K.compute_fields(
