@@ -358,3 +358,34 @@ def test_shell_sort_sorts_like_numpy():
         want = np.sort(x)
         K._shell_sort(x)
         assert np.array_equal(x, want), n
+
+
+def test_the_bound_never_says_no_to_a_hit():
+    """``_may_hit(u, x)`` is True whenever ``u < 1 - exp(-x)`` or ``u < -expm1(-x)``.
+
+    The kernel skips the exponential when the bound says no, so one wrong "no" would change
+    a decision. Hazards over many scales, and uniforms on the 2^-53 grid just below, at and
+    above each probability (where rounding could matter).
+    """
+    import math
+
+    gen = np.random.default_rng(7)
+    xs = np.concatenate(
+        [
+            10.0 ** gen.uniform(-18, 1.5, 20_000),
+            np.array([1e-300, 5e-324, 1e-16, 1.1e-16, 2.2e-16, 1e-15, 1e-9, 0.5, 1.0, 40.0]),
+        ]
+    )
+    step = 2.0**-53
+    hits = 0
+    for x in xs:
+        for p in (1.0 - math.exp(-x), -math.expm1(-x)):
+            base = math.floor(p / step)
+            for k in range(-2, 3):
+                u = max(0.0, (base + k) * step)
+                if u < p:
+                    hits += 1
+                    assert K._may_hit(u, x), (u, x, p)
+    assert hits > 40_000  # the uniforms below each probability were reached
+    # and it does say no far above the hazard, which is the point
+    assert not K._may_hit(0.01, 1e-4)

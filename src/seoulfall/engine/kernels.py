@@ -2,7 +2,7 @@
 
 The kernels know nothing of scenarios, files or the command line: they take arrays and a
 parameter vector (:mod:`seoulfall.engine.params` builds it). One step is a single fused pass
-over the agents, split into contiguous chunks, one per thread:
+over the agents, split into contiguous chunks:
 
 1. **Interact** using the per-cell counts at the start of the step (frequency-dependent):
    a human in cell c is bitten with probability ``1 - exp(-dt (b_z Z_c + b_e E_c) / N_c)``;
@@ -20,7 +20,9 @@ over the agents, split into contiguous chunks, one per thread:
 4. **Count** each living agent into the per-cell counts of the next step. Each chunk owns a
    disjoint range of cells (agents are kept sorted by cell, so a chunk's agents mostly stand
    in its range) and counts there without atomics; the few agents that stand outside their
-   chunk's range go to an overflow list added afterwards.
+   chunk's range go to an overflow list added afterwards. With several threads there are
+   16 chunks per thread, dealt out in turn (:func:`pass_parallel`), so that a thread whose
+   chunks hold the front does not leave the others idle.
 
 Every random draw comes from :mod:`seoulfall.engine.rng` keyed by (seed, stream, step,
 agent id), and counts are integers, so a step's outcome does not depend on the number of
