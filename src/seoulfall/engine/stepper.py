@@ -20,10 +20,12 @@ import numpy as np
 from seoulfall.engine import kernels as K
 
 #: Below this many agents a step runs in one chunk on the calling thread (no hand-off).
-#: Measured here (2 cores): at 96 k and 384 k agents two threads stepped no faster than
-#: one (25.6 s vs 26.8 s, 23.2 s vs 23.3 s for the same steps), and the parallel wrapper
-#: costs about 9 s to compile on a first run, so small runs stay serial.
-SERIAL_BELOW = 1_000_000
+#: Measured here (2 cores, the default scenario, same runs): 9.6 k agents, 2 days: 2.3-2.4 s
+#: on one thread, 2.8-2.9 s on two; 96 k agents, 3 days: 12.1-12.9 s vs 9.5 s; 384 k, 1 day:
+#: 8.3-9.0 s vs 5.2-5.6 s. Compiling the parallel wrapper adds about 4 s to a first run.
+#: (An earlier measurement that found two threads no faster up to 1 M agents was made
+#: while a bug kept every run on one thread.)
+SERIAL_BELOW = 50_000
 #: With several threads the pass splits its agents into this many parts per thread, dealt out
 #: in turn (thread t takes parts t, t + threads, ...). The work of a part varies a hundredfold
 #: (a chunk of sleeping city against one of the front); measured on day 2 of full Seoul, one
