@@ -80,7 +80,8 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     steps = sim.nsteps
     print(
-        f"seoul-falls at scale {args.scale:g}: {n:,} agents, {steps:,} steps, {timing['threads']} threads, "
+        f"seoul-falls at scale {args.scale:g}: {n:,} agents, {steps:,} steps, "
+        f"{timing['threads']} threads, "
         f"{platform.machine()} ({os.cpu_count()} cores), numba {numba.__version__}"
     )
     print("\n| day | wall (s) | M agent-steps/s | agents in the pass at its end |")
