@@ -25,8 +25,11 @@ The Mesa version is written as a Mesa user would write it (``mesa.Model``,
 starts from seoulfall's own placement of the agents (``create_agents``), so both start
 from the same state. Their random numbers differ, so the curves are compared statistically:
 ``--runs`` seeds each, the mean of humans and zombies at 6 times, and the difference in
-units of its standard error (Welch). Speed is agent-steps per second over the same steps
-(agents counted at the start, the same count for both), seoulfall's compile excluded; then
+units of its standard error (Welch). And exactly: the same Mesa model, fed the random
+numbers seoulfall's kernel draws for each agent (``replay_model_class``), must give
+seoulfall's run agent for agent; the script reports for how many steps it does. Speed is
+agent-steps per second over the same steps (agents counted at the start, the same count for
+both), seoulfall's compile excluded; then
 seoulfall alone at ``--big`` agents (same density, a larger lattice) against Mesa's rate.
 """
 
@@ -40,9 +43,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from seoulfall import Scenario
 from seoulfall.engine import kernels as K
+from seoulfall.engine import rng
 from seoulfall.simulation import Simulation
 
 PER_CELL = 4
@@ -126,13 +131,15 @@ def mesa_model_class():
                     self.hop()
 
     class Outbreak(mesa.Model):
+        person_class = Person
+
         def __init__(self, size, cells, zombie, beta, kappa, seed):
             super().__init__(rng=seed)
             self.beta, self.kappa, self.dt = beta, kappa, DT_MIN
             self.p_drift, self.p_wander = P_DRIFT, P_WANDER
             self.grid = OrthogonalVonNeumannGrid((size, size), torus=False, random=self.random)
             for c, zb in zip(cells, zombie):
-                Person(self, self.grid[divmod(int(c), size)], bool(zb))
+                self.person_class(self, self.grid[divmod(int(c), size)], bool(zb))
             self.counts = {}
             self.destroyed = []
 
@@ -152,6 +159,106 @@ def mesa_model_class():
             return len(self.agents) - z, z
 
     return Outbreak
+
+
+@njit(cache=True)
+def _bits(seed, stream, step, aids):
+    """seoulfall's 64 random bits for each agent id at one step of one stream."""
+    key = rng.step_key(seed, stream, step)
+    out = np.empty(aids.size, np.uint64)
+    for i in range(aids.size):
+        out[i] = rng.agent_bits(key, aids[i])
+    return out
+
+
+def _unit(b: int) -> float:
+    return (b >> 11) * (1.0 / 9007199254740992.0)  # seoulfall's rng.to_unit
+
+
+def replay_model_class(Outbreak):
+    """The Mesa model with seoulfall's random numbers in place of Mesa's own.
+
+    Each draw is the one seoulfall's kernel makes for the same agent (by id), step and
+    purpose: the ``BITE`` and ``KILL`` uniforms, and for a hop one 64-bit ``MOVE`` word whose
+    top 53 bits decide whether to hop and whose low 2 bits pick the direction (seoulfall's
+    order of neighbours, ``Raster.neighbour_table``: up, down, left, right). The rules are the
+    Mesa model's own, line for line: if both implement the same model, this run is
+    seoulfall's, agent for agent.
+    """
+    dirs = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+    class ReplayPerson(Outbreak.person_class):
+        def hop(self, b):
+            nb = self.cell.connections.get(dirs[b & 3])
+            if nb is not None:
+                self.cell = nb
+
+        def step(self):
+            m = self.model
+            h, z = m.counts[self.cell.coordinate]
+            n = h + z
+            if not self.zombie:
+                if z > 0:
+                    if _unit(m.draw["bite"][self.aid]) < 1.0 - math.exp(-m.beta * z / n * m.dt):
+                        self.zombie = True
+                    return
+                b = m.draw["move"][self.aid]
+                if _unit(b) < m.p_drift:
+                    self.hop(b)
+            else:
+                if h > 0:
+                    if _unit(m.draw["kill"][self.aid]) < 1.0 - math.exp(-m.kappa * h / n * m.dt):
+                        m.destroyed.append(self)
+                    return
+                b = m.draw["move"][self.aid]
+                if _unit(b) < m.p_wander:
+                    self.hop(b)
+
+    class Replay(Outbreak):
+        person_class = ReplayPerson
+
+        def __init__(self, size, cells, zombie, beta, kappa, seed):
+            super().__init__(size, cells, zombie, beta, kappa, seed)
+            for aid, person in enumerate(self.agents):  # created in agent-id order
+                person.aid = aid
+            self.seed_, self.tick = seed, 0
+
+        def step(self):
+            ids = np.array([p.aid for p in self.agents], np.int64)
+            self.draw = {
+                name: dict(zip(ids.tolist(), _bits(self.seed_, stream, self.tick, ids).tolist()))
+                for name, stream in (("bite", rng.BITE), ("kill", rng.KILL), ("move", rng.MOVE))
+            }
+            super().step()
+            self.tick += 1
+
+    return Replay
+
+
+def replay_check(Outbreak, sc, seed: int, steps: int) -> int:
+    """Steps for which Mesa on seoulfall's random numbers equals seoulfall, agent for agent."""
+    sim = Simulation(sc, seed=seed, threads=1)
+    a = sim.agents
+    assert np.array_equal(a.aid, np.arange(a.n)), "agents are created in id order"
+    m = replay_model_class(Outbreak)(
+        sc.world.size, a.cell, (a.state & K.STATE_MASK) == K.ZOMBIE, sc.zombie.bite_rate,
+        sc.human.kill_rate, seed,
+    )  # fmt: skip
+    size = sc.world.size
+    for step in range(steps):
+        m.step()
+        sim.advance(step, 1)
+        order = np.argsort(a.aid)
+        st = a.state[order] & K.STATE_MASK
+        cell = a.cell[order]
+        mine = np.full(a.n, -1, np.int64)  # cell * 2 + zombie, -1: destroyed
+        for p in m.agents:
+            r, c = p.cell.coordinate
+            mine[p.aid] = (r * size + c) * 2 + int(p.zombie)
+        theirs = np.where(st < K.DEAD, cell.astype(np.int64) * 2 + (st == K.ZOMBIE), -1)
+        if not np.array_equal(mine, theirs):
+            return step
+    return steps
 
 
 # --- the runs ---------------------------------------------------------------------------
@@ -218,6 +325,8 @@ def main():
         curves["mesa"].append(c)
         secs["mesa"] += t
         print(f"seed {seed}: seoulfall {curves['seoulfall'][-1][-1]}, mesa {c[-1]}", flush=True)
+    # the same rules, exactly: Mesa's model fed seoulfall's random numbers
+    replay = [replay_check(Outbreak, sc, seed, args.steps) for seed in range(2)]
     S = np.array(curves["seoulfall"], float)  # runs x times x (humans, zombies)
     M = np.array(curves["mesa"], float)
     rows = []
@@ -246,12 +355,13 @@ def main():
         "steps": args.steps,
         "curves": rows,
         "max_abs_z": max(abs(r[f"{x}_z"]) for r in rows for x in ("humans", "zombies")),
+        "replay_identical_steps": replay,
         "rate_seoulfall": rate_s,
         "rate_mesa": rate_m,
         "ratio_small": rate_s / rate_m,
         "big_agents": big.population.agents,
         "big_steps": args.big_steps,
-        "big_threads": sim.stepper.threads,
+        "big_threads": sim.stepper.nthreads,
         "rate_seoulfall_big": rate_big,
         "ratio_big": rate_big / rate_m,
     }
@@ -264,12 +374,16 @@ def main():
             f"{r['humans_z']:+.2f} | {r['zombies_seoulfall']:,.0f} | {r['zombies_mesa']:,.0f} | "
             f"{r['zombies_z']:+.2f} |"
         )
+    print(
+        f"\nMesa's model on seoulfall's random numbers (seeds 0, 1): identical to seoulfall, "
+        f"agent for agent, for {replay[0]} and {replay[1]} of {args.steps} steps"
+    )
     print("\n| measure | agent-steps/s | vs Mesa |")
     print("|---|---:|---:|")
     print(f"| Mesa {mesa.__version__}, {n:,} agents | {rate_m:,.0f} | 1 |")
     print(f"| seoulfall, {n:,} agents, 1 thread | {rate_s:,.0f} | {rate_s / rate_m:,.0f} x |")
     print(
-        f"| seoulfall, {big.population.agents:,} agents, {sim.stepper.threads} threads | "
+        f"| seoulfall, {big.population.agents:,} agents, {sim.stepper.nthreads} threads | "
         f"{rate_big:,.0f} | {rate_big / rate_m:,.0f} x |"
     )
     out = Path(args.out)
