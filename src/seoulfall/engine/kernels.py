@@ -171,16 +171,23 @@ def field_sources(cnt, nx, ny, bbox, grow, humans, zombies, tiles):
     the ``T_*`` flags of the cells read; tiles outside that region get 0.
     """
     tiles[:] = 0
+    for tr in range((ny + TILE - 1) // TILE):
+        field_sources_row(cnt, nx, ny, bbox, grow, humans, zombies, tiles, tr)
+
+
+@njit(cache=True, nogil=True)
+def field_sources_row(cnt, nx, ny, bbox, grow, humans, zombies, tiles, tr):
+    """:func:`field_sources` for the cells of tile row ``tr`` (its tiles already zeroed)."""
     if bbox[0] > bbox[1]:
         return
     ntc = (nx + TILE - 1) // TILE
-    r0 = max(0, bbox[0] - grow)
-    r1 = min(ny, bbox[1] + grow + 1)
+    r0 = max(0, bbox[0] - grow, tr * TILE)
+    r1 = min(ny, bbox[1] + grow + 1, (tr + 1) * TILE)
     c0 = max(0, bbox[2] - grow)
     c1 = min(nx, bbox[3] + grow + 1)
+    trow = tr * ntc
     for q in range(r0, r1):
         base = q * nx
-        trow = (q // TILE) * ntc
         for tc in range(c0 // TILE, (c1 - 1) // TILE + 1):  # one tile's part of the row
             sh = sz = si = se = sy = 0
             for cc in range(base + max(c0, tc * TILE), base + min(c1, (tc + 1) * TILE)):
@@ -304,18 +311,31 @@ def box_field(src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirt
                             tmp[j] -= src[base + j]
 
 
-@njit(cache=True, nogil=True)
-def compute_fields(cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, dirty, tmp, fields, every):
-    """The four sensing fields of a step, where they can matter.
+# The four sensing fields (rows of ``fields``): zombies humans sense, humans zombies sense,
+# humans evolved zombies sense, zombies hybrids hear. Their source (humans 0, zombies +
+# evolved 1), the tile flags of their readers and of their sources:
+_F_WHICH = (1, 0, 0, 1)
+_F_READ = (T_READ_H, T_READ_Z, T_READ_Z, T_READ_Y)
+_F_SOURCE = (T_SRC_Z, T_SRC_H, T_SRC_H, T_SRC_Z)
 
-    Around the threat box, only when someone can read them this step (agents that turn or
-    evolve during the step included), and within that only on tiles with a reader and a
-    source nearby (:func:`box_field`; on every tile if ``every``). ``fields`` rows: zombies
-    humans sense, humans zombies sense, humans evolved zombies sense, zombies hybrids hear;
-    ``src`` (2, ncells), ``near`` (2, ntiles) and ``tmp`` are scratch; ``dirty`` (4,
-    ntiles) marks the tiles of each field that may hold non-zero values.
-    """
+
+@njit(inline="always", cache=True)
+def _field_geometry(IP):
+    """Per field: sensing radius, and how far around the threat box it is computed."""
     pad = IP[I_MAXHOP] + 1  # how far from its cell an agent reads a field in a step
+    radius = (IP[I_R_H], IP[I_R_Z], IP[I_R_E], IP[I_R_Y])
+    grow = (IP[I_R_H], pad, pad, IP[I_R_Y])
+    return pad, radius, grow
+
+
+@njit(cache=True, nogil=True)
+def field_needs(totals, P, IP, need):
+    """Which fields a step needs, and how far around the threat box to read the counts.
+
+    ``need[j]``: 1 if field ``j`` can be read this step, else 0. Returns the distance in
+    cells, or -1 when no field is needed.
+    """
+    pad, radius, grow = _field_geometry(IP)
     t = totals
     humans = t[HUMAN] + t[INFECTED] > 0
     zombies = t[ZOMBIE] + t[EVOLVED] > 0
@@ -327,33 +347,93 @@ def compute_fields(cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, dirty, tm
         t[HUMAN] > 0 and evolving,
         t[HYBRID] > 0 and zombies,
     )
-    radius = (IP[I_R_H], IP[I_R_Z], IP[I_R_E], IP[I_R_Y])
-    grow = (IP[I_R_H], pad, pad, IP[I_R_Y])  # the region around the threat box
-    which = (1, 0, 0, 1)  # source: humans (0), zombies + evolved (1)
-    read = (T_READ_H, T_READ_Z, T_READ_Z, T_READ_Y)
-    source = (T_SRC_Z, T_SRC_H, T_SRC_H, T_SRC_Z)
     # the tile flags must see every reader that can reach a computed cell, and every source
     reach = -1
     for j in range(4):
+        need[j] = 1 if needed[j] else 0
         if needed[j]:
             reach = max(reach, max(grow[j], pad) + radius[j])
+    return reach
+
+
+@njit(cache=True, nogil=True)
+def field_near(tiles, nx, ny, IP, need, near):
+    """The tile flags each tile can see: the rows of ``near``.
+
+    Row 0: the flags within a reader's reach of each tile; row 1 + j: within field ``j``'s
+    sensing radius (needed fields only).
+    """
+    pad, radius, grow = _field_geometry(IP)
+    near_tiles(tiles, nx, ny, (pad + TILE - 1) // TILE, near[0])
+    for j in range(4):
+        if need[j]:
+            near_tiles(tiles, nx, ny, (radius[j] + TILE - 1) // TILE, near[1 + j])
+
+
+@njit(cache=True, nogil=True)
+def field_plan(cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, need):
+    """The part of a step's fields that all four share: which are needed, sources, tiles.
+
+    ``need[j]``: 1 if field ``j`` can be read this step (agents that turn or evolve during
+    the step included). ``near`` (5, ntiles): row 0 the flags within a reader's reach of
+    each tile, row 1 + j those within field ``j``'s sensing radius.
+    """
+    reach = field_needs(totals, P, IP, need)
     if reach >= 0:  # one pass over the counts feeds every field
         field_sources(cnt, nx, ny, bbox, reach, src[0], src[1], tiles)
-        near_tiles(tiles, nx, ny, (pad + TILE - 1) // TILE, near[0])
-    dsrc = -1
+        field_near(tiles, nx, ny, IP, need, near)
+
+
+@njit(cache=True, nogil=True)
+def field_one(j, nx, ny, bbox, IP, src, near, need, dirty, tmp, fields, every):
+    """Field ``j`` of a step (after :func:`field_plan`), or its clearing if not needed."""
+    if need[j] == 0:
+        if dirty[j].any():  # clear it
+            box_field(src[0], nx, ny, 0, NO_BBOX, 0, near[0], 1, near[0], 1, dirty[j],
+                      tmp, fields[j])  # fmt: skip
+        return
+    pad, radius, grow = _field_geometry(IP)
+    rd = 0 if every else _F_READ[j]
+    box_field(src[_F_WHICH[j]], nx, ny, radius[j], bbox, grow[j], near[0], rd, near[1 + j],
+              _F_SOURCE[j], dirty[j], tmp, fields[j])  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def compute_fields(cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, need, dirty, tmp, fields,
+                   every):  # fmt: skip
+    """The four sensing fields of a step, where they can matter.
+
+    Around the threat box, only when someone can read them this step (agents that turn or
+    evolve during the step included), and within that only on tiles with a reader and a
+    source nearby (:func:`box_field`; on every tile if ``every``). ``fields`` rows: zombies
+    humans sense, humans zombies sense, humans evolved zombies sense, zombies hybrids hear;
+    ``src`` (2, ncells), ``near`` (5, ntiles), ``need`` (4) and ``tmp`` (4, ncells) are
+    scratch; ``dirty`` (4, ntiles) marks the tiles of each field that may hold non-zero
+    values.
+    """
+    field_plan(cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, need)
     for j in range(4):
-        if not needed[j]:
-            if dirty[j].any():  # clear it
-                box_field(src[0], nx, ny, 0, NO_BBOX, 0, near[0], 1, near[0], 1, dirty[j],
-                          tmp, fields[j])  # fmt: skip
-            continue
-        d = (radius[j] + TILE - 1) // TILE
-        if d != dsrc:  # flags within reach of a source of this radius
-            near_tiles(tiles, nx, ny, d, near[1])
-            dsrc = d
-        rd = 0 if every else read[j]
-        box_field(src[which[j]], nx, ny, radius[j], bbox, grow[j], near[0], rd, near[1],
-                  source[j], dirty[j], tmp, fields[j])  # fmt: skip
+        field_one(j, nx, ny, bbox, IP, src, near, need, dirty, tmp[j], fields, every)
+
+
+@njit(parallel=True, cache=True)
+def compute_fields_parallel(nthreads, cnt, nx, ny, bbox, totals, P, IP, src, tiles, near, need,
+                            dirty, tmp, fields, every):  # fmt: skip
+    """:func:`compute_fields` on ``nthreads`` threads (the same fields, bit for bit).
+
+    The sources by tile rows, then the four fields, each dealt out to the threads in turn.
+    """
+    reach = field_needs(totals, P, IP, need)
+    if reach >= 0:
+        tiles[:] = 0
+        ntr = (ny + TILE - 1) // TILE
+        for t in prange(nthreads):
+            for tr in range(t, ntr, nthreads):
+                field_sources_row(cnt, nx, ny, bbox, reach, src[0], src[1], tiles, tr)
+        field_near(tiles, nx, ny, IP, need, near)
+    for t in prange(nthreads):
+        for j in range(t, 4, nthreads):
+            field_one(j, nx, ny, bbox, IP, src, near, need, dirty, tmp[j], fields, every)
 
 
 @njit(cache=True, nogil=True)

@@ -102,10 +102,12 @@ class Stepper:
         self.fields = np.zeros((4, ncells), np.int32)
         self.fz, self.fh, self.fe, self.fy = self.fields
         self.fsrc = np.zeros((2, ncells), np.int32)  # humans, zombies + evolved per cell
-        self.ftmp = np.zeros(ncells, np.int32)
+        self.ftmp = np.zeros((4, ncells), np.int32)  # one scratch row per field
         ntiles = -(-self.ny // K.TILE) * -(-self.nx // K.TILE)
         self.tiles = np.zeros(ntiles, np.int32)  # T_* flags of the step's tiles
-        self.near = np.zeros((2, ntiles), np.int32)  # flags within a reader's reach, r
+        # flags within a reader's reach, then within each field's sensing radius
+        self.near = np.zeros((5, ntiles), np.int32)
+        self.need = np.zeros(4, np.int64)  # which fields the step needs
         self.dirty = np.zeros((4, ntiles), np.uint8)  # tiles of a field that may be non-zero
         self.every_tile = False  # True: compute the fields on every tile (for the tests)
         # sound: scheduled sources (fs) and the fading noise of fights (fn)
@@ -200,10 +202,15 @@ class Stepper:
         self.n_active = na - int(np.count_nonzero(state == K.DEAD))
 
     def _fields(self, cur) -> None:
-        K.compute_fields(
+        args = (
             cur, self.nx, self.ny, self.bbox, self.totals, self.P, self.IP, self.fsrc,
-            self.tiles, self.near, self.dirty, self.ftmp, self.fields, self.every_tile,
+            self.tiles, self.near, self.need, self.dirty, self.ftmp, self.fields,
+            self.every_tile,
         )  # fmt: skip
+        if self.nthreads > 1:
+            K.compute_fields_parallel(self.nthreads, *args)
+        else:
+            K.compute_fields(*args)
 
     def params_at(self, step: int) -> np.ndarray:
         """The float parameters in force at a step (night scales ordinary zombies)."""
@@ -318,6 +325,8 @@ class Stepper:
         )
         s.add_sound(0, 1.0, 1.0, 0, 1)
         s.advance(0, 1)
-        if self.nthreads > 1:  # the parallel wrapper costs seconds to compile: only if used
+        if self.nthreads > 1:  # the parallel wrappers cost seconds to compile: only if used
             K.pass_parallel(1, *s._pass_args(1, s.cnt, s.work))
+            s.nthreads = 2
+            s._fields(s.cnt)
         K.tally(tiny.cell, tiny.state, np.zeros(1, np.int32), 1)
