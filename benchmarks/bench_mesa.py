@@ -98,7 +98,7 @@ def mesa_model_class():
     import mesa
     from mesa.discrete_space import CellAgent, OrthogonalVonNeumannGrid
 
-    dirs = ((-1, 0), (0, 1), (1, 0), (0, -1))
+    dirs = ((-1, 0), (1, 0), (0, -1), (0, 1))  # seoulfall's order (``neighbour_table``)
 
     class Person(CellAgent):
         def __init__(self, model, cell, zombie):
@@ -171,48 +171,47 @@ def _bits(seed, stream, step, aids):
     return out
 
 
-def _unit(b: int) -> float:
-    return (b >> 11) * (1.0 / 9007199254740992.0)  # seoulfall's rng.to_unit
+class _SeoulfallDraws:
+    """Stands in for one agent's ``random.Random``: seoulfall's draws for that agent.
+
+    ``Person.step`` draws ``random()`` for a bite, a kill or whether to hop, and
+    ``randrange(4)`` for the direction of a hop; which one a ``random()`` call is follows
+    from the agent and the counts of its cell, as in ``Person.step``. The answers are the
+    numbers seoulfall's kernel draws for the same agent id, step and purpose: the ``BITE``,
+    ``KILL`` and ``MOVE`` uniforms, and the low 2 bits of the ``MOVE`` word for the direction
+    (both models list the neighbours up, down, left, right).
+    """
+
+    def __init__(self, person):
+        self.person = person
+
+    def random(self):
+        p = self.person
+        m = p.model
+        h, z = m.counts[p.cell.coordinate]
+        if not p.zombie:
+            purpose = "bite" if z > 0 else "move"
+        else:
+            purpose = "kill" if h > 0 else "move"
+        return m.draw[purpose][p.aid]
+
+    def randrange(self, n):
+        assert n == 4, "only the direction of a hop is drawn this way"
+        return self.person.model.draw["direction"][self.person.aid]
 
 
 def replay_model_class(Outbreak):
-    """The Mesa model with seoulfall's random numbers in place of Mesa's own.
+    """The Mesa model, unchanged, with seoulfall's random numbers in place of Mesa's own.
 
-    Each draw is the one seoulfall's kernel makes for the same agent (by id), step and
-    purpose: the ``BITE`` and ``KILL`` uniforms, and for a hop one 64-bit ``MOVE`` word whose
-    top 53 bits decide whether to hop and whose low 2 bits pick the direction (seoulfall's
-    order of neighbours, ``Raster.neighbour_table``: up, down, left, right). The rules are the
-    Mesa model's own, line for line: if both implement the same model, this run is
-    seoulfall's, agent for agent.
+    Each agent's ``self.random`` answers with seoulfall's draws (:class:`_SeoulfallDraws`);
+    ``Person.step`` and ``Person.hop``, the code timed above, run as they are. If both
+    implement the same model, this run is seoulfall's, agent for agent.
     """
-    dirs = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
     class ReplayPerson(Outbreak.person_class):
-        def hop(self, b):
-            nb = self.cell.connections.get(dirs[b & 3])
-            if nb is not None:
-                self.cell = nb
-
-        def step(self):
-            m = self.model
-            h, z = m.counts[self.cell.coordinate]
-            n = h + z
-            if not self.zombie:
-                if z > 0:
-                    if _unit(m.draw["bite"][self.aid]) < 1.0 - math.exp(-m.beta * z / n * m.dt):
-                        self.zombie = True
-                    return
-                b = m.draw["move"][self.aid]
-                if _unit(b) < m.p_drift:
-                    self.hop(b)
-            else:
-                if h > 0:
-                    if _unit(m.draw["kill"][self.aid]) < 1.0 - math.exp(-m.kappa * h / n * m.dt):
-                        m.destroyed.append(self)
-                    return
-                b = m.draw["move"][self.aid]
-                if _unit(b) < m.p_wander:
-                    self.hop(b)
+        @property
+        def random(self):
+            return self.draws
 
     class Replay(Outbreak):
         person_class = ReplayPerson
@@ -221,14 +220,18 @@ def replay_model_class(Outbreak):
             super().__init__(size, cells, zombie, beta, kappa, seed)
             for aid, person in enumerate(self.agents):  # created in agent-id order
                 person.aid = aid
+                person.draws = _SeoulfallDraws(person)
             self.seed_, self.tick = seed, 0
 
         def step(self):
-            ids = np.array([p.aid for p in self.agents], np.int64)
-            self.draw = {
-                name: dict(zip(ids.tolist(), _bits(self.seed_, stream, self.tick, ids).tolist()))
+            ids = np.array([p.aid for p in self.agents], np.int32)
+            t = self.tick
+            draw = {
+                name: rng.uniform_array(self.seed_, stream, t, ids)
                 for name, stream in (("bite", rng.BITE), ("kill", rng.KILL), ("move", rng.MOVE))
             }
+            draw["direction"] = _bits(self.seed_, rng.MOVE, t, ids) & np.uint64(3)
+            self.draw = {k: dict(zip(ids.tolist(), v.tolist())) for k, v in draw.items()}
             super().step()
             self.tick += 1
 
