@@ -629,8 +629,9 @@ def agent_step(
             f = s + P[P_Y_STRENGTH] * y
             if f > 0:
                 kr = P[P_KILL] if st == ZOMBIE else P[P_KILL_E]
+                xk = kr * f / nc * dt
                 u = to_unit(agent_bits(keys[K_KILL], a))
-                if _may_hit(u, kr * f / nc * dt) and u < 1.0 - math.exp(-kr * f / nc * dt):
+                if _may_hit(u, xk) and u < 1.0 - math.exp(-xk):
                     st = DEAD
                     evc = (np.int64(c) << 2) | EV_KILL
             if st != DEAD and zk[c] > 0.0 and to_unit(agent_bits(keys[K_LINE], a)) < zk[c]:
