@@ -327,6 +327,6 @@ class Stepper:
         s.advance(0, 1)
         if self.nthreads > 1:  # the parallel wrappers cost seconds to compile: only if used
             K.pass_parallel(1, *s._pass_args(1, s.cnt, s.work))
-            s.nthreads = 2
+            s.nthreads = 2  # so that _fields takes (and compiles) its two-thread path
             s._fields(s.cnt)
         K.tally(tiny.cell, tiny.state, np.zeros(1, np.int32), 1)
