@@ -161,9 +161,11 @@ def test_sorting_never_changes_results(small_seoul):
 
 
 @pytest.mark.parametrize("steps_before", [0, 9, 15])
-def test_kernel_step_equals_plain_python_step(small_seoul, steps_before):
+@pytest.mark.parametrize("drift_mps", [0.05, 0.5])  # 0.03 hops a step, and 0.3: a coin toss
+def test_kernel_step_equals_plain_python_step(small_seoul, steps_before, drift_mps):
     sc = small_seoul.override(
         {
+            "human.drift_mps": drift_mps,
             "population.scale": 0.001,
             "zombie.evolve_rate_per_day": 200.0,
             "infection.hybrid_probability": 0.3,
@@ -173,6 +175,9 @@ def test_kernel_step_equals_plain_python_step(small_seoul, steps_before):
         }
     )
     sim = Simulation(sc, seed=11)
+    # the kernel decides moves whose probability is a coin toss without a branch
+    coin = K.COIN_LO < sim.P[K.P_H_DRIFT] < K.COIN_HI
+    assert coin == (drift_mps == 0.5)
     sim.advance(0, steps_before)
     after, before = assert_step_matches_plain(sim, steps_before)
     assert (after[0] != before[0]).sum() > 5  # the step moved agents...
