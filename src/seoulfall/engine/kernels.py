@@ -125,8 +125,8 @@ MAXHOP = 8
 #: costing more than the work it skips. Outside them a branch skips the rare move (the
 #: default city's humans drift 0.03 hops a step). Measured on the Mesa benchmark's model
 #: (drift and wander 0.5 hops a step, 10 k agents, one thread): 0.76-0.82 of the time
-#: with a branch; on day 2 of the default scenario at scale 0.25 0.76-0.78 (zombies wander
-#: 0.18 hops a step), its first hours unchanged within this machine's noise.
+#: with a branch; on day 2 of the default scenario at scale 0.25 (zombies wander 0.18 hops a
+#: step) 0.76 and 0.93 in two runs; its first hours unchanged within this machine's noise.
 COIN_LO, COIN_HI = 0.125, 0.875
 SOUND_EPS = 1e-3  # quieter than this is silence
 # Per-chunk statistics written by the pass: totals of the living states, then the bounding
