@@ -1005,11 +1005,12 @@ def sort_scatter(ch, cell, state, timer, aid, ncells, shist, bcell, bstate, btim
 def sort_copy_back(ch, nchunks, cell, state, timer, aid, bcell, bstate, btimer, baid):
     """Counting sort, phase 4 (one chunk): copy the sorted buffers back."""
     n = cell.size
-    for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
-        cell[i] = bcell[i]
-        state[i] = bstate[i]
-        timer[i] = btimer[i]
-        aid[i] = baid[i]
+    lo = ch * n // nchunks
+    hi = (ch + 1) * n // nchunks
+    cell[lo:hi] = bcell[lo:hi]
+    state[lo:hi] = bstate[lo:hi]
+    timer[lo:hi] = btimer[lo:hi]
+    aid[lo:hi] = baid[lo:hi]
 
 
 @njit(cache=True)
