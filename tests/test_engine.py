@@ -394,3 +394,30 @@ def test_the_bound_never_says_no_to_a_hit():
     assert hits > 40_000  # the uniforms below each probability were reached
     # and it does say no far above the hazard, which is the point
     assert not K._may_hit(0.01, 1e-4)
+
+
+def test_the_integer_threshold_draws_as_the_uniform_does():
+    """``bits < unit_threshold(p)`` exactly when ``to_unit(bits) < p`` (the fast path's drift).
+
+    Probabilities over many scales and at the grid's edges, and bits at, just below and
+    just above each multiple of 2^11 around ``p 2^64`` (where a rounding would show).
+    """
+    gen = np.random.default_rng(3)
+    ps = np.concatenate(
+        [gen.uniform(0, 1, 5_000), 10.0 ** gen.uniform(-17, 0, 5_000), [0.0, 2.0**-53, 0.5]]
+    )
+    ps = np.concatenate([ps, [np.nextafter(1.0, 0.0), 0.03]])
+    below = 0
+    for p in ps:
+        t = int(rng.unit_threshold(p))
+        assert t < 2**64
+        m = int(p * 2.0**53)  # the grid point at or below p
+        for k in range(m - 2, m + 3):
+            for off in (0, 1, 2047):
+                bits = (k << 11) + off
+                if not 0 <= bits < 2**64:
+                    continue
+                want = rng.to_unit(np.uint64(bits)) < p
+                assert (bits < t) == want, (p, bits)
+                below += want
+    assert below > 20_000  # both answers were checked, many times

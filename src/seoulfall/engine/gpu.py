@@ -23,6 +23,7 @@ import numpy as np
 from numba import config, cuda
 
 from seoulfall.engine import kernels as K
+from seoulfall.engine import rng
 from seoulfall.engine.stepper import Stepper
 from seoulfall.simulation import BackendError
 
@@ -63,13 +64,13 @@ def available() -> bool:
 
 @cuda.jit
 def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
-          cst, ccell, nx, fast, general, nxt, ev, nev, stats):  # fmt: skip
+          cst, ccell, nx, fast, general, drift_bits, nxt, ev, nev, stats):  # fmt: skip
     i = cuda.grid(1)
     if i >= cell.size:
         return
     c, st, nsb, units, evc = _agent_step(
         i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk,
-        P, IP, CT, cst, ccell, fast, general,
+        P, IP, CT, cst, ccell, fast, general, drift_bits,
     )  # fmt: skip
     if evc >= 0:
         ev[cuda.atomic.add(nev, 0, 1)] = evc
@@ -182,6 +183,7 @@ class GPUStepper(Stepper):
             P = self.params_at(step)
             general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
             fast = not general and P[K.P_H_DRIFT] < 1.0
+            drift_bits = np.uint64(rng.unit_threshold(P[K.P_H_DRIFT]) if fast else 0)
             K.step_keys(self.seed, step, self.keys)
             for host, dev in (
                 (self.fields, b["fields"]), (self.fs, fs), (self.fn, fn), (self.fv, b["fv"]),
@@ -193,7 +195,7 @@ class GPUStepper(Stepper):
             _pass[_blocks(n), THREADS_PER_BLOCK](
                 b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
                 fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], b["P"], d["IP"], d["CT"], d["cst"],
-                d["ccell"], self.nx, fast, general, nxt, ev, nev, stats,
+                d["ccell"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
             )  # fmt: skip
             nev.copy_to_host(self.nev_g)
             m = int(self.nev_g[0])

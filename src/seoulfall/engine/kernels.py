@@ -538,7 +538,7 @@ assert NKEYS == 18, "_key_tuple lists the keys one by one"
 @njit(inline="always", cache=True)
 def agent_step(
     i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
-    cst, ccell, fast, general,
+    cst, ccell, fast, general, drift_bits,
 ):  # fmt: skip
     """One agent's step: interact, turn, move; the agent's arrays updated in place.
 
@@ -568,9 +568,9 @@ def agent_step(
             b = agent_bits(keys[K_MOVE], aid[i])
             if COIN_LO < drift < COIN_HI:  # a coin toss: decided without a branch
                 nb = nbr[c0, int(b & np.uint64(3))]
-                c = nb if (to_unit(b) < drift) & (nb >= 0) else c0
+                c = nb if (b < drift_bits) & (nb >= 0) else c0
                 cell[i] = c
-            elif to_unit(b) < drift:
+            elif b < drift_bits:
                 nb = nbr[c0, int(b & np.uint64(3))]
                 if nb >= 0:
                     c = nb
@@ -876,6 +876,8 @@ def pass_chunk(
     kt = _key_tuple(keys)
     general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
     fast = not general and P[P_H_DRIFT] < 1.0
+    # the fast path's drift draw as one integer compare (``rng.unit_threshold``)
+    drift_bits = rng.unit_threshold(P[P_H_DRIFT]) if fast else np.uint64(0)
     blo = bounds[ch]
     bhi = bounds[ch + 1]
     nxt[blo:bhi] = 0
@@ -892,7 +894,7 @@ def pass_chunk(
     for i in range(lo, hi):
         c, st, nsb, units, evc = agent_step(
             i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
-            IP, CT, cst, ccell, fast, general,
+            IP, CT, cst, ccell, fast, general, drift_bits,
         )  # fmt: skip
         if evc >= 0:
             ev[ne] = evc

@@ -10,6 +10,8 @@ finaliser over (seed, stream, step).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -64,6 +66,16 @@ def agent_bits(key, agent):
 def to_unit(bits):
     """Uniform double in [0, 1) from the top 53 bits."""
     return float(bits >> _S11) * _INV53
+
+
+@njit(inline="always", cache=True)
+def unit_threshold(p):
+    """The bits below which ``to_unit(bits) < p``, for ``0 <= p < 1``: one integer compare.
+
+    ``to_unit(bits) < p`` exactly when ``bits >> 11 < p 2^53`` (both sides exact), that is
+    when ``bits < ceil(p 2^53) 2^11``, which is below 2^64 for ``p < 1``.
+    """
+    return np.uint64(math.ceil(p * 9007199254740992.0)) << _S11
 
 
 @njit(cache=True)
