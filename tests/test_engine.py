@@ -399,14 +399,12 @@ def test_the_bound_never_says_no_to_a_hit():
 def test_the_integer_threshold_draws_as_the_uniform_does():
     """``bits < unit_threshold(p)`` exactly when ``to_unit(bits) < p`` (the fast path's drift).
 
-    Probabilities over many scales and at the grid's edges, and bits at, just below and
-    just above each multiple of 2^11 around ``p 2^64`` (where a rounding would show).
+    Probabilities over many scales and at the grid's edges; bits at each multiple of 2^11
+    around ``p 2^64``, one above it and one below the next (where a rounding would show).
     """
     gen = np.random.default_rng(3)
-    ps = np.concatenate(
-        [gen.uniform(0, 1, 5_000), 10.0 ** gen.uniform(-17, 0, 5_000), [0.0, 2.0**-53, 0.5]]
-    )
-    ps = np.concatenate([ps, [np.nextafter(1.0, 0.0), 0.03]])
+    edges = [0.0, 2.0**-53, 0.03, 0.5, np.nextafter(1.0, 0.0)]
+    ps = np.concatenate([gen.uniform(0, 1, 5_000), 10.0 ** gen.uniform(-17, 0, 5_000), edges])
     below = 0
     for p in ps:
         t = int(rng.unit_threshold(p))

@@ -124,7 +124,7 @@ MAXHOP = 8
 #: the processor would mispredict such a branch an eighth of the time or more, each time
 #: costing more than the work it skips. Outside them a branch skips the rare move (the
 #: default city's humans drift 0.03 hops a step). Measured on the Mesa benchmark's model
-#: (drift and wander 0.5 hops a step, 10 k agents, one thread): 0.76-0.82 of the time
+#: (drift and wander 0.5 hops a step, 10 k agents, one thread): 0.76-0.80 of the time
 #: with a branch; on day 2 of the default scenario at scale 0.25 (zombies wander 0.18 hops a
 #: step) 0.76 and 0.93 in two runs; its first hours unchanged within this machine's noise.
 COIN_LO, COIN_HI = 0.125, 0.875
