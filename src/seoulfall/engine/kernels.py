@@ -938,6 +938,10 @@ def pass_chunk(
     nev[ch] = ne
 
 
+# where ``bounds`` sits among the arguments of ``pass_chunk`` after ``ch``
+_PASS_BOUNDS = pass_chunk.py_func.__code__.co_varnames.index("bounds") - 1
+
+
 @njit(cache=True, nogil=True)
 def combine_stats(stats, bbox, totals):
     """Totals per living state and the threat box, from the chunks' statistics."""
@@ -1169,74 +1173,14 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
 
 
 @njit(parallel=True, cache=True)
-def pass_parallel(
-    nthreads,
-    keys,
-    cell,
-    state,
-    timer,
-    aid,
-    nbr,
-    cnt,
-    fz,
-    fh,
-    fe,
-    fy,
-    fs,
-    fn,
-    fv,
-    zk,
-    P,
-    IP,
-    CT,
-    cst,
-    ccell,
-    nx,
-    nxt,
-    bounds,
-    ovf,
-    novf,
-    ev,
-    nev,
-    stats,
-):
+def pass_parallel(nthreads, *args):
     """Every chunk of the pass on ``nthreads`` numba threads, dealt out in turn.
 
-    Thread ``t`` steps chunks ``t, t + nthreads, ...``: neighbouring chunks cost alike, so
-    dealing them out balances the threads where one range per thread would not (numba's
-    ``prange`` schedules statically).
+    ``args``: those of :func:`pass_chunk` after ``ch``. Thread ``t`` steps chunks ``t, t +
+    nthreads, ...``: neighbouring chunks cost alike, so dealing them out balances the threads
+    where one range per thread would not (numba's ``prange`` schedules statically).
     """
-    nchunks = bounds.size - 1
+    nchunks = args[_PASS_BOUNDS].size - 1
     for t in prange(nthreads):
         for ch in range(t, nchunks, nthreads):
-            pass_chunk(
-                ch,
-                keys,
-                cell,
-                state,
-                timer,
-                aid,
-                nbr,
-                cnt,
-                fz,
-                fh,
-                fe,
-                fy,
-                fs,
-                fn,
-                fv,
-                zk,
-                P,
-                IP,
-                CT,
-                cst,
-                ccell,
-                nx,
-                nxt,
-                bounds,
-                ovf,
-                novf,
-                ev,
-                nev,
-                stats,
-            )
+            pass_chunk(ch, *args)
