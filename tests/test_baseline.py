@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from baseline import PIN, RUNS, compute, first_difference
 
 
@@ -21,7 +20,7 @@ def test_the_pin_covers_every_bundled_scenario(pinned):
 @pytest.mark.parametrize("name", list(RUNS))
 def test_bundled_scenario_reproduces_its_pinned_run(name, pinned):
     diff = first_difference(pinned[name], compute(name))
-    assert diff is None, f"{name} changed at {diff}; if on purpose: python tests/baseline.py --update"
+    assert diff is None, f"{name} changed at {diff}; on purpose? python tests/baseline.py --update"
 
 
 def test_first_difference_finds_a_changed_count():

@@ -40,7 +40,8 @@ def summary_without_timing(folder):
 def unbroken(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unbroken")
     code = subprocess.run(
-        [sys.executable, "-m", "seoulfall.cli", "run", "--out", str(folder), *ARGS]
+        [sys.executable, "-m", "seoulfall.cli", "run", "--out", str(folder), *ARGS,
+         "--keep-checkpoints", "0"]  # fmt: skip
     ).returncode
     assert code == 0
     return folder
@@ -158,3 +159,108 @@ def test_invariants_are_checked_and_a_broken_one_is_named(small_seoul, capsys, t
         capsys,
     )
     assert code == 0, err
+
+
+# -- edited checkpoints (the checksum recomputed after the edit) ------------------------------
+def _forge(folder, step, edit):
+    """Apply ``edit(arrays, meta, head)`` to checkpoint ``step`` and re-sign it."""
+    import hashlib
+    import io
+
+    base = folder / "checkpoints" / f"ckpt-{step:09d}"
+    with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    head = json.loads(base.with_suffix(".json").read_text())
+    edit(arrays, meta, head)
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+    data = buf.getvalue()
+    base.with_suffix(".npz").write_bytes(data)
+    head["sha256"] = hashlib.sha256(data).hexdigest()
+    base.with_suffix(".json").write_text(json.dumps(head))
+    return base
+
+
+def _set(name, fn):
+    def edit(arrays, meta, head):
+        arrays[name] = fn(arrays[name])
+
+    return edit
+
+
+def _meta(key, value):
+    def edit(arrays, meta, head):
+        meta[key] = value
+
+    return edit
+
+
+EDITS = {
+    "cells far off the map": _set("cell", lambda a: np.full_like(a, 2_000_000_000)),
+    "states of 255": _set("state", lambda a: np.full_like(a, 255)),
+    "a living agent off the map": _set("cell", lambda a: np.where(np.arange(a.size) == 0, -1, a)),
+    "a timer that is not finite": _set("timer", lambda a: np.full_like(a, np.inf)),
+    "duplicated ids": _set("aid", lambda a: np.zeros_like(a)),
+    "negative counts": _set("cnt", lambda a: a - 5),
+    "counts that disagree": _set("cnt", lambda a: a + np.eye(*a.shape, dtype=a.dtype)),
+    "a new link": _set("nbr", lambda a: np.where(a < 0, 0, a)),
+    "other rates": _set("P", lambda a: a * 2),
+    "a cell's array of the wrong dtype": _set("cell", lambda a: a.astype(np.int64)),
+    "a cut array": _set("state", lambda a: a[:-1]),
+    "rows that do not sum": _set("rec_counts", lambda a: a * 2),
+    "a step of 10^9": _meta("step", 10**9),
+    "a step of -100": _meta("step", -100),
+    "n_active past the agents": _meta("n_active", 10**9),
+    "a sound off the map": _meta("sources", [[10**9, 1.0, 1.0, 0, 5]]),
+    "an unknown event": _meta("pending", [99]),
+    "a missing meta key": lambda arrays, meta, head: meta.pop("records"),
+    "a missing array": lambda arrays, meta, head: arrays.pop("zk"),
+    "an extra array": lambda arrays, meta, head: arrays.update(x=np.zeros(3)),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_an_edited_checkpoint_with_a_recomputed_checksum_is_refused_and_kept(
+    edit, unbroken, tmp_path, capsys
+):
+    folder = _partial(unbroken, tmp_path, 600)
+    base = _forge(folder, 600, EDITS[edit])
+    before = {p.name: p.read_bytes() for p in (folder / "checkpoints").iterdir()}
+    code, out, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2, (edit, out, err)
+    assert err.count("\n") == 1 and base.name in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in (folder / "checkpoints").iterdir()} == before
+    assert not (folder / "summary.json").exists()
+
+
+def test_a_checkpoint_that_unpacks_past_its_bound_is_refused_before_reading(
+    unbroken, tmp_path, capsys
+):
+    import hashlib
+    import zipfile
+
+    folder = _partial(unbroken, tmp_path, 600)
+    npz = folder / "checkpoints" / "ckpt-000000600.npz"
+    size = npz.stat().st_size
+    with zipfile.ZipFile(npz, "a", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("bomb.npy", "w", force_zip64=True) as f:
+            zeros = bytes(1 << 20)
+            for _ in range(400):  # 400 MiB of zeros: about 0.4 MiB packed
+                f.write(zeros)
+    assert npz.stat().st_size - size < 1 << 20
+    head_path = npz.with_suffix(".json")
+    head = json.loads(head_path.read_text())
+    head["sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+    head_path.write_text(json.dumps(head))
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and "unpacks to" in err and err.count("\n") == 1
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path, capsys):
+    folder = tmp_path / "keep"
+    code, _, err = run_cli(["run", "--out", str(folder), *ARGS], capsys)
+    assert code == 0, err
+    kept = sorted(p.name for p in (folder / "checkpoints").glob("ckpt-*.json"))
+    assert kept == ["ckpt-000001350.json", "ckpt-000001380.json", "ckpt-000001410.json"]
+    assert len(list((folder / "checkpoints").glob("ckpt-*.npz"))) == 3

@@ -6,6 +6,9 @@ internal error (one line; set ``SEOULFALL_DEBUG=1`` for the traceback).
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
 import sys
 import time
@@ -14,9 +17,12 @@ from typing import Annotated
 
 import typer
 
+from seoulfall import runfolder as rf
 from seoulfall.checkpoint import CheckpointError
+from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import ScenarioError
 from seoulfall.simulation import BackendError
+from seoulfall.sweep import SweepError
 
 app = typer.Typer(
     add_completion=False,
@@ -46,7 +52,7 @@ def run(
         str, typer.Argument(help="bundled scenario name or path to a TOML file")
     ] = "seoul-falls",
     out: Annotated[
-        Path | None, typer.Option("--out", help="run folder (default: under runs/)")
+        str | None, typer.Option("--out", help="run folder (default: under runs/)")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="random seed")] = None,
     scale: Annotated[float | None, typer.Option("--scale", help="population.scale")] = None,
@@ -66,6 +72,12 @@ def run(
             "--checkpoint-every", min=0.0, help="write a checkpoint every MINUTES simulated"
         ),
     ] = None,
+    keep_checkpoints: Annotated[
+        int,
+        typer.Option(
+            "--keep-checkpoints", min=0, help="checkpoints kept (the newest; 0: every one)"
+        ),
+    ] = 3,
     resume: Annotated[
         bool, typer.Option("--resume", help="continue from the newest checkpoint in --out")
     ] = False,
@@ -74,6 +86,7 @@ def run(
     ] = False,
 ) -> None:
     """Simulate a scenario and write a run folder."""
+    from seoulfall import checkpoint
     from seoulfall.scenario import Scenario
     from seoulfall.simulation import Simulation
 
@@ -85,39 +98,105 @@ def run(
     if days is not None:
         overrides.append(("time.days", days))
     sc = Scenario.load(scenario, overrides)
-    folder = out or Path("runs") / f"{sc.name}-seed{sc.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if folder.exists() and not folder.is_dir():
-        raise BadInput(f"--out {folder}: exists and is not a folder")
-    from seoulfall import checkpoint
-
-    ckpt_dir = folder / "checkpoints"
-    if resume:
-        if out is None:
-            raise BadInput("--resume needs --out DIR: the run folder to continue")
-        if _complete(folder, sc):
+    if out is not None:
+        folder = rf.check_out(out)
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = Path("runs") / f"{rf.slug(sc.name)}-seed{sc.seed}-{stamp}"
+    if resume and out is None:
+        raise BadInput("--resume needs --out DIR: the run folder to continue")
+    foreign = rf.foreign_entries(folder)
+    clash = [n for n in foreign if n in rf.OWN]
+    if clash:
+        raise BadInput(
+            f"--out {folder}: holds {', '.join(clash)}, which seoulfall did not write; "
+            "choose another folder"
+        )
+    if foreign and not force:
+        shown = ", ".join(foreign[:3]) + (
+            f" (+{len(foreign) - 3} more)" if len(foreign) > 3 else ""
+        )
+        raise BadInput(
+            f"--out {folder}: holds files seoulfall did not write ({shown}); choose another "
+            "folder, or --force to write beside them (they are never touched)"
+        )
+    rf.make_folder(folder)
+    sha = checkpoint.scenario_sha(sc)
+    ckpt_dir = folder / rf.CHECKPOINTS
+    with rf.Lock(folder):
+        rf.clear_own_temporaries(folder)  # the lock is ours: any temporary is a killed run's
+        state = _folder_state(folder, sc, sha)
+        if resume and state == "complete":
             typer.echo(f"seoulfall: {folder} already holds the finished run; nothing to do")
             return
-    elif not force and (
-        any((folder / name).exists() for name in RUN_FILES) or checkpoint.newest(ckpt_dir)
-    ):
-        raise BadInput(
-            f"--out {folder}: already holds a run; use --resume to continue it or --force to "
-            "overwrite it"
+        if resume and state == "data":
+            _write_outputs(folder, sha)
+            typer.echo(f"seoulfall: {folder}: the run was finished; wrote its missing outputs")
+            return
+        if state == "other" and (resume or not force):
+            raise BadInput(
+                f"--out {folder}: already holds a run of another scenario or seed; use --force "
+                "to replace it, or another --out"
+            )
+        if not resume and state != "empty":
+            if not force:
+                raise BadInput(
+                    f"--out {folder}: already holds a run; use --resume to continue it or "
+                    "--force to replace it"
+                )
+        if force and not resume:
+            rf.clear_own(folder)  # the whole previous run: data, pictures and checkpoints
+        rf.write_manifest(folder, "running", sha)
+        every = None
+        if checkpoint_every:
+            every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
+        sim = Simulation(sc, threads=threads, backend=backend)
+        run_args = {
+            "checkpoint_every": every,
+            "checkpoint_dir": ckpt_dir,
+            "checkpoint_keep": keep_checkpoints,
+            "resume": resume,
+            "check_every": 1 if check else None,
+        }
+        _NOTES.append(lambda: _kept_note(folder, ckpt_dir))
+        with _progress(sc, sim.nsteps, quiet) as progress:
+            res = sim.run(progress=progress, **run_args)
+        res.save(folder, report=False)
+        rf.write_manifest(folder, "data", sha)
+        _NOTES[-1] = lambda: (
+            f"the run's data is in {folder}; its plots and report are not all written: "
+            f"rerun with --resume (or seoulfall report {folder}) to write them"
         )
-    for stale in [*folder.glob(".*.tmp"), *ckpt_dir.glob(".*.tmp")]:
-        stale.unlink()  # temporaries of writes a killed run never finished: never results
-    every = None
-    if checkpoint_every:
-        every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
-    sim = Simulation(sc, threads=threads, backend=backend)
-    run_args = {
-        "checkpoint_every": every,
-        "checkpoint_dir": ckpt_dir,
-        "resume": resume,
-        "check_every": 1 if check else None,
-    }
-    show = not quiet and sys.stderr.isatty()
-    if show:
+        _write_outputs(folder, sha)
+    if not quiet:
+        typer.echo(summary_text(res.summary, folder))
+
+
+#: What an interrupt leaves behind, said in its one line (the newest command's note).
+_NOTES: list = []
+
+
+def _kept_note(folder: Path, ckpt_dir: Path) -> str:
+    from seoulfall import checkpoint
+
+    latest = checkpoint.newest(ckpt_dir)
+    if latest is None:
+        return f"no checkpoint was written in {folder} (use --checkpoint-every to keep progress)"
+    step = int(latest.stem.split("-")[1])
+    return (
+        f"kept the checkpoint at step {step:,} in {ckpt_dir}; continue with the same command "
+        "and --resume"
+    )
+
+
+@contextlib.contextmanager
+def _progress(sc, nsteps: int, quiet: bool):
+    """A progress callback: a bar on a terminal, else a plain line at most every 10 s."""
+    if quiet:
+        yield None
+        return
+    day = sc.time.dt_min / 1440.0
+    if sys.stderr.isatty():
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
@@ -127,28 +206,72 @@ def run(
             TimeRemainingColumn(),
             transient=True,
         ) as bar:
-            task = bar.add_task(sc.name, total=sim.nsteps, day=0.0)
-            res = sim.run(
-                progress=lambda s, n: bar.update(task, completed=s, day=s * sc.time.dt_min / 1440),
-                **run_args,
+            task = bar.add_task(sc.name, total=nsteps, day=0.0)
+            yield lambda s, n: bar.update(task, completed=s, day=s * day)
+        return
+    t0 = last = time.monotonic()
+
+    def line(s, n):
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PLAIN_PROGRESS_S or s >= n:
+            last = now
+            typer.echo(
+                f"seoulfall: {sc.name}: day {s * day:.2f} of {n * day:g} ({100 * s / n:.0f} %), "
+                f"{now - t0:.0f} s",
+                err=True,
             )
-    else:
-        res = sim.run(**run_args)
-    res.save(folder)
-    if not quiet:
-        typer.echo(summary_text(res.summary, folder))
+
+    yield line
+
+
+#: Off a terminal, a progress line is printed at most this often (seconds of stepping).
+PLAIN_PROGRESS_S = 10.0
+
+
+def _write_outputs(folder: Path, sha: str) -> None:
+    from seoulfall.results import Results
+
+    res = Results.load(folder)
+    res.write_outputs(folder)
+    rf.write_manifest(folder, "complete", sha)
+
+
+def _folder_state(folder: Path, sc, sha: str) -> str:
+    """What ``folder`` holds for this scenario.
+
+    ``empty`` (nothing of a run), ``running`` (checkpoints), ``data`` (this run, outputs
+    missing), ``complete`` (this run, finished) or ``other`` (a run of another scenario or
+    seed).
+    """
+    m = rf.read_manifest(folder)
+    has_data = all((folder / n).is_file() for n in rf.LEGACY_MARKERS)
+    outputs_there = (folder / "report.html").is_file()
+    if m is not None and has_data and m["state"] != "running":
+        if m.get("scenario_sha256") != sha:
+            return "other"
+        return "complete" if (m["state"] == "complete" and outputs_there) else "data"
+    if m is None and has_data:  # a run folder written before manifests existed
+        if not _complete(folder, sc):
+            return "other"
+        return "complete" if outputs_there else "data"
+    return "running" if _has_checkpoints(folder) else "empty"
 
 
 def _complete(folder: Path, sc) -> bool:
-    """Whether ``folder`` holds the finished run of this very scenario."""
-    import json
-
+    """Whether ``folder`` holds the data of this very scenario's finished run."""
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         same = (folder / "scenario.toml").read_text(encoding="utf-8") == sc.to_toml()
     except (OSError, ValueError):
         return False
-    return same and summary.get("steps") == sc.steps
+    return same and isinstance(summary, dict) and summary.get("steps") == sc.steps
+
+
+def _has_checkpoints(folder: Path) -> bool:
+    from seoulfall import checkpoint
+
+    return checkpoint.newest(folder / rf.CHECKPOINTS) is not None
 
 
 def summary_text(s: dict, folder: Path) -> str:
@@ -199,9 +322,8 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
 ) -> None:
     """Run many seeds (and parameter values) and write the odds."""
-    import json
-
-    from seoulfall.scenario import Scenario, parse_value
+    from seoulfall.scenario import Scenario
+    from seoulfall.sweep import OWN as OWN_SWEEP
     from seoulfall.sweep import ensemble
 
     if workers and scheduler:
@@ -212,72 +334,122 @@ def sweep(
     if days is not None:
         overrides.append(("time.days", days))
     sc = Scenario.load(scenario, overrides)
-    grid: dict = {}
-    for item in vary or []:
-        if "=" not in item:
-            raise BadInput(f"--vary {item!r}: expected KEY=V1,V2,... e.g. zombie.bite_rate=0.1,0.2")
-        key, values = item.split("=", 1)
-        grid[key.strip()] = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
-        if not grid[key.strip()]:
-            raise BadInput(f"--vary {item!r}: no values")
-    folder = out or Path("runs") / f"sweep-{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    grid = _vary_grid(vary or [])
+    if out is not None:
+        folder = rf.check_out(out)
+    else:
+        folder = Path("runs") / f"sweep-{rf.slug(sc.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     args = {"scenario": json.loads(json.dumps(sc.to_dict(), default=str)), "seeds": seeds,
             "vary": grid}  # fmt: skip
     marker = folder / "sweep.json"
+    clash = [n for n in rf.foreign_entries(folder) if n in OWN_SWEEP]
+    if clash and not marker.exists():
+        raise BadInput(
+            f"--out {folder}: holds {', '.join(clash)}, which seoulfall did not write; "
+            "choose another folder"
+        )
     if marker.exists():
         try:
             before = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             before = None
         if before != args:
             raise BadInput(
                 f"--out {folder}: holds a sweep with other arguments; give another --out"
             )
-    folder.mkdir(parents=True, exist_ok=True)
-    from seoulfall.atomic import atomic_write_text
+    rf.make_folder(folder)
+    with rf.Lock(folder, what="sweep"):  # a second sweep into the folder is refused
+        from seoulfall.atomic import atomic_write_text
 
-    atomic_write_text(marker, json.dumps(args, indent=2, ensure_ascii=False) + "\n")
-    client = None
-    if scheduler:
-        from dask.distributed import Client
+        atomic_write_text(marker, json.dumps(args, indent=2, ensure_ascii=False) + "\n")
+        _NOTES.append(lambda: _sweep_note(folder))
+        client = None
+        if scheduler:
+            from dask.distributed import Client
 
+            try:
+                client = Client(scheduler, timeout=10)
+            except Exception as exc:  # noqa: BLE001 - any failure to connect is the address's
+                msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+                raise BadInput(f"--scheduler {scheduler}: cannot connect ({msg})") from None
+        elif not workers:
+            workers = os.cpu_count() or 1
+        show = not quiet and sys.stderr.isatty()
+        t0 = time.perf_counter()
         try:
-            client = Client(scheduler, timeout=10)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise BadInput(f"--scheduler {scheduler}: cannot connect ({exc})") from None
-    elif not workers:
-        workers = os.cpu_count() or 1
-    show = not quiet and sys.stderr.isatty()
-    t0 = time.perf_counter()
-    try:
-        if show:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+            if show:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TimeRemainingColumn,
+                )
 
-            with Progress(
-                BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-            ) as bar:
-                task = bar.add_task("sweep", total=None)
-                ens = ensemble(
-                    sc, seeds, grid, client, workers=workers, out=folder,
-                    progress=lambda d, n: bar.update(task, completed=d, total=n),
-                )  # fmt: skip
-        else:
-            ens = ensemble(sc, seeds, grid, client, workers=workers, out=folder)
-    finally:
-        if client is not None:
-            client.close()
-    if not quiet:
-        s = ens.summary
-        lines = [f"{s['runs']} runs in {time.perf_counter() - t0:.1f} s -> {folder}"]
-        for c in s["combinations"]:
-            label = ", ".join(f"{k}={v}" for k, v in c["vary"].items()) or "all"
-            fd = c["quantiles"]["fall_day"]["q50"]
-            med = "-" if fd is None else f"{fd:.2f}"
-            lines.append(f"  {label}: P(falls) {c['p_fall']:.2f}, median fall day {med}")
-        if s["cast"]:
-            odds = ", ".join(f"{n} {p:.2f}" for n, p in s["cast"].items())
-            lines.append(f"  cast survival: {odds}")
-        typer.echo("\n".join(lines))
+                with Progress(
+                    BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+                ) as bar:
+                    task = bar.add_task("sweep", total=None)
+                    ens = ensemble(
+                        sc, seeds, grid, client, workers=workers, out=folder,
+                        progress=lambda d, n: bar.update(task, completed=d, total=n),
+                    )  # fmt: skip
+            else:
+                ens = ensemble(sc, seeds, grid, client, workers=workers, out=folder)
+        finally:
+            if client is not None:
+                client.close()
+        if not quiet:
+            s = ens.summary
+            lines = [f"{s['runs']} runs in {time.perf_counter() - t0:.1f} s -> {folder}"]
+            for c in s["combinations"]:
+                label = ", ".join(f"{k}={v}" for k, v in c["vary"].items()) or "all"
+                fd = c["quantiles"]["fall_day"]["q50"]
+                med = "-" if fd is None else f"{fd:.2f}"
+                lines.append(f"  {label}: P(falls) {c['p_fall']:.2f}, median fall day {med}")
+            if s["cast"]:
+                odds = ", ".join(f"{n} {p:.2f}" for n, p in s["cast"].items())
+                lines.append(f"  cast survival: {odds}")
+            typer.echo("\n".join(lines))
+
+
+def _vary_grid(items: list[str]) -> dict:
+    """``--vary KEY=V1,V2,...`` options as ``{key: [values]}``, refusing what cannot be."""
+    from datetime import date, datetime
+
+    from seoulfall.scenario import parse_value
+
+    grid: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise BadInput(f"--vary {item!r}: expected KEY=V1,V2,... e.g. zombie.bite_rate=0.1,0.2")
+        key, values = (p.strip() for p in item.split("=", 1))
+        if key == "seed":
+            raise BadInput("--vary seed: the seeds come from --seeds N (seeds 0 .. N-1)")
+        if key in grid:
+            raise BadInput(f"--vary {key}: given twice; list every value once: {key}=V1,V2,...")
+        vals = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        vals = [v.isoformat() if isinstance(v, (date, datetime)) else v for v in vals]
+        if not vals:
+            raise BadInput(f"--vary {item!r}: no values")
+        if any(isinstance(v, (list, dict)) for v in vals):
+            raise BadInput(f"--vary {key}: vary single values (numbers, booleans, text)")
+        if len({json.dumps(v) for v in vals}) != len(vals):
+            raise BadInput(f"--vary {key}: a value is given twice")
+        grid[key] = vals
+    return grid
+
+
+def _sweep_note(folder: Path) -> str:
+    from seoulfall.sweep import read_runs
+
+    try:
+        done = len(read_runs(folder))
+    except ValueError:
+        done = 0
+    return (
+        f"kept {done} finished run(s) in {folder / 'runs.jsonl'}; rerun the same command to "
+        "continue"
+    )
 
 
 @app.command()
@@ -292,14 +464,20 @@ def report(
     missing = [n for n in RUN_FILES if not (folder / n).exists()]
     if missing:
         raise BadInput(f"{folder}: not a run folder (missing {', '.join(missing)})")
-    try:
-        res = Results.load(folder)
-    except ScenarioError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged file: say which, keep the folder
-        raise BadInput(f"{folder}: cannot read the run ({exc.__class__.__name__}: {exc})") from None
-    t0 = time.perf_counter()
-    timing = res.write_outputs(folder)
+    with rf.Lock(folder, what="command"):
+        try:
+            res = Results.load(folder)
+        except (ScenarioError, DamagedFile):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged file: say which, keep the folder
+            raise BadInput(
+                f"{folder}: cannot read the run ({exc.__class__.__name__}: {exc})"
+            ) from None
+        t0 = time.perf_counter()
+        timing = res.write_outputs(folder)
+        m = rf.read_manifest(folder)
+        if m is not None and m["state"] == "data":
+            rf.write_manifest(folder, "complete", m.get("scenario_sha256"))
     parts = ", ".join(f"{k.removesuffix('_seconds')} {v:.1f} s" for k, v in timing.items())
     typer.echo(f"wrote {folder / 'report.html'} in {time.perf_counter() - t0:.1f} s ({parts})")
 
@@ -327,18 +505,85 @@ def validate() -> None:
         raise typer.Exit(1)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: the command stops where it is.
+
+    A BaseException, so that no library's ``except Exception`` (nor typer's own handler of
+    KeyboardInterrupt, which returns 130 as if nothing happened) swallows it.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def _quiet_dask() -> None:
+    """A sweep torn down by an interrupt: Dask's own complaints are not the user's news."""
+    import logging
+
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _os_error(exc: OSError) -> str:
+    where = exc.filename or ""
+    return f"{where}: {exc.strerror or exc}" if where else f"{exc.strerror or exc}"
+
+
+#: Operating-system errors that come from the user's files or disk, not from a bug.
+USER_OS_ERRORS = {
+    errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
+    errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.ENOENT, errno.EEXIST, errno.EXDEV,
+    errno.EFBIG,
+}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: map errors to exit codes and one-line messages."""
+    """Console entry point: map errors to exit codes and one-line messages.
+
+    0 success; 2 bad input; 1 an internal error or a failed ``validate``; 130 after SIGINT
+    and 143 after SIGTERM, with one line saying what was kept.
+    """
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_interrupted)
+    _NOTES.clear()
     try:
-        app(args=argv, prog_name="seoulfall", standalone_mode=False)
+        code = app(args=argv, prog_name="seoulfall", standalone_mode=False)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (ScenarioError, BadInput, CheckpointError, BackendError) as exc:
+        code = exc.exit_code
+    except Interrupted as exc:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # the one line, then out: no second traceback
+        _quiet_dask()
+        name = signal.Signals(exc.signum).name
+        try:
+            kept = _NOTES[-1]() if _NOTES else ""
+        except Exception:  # noqa: BLE001 - the note is a courtesy; the exit code is the promise
+            kept = ""
+        typer.echo(f"seoulfall: interrupted ({name}){'; ' + kept if kept else ''}", err=True)
+        sys.exit(128 + exc.signum)
+    except (
+        ScenarioError,
+        BadInput,
+        CheckpointError,
+        BackendError,
+        rf.RunFolderError,
+        DamagedFile,
+        SweepError,
+    ) as exc:
         typer.echo(f"seoulfall: error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("seoulfall: interrupted", err=True)
-        sys.exit(130)
+    except OSError as exc:
+        if exc.errno not in USER_OS_ERRORS or os.environ.get("SEOULFALL_DEBUG"):
+            _internal(exc)
+        typer.echo(f"seoulfall: error: {_os_error(exc)}", err=True)
+        sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         # usage errors of the (vendored) click under typer: bad option values, unknown options
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
@@ -346,10 +591,15 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         if type(exc).__name__ == "Abort":
             sys.exit(130)
-        if os.environ.get("SEOULFALL_DEBUG"):
-            raise
-        typer.echo(f"seoulfall: internal error: {exc.__class__.__name__}: {exc}", err=True)
-        sys.exit(1)
+        _internal(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _internal(exc: BaseException):
+    if os.environ.get("SEOULFALL_DEBUG"):
+        raise exc
+    typer.echo(f"seoulfall: internal error: {exc.__class__.__name__}: {exc}", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

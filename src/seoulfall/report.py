@@ -23,19 +23,40 @@ import html
 import importlib.util
 import io
 import json
+import os
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib import font_manager
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.results import last_standing
 
-from seoulfall.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
-from seoulfall.results import last_standing  # noqa: E402
+#: Text from scenarios (names, districts, the cast) is drawn as written, never as mathtext.
+PLAIN_TEXT = {"text.parse_math": False}
+
+
+def _plain_text(fn):
+    """Run ``fn`` with :data:`PLAIN_TEXT` in force (and the user's settings back after)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(PLAIN_TEXT):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _subplots(*args, figsize, **kwargs):
+    """A figure of its own (no pyplot, so the user's backend and figures are left alone)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
+
 
 COLOURS = {
     "human": "#2b83ba",
@@ -135,9 +156,12 @@ def _clock_font(size: int):
 
 
 # -- curves ----------------------------------------------------------------------------------
+@_plain_text
 def plot_curves(ts, ax=None, log: bool = False):
     """Each state's count against days on ``ax`` (created if None)."""
     if ax is None:
+        import matplotlib.pyplot as plt  # a notebook's own figure, on its backend
+
         _, ax = plt.subplots(figsize=(8, 4.5))
     for s in ts.columns[2:]:
         ax.plot(ts["day"], ts[s], label=s, color=COLOURS.get(s), lw=1.8)
@@ -153,7 +177,6 @@ def plot_curves(ts, ax=None, log: bool = False):
 def _png(fig, dpi: int = 110, tight: bool = True) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -163,7 +186,7 @@ def plot_district_curves(results):
     names = list(dict.fromkeys(dd["name"]))
     cols = 5
     rows = max(1, -(-len(names) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(13, 2.1 * rows), sharex=True, squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(13, 2.1 * rows), sharex=True, squeeze=False)
     for ax, name in zip(axes.flat, names):
         d = dd[dd["name"] == name]
         ax.plot(d["day"], d["human"], color=COLOURS["human"], lw=1.2)
@@ -282,29 +305,37 @@ def write_animation(results, world, folder: Path) -> dict[str, float]:
     from PIL import Image
 
     t0 = time.perf_counter()
-    tmp = folder / ".outbreak.part.mp4"  # ffmpeg picks the format by the extension
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".outbreak.mp4.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)  # a name of its own: two writers never share it
     writer = None
     small = []
-    for frame in animation_frames(results, world):
-        w, h = frame.size
+    try:
+        for frame in animation_frames(results, world):
+            w, h = frame.size
+            if writer is None:
+                writer = imageio_ffmpeg.write_frames(
+                    str(tmp),
+                    (w, h),
+                    fps=FPS,
+                    codec="libx264",
+                    pix_fmt_out="yuv420p",
+                    macro_block_size=2,
+                    ffmpeg_log_level="error",
+                    output_params=["-preset", "veryfast", "-movflags", "+faststart", "-f", "mp4"],
+                )
+                writer.send(None)
+            writer.send(frame.tobytes())
+            small.append(frame.resize((w // 2, h // 2), Image.BILINEAR) if w > 600 else frame)
         if writer is None:
-            writer = imageio_ffmpeg.write_frames(
-                str(tmp),
-                (w, h),
-                fps=FPS,
-                codec="libx264",
-                pix_fmt_out="yuv420p",
-                macro_block_size=2,
-                ffmpeg_log_level="error",
-                output_params=["-preset", "veryfast", "-movflags", "+faststart"],
-            )
-            writer.send(None)
-        writer.send(frame.tobytes())
-        small.append(frame.resize((w // 2, h // 2), Image.BILINEAR) if w > 600 else frame)
-    if writer is None:
-        return {}
-    writer.close()
-    tmp.replace(folder / "outbreak.mp4")
+            return {}
+        writer.close()
+        writer = None
+        tmp.replace(folder / "outbreak.mp4")
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
     timing = {"frames_and_mp4_seconds": time.perf_counter() - t0}
     t0 = time.perf_counter()
     buf = io.BytesIO()
@@ -325,7 +356,7 @@ def write_animation(results, world, folder: Path) -> dict[str, float]:
 
 def plot_fall_map(results, world):
     """The map coloured by each district's fall day, with the river, bridges and names."""
-    fig, ax = plt.subplots(figsize=(9, 7.8))
+    fig, ax = _subplots(figsize=(9, 7.8))
     ny, nx = world.shape
     s = results.summary
     days = np.full(len(world.district_codes), np.nan)
@@ -335,7 +366,7 @@ def plot_fall_map(results, world):
     grid = np.full((ny, nx), np.nan)
     inside = world.district >= 0
     grid[inside] = days[world.district[inside]]
-    cmap = plt.get_cmap("magma_r").with_extremes(bad=(0, 0, 0, 0))
+    cmap = matplotlib.colormaps["magma_r"].with_extremes(bad=(0, 0, 0, 0))
     held = inside & np.isnan(grid)
     bg = np.ones((ny, nx, 4))
     bg[held] = (0.82, 0.9, 0.82, 1)  # never fell: pale green
@@ -390,7 +421,7 @@ def plot_snapshot_maps(results, world):
     ref = _ref(snaps)
     cols = 3
     rows = -(-len(idx) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(13, 4.4 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(13, 4.4 * rows), squeeze=False)
     fig.patch.set_facecolor("#08080c")
     for ax, i in zip(axes.flat, idx):
         ax.imshow(frame_rgb(base, snaps, i, ref), interpolation="nearest")
@@ -404,6 +435,7 @@ def plot_snapshot_maps(results, world):
 
 
 # -- writing ----------------------------------------------------------------------------------
+@_plain_text
 def write_plots(results, folder: Path, world=None) -> dict[str, float]:
     """Write every PNG and, when there are snapshots, the animation.
 
@@ -412,7 +444,7 @@ def write_plots(results, folder: Path, world=None) -> dict[str, float]:
     timing = {}
     t0 = time.perf_counter()
     for name, log in (("epidemic.png", False), ("epidemic_log.png", True)):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = _subplots(figsize=(8, 4.5))
         plot_curves(results.timeseries, ax=ax, log=log)
         ax.set_title(f"{results.scenario.name} (seed {results.scenario.seed})")
         atomic_write_bytes(folder / name, _png(fig))
@@ -570,11 +602,12 @@ def write_report(results, folder: Path) -> Path:
     desc = html.escape(sc.description) if sc.description else ""
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>seoulfall: {html.escape(s["scenario"])} (seed {s["seed"]})</title>
+<title>seoulfall: {html.escape(s["scenario"])} (seed {html.escape(str(s["seed"]))})</title>
 <style>{korean_font_face(desc + "".join(korean.values()))}{STYLE}</style></head><body>
 <h1>seoulfall: {html.escape(s["scenario"])}</h1>
 <p>{desc}</p>
-<p>Seed {s["seed"]}, {s["agents"]:,} agents, {s["days"]} days from
+<p>Seed {html.escape(str(s["seed"]))}, {s["agents"]:,} agents,
+{html.escape(str(s["days"]))} days from
 {html.escape(sc.time.start.isoformat())} ({s["steps"]:,} steps of {sc.time.dt_min} min);
 {s["wall_seconds"]:.1f} s to run.</p>
 <div class="cards">{cards_html}</div>
@@ -606,7 +639,7 @@ def plot_ensemble_curves(ens):
     groups = _groups(ens)[:6]
     cols = min(3, len(groups))
     rows = -(-len(groups) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
     for ax, (vary, recs) in zip(axes.flat, groups):
         n = min(len(r["curves"]["day"]) for r in recs)
         day = np.asarray(recs[0]["curves"]["day"][:n])
@@ -632,7 +665,7 @@ def plot_ensemble_curves(ens):
 
 def plot_p_fall(ens):
     """P(Seoul has fallen by day d) for each combination."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _subplots(figsize=(7, 4))
     for c in ens.summary["combinations"]:
         d = c["p_fall_by_day"]
         ax.plot([int(k) for k in d], list(d.values()), marker="o", label=_label(c["vary"]))
@@ -647,7 +680,7 @@ def plot_p_fall(ens):
 def plot_district_odds(ens, world):
     """Map of each district's probability of falling, per combination (at most four)."""
     combos = ens.summary["combinations"][:4]
-    fig, axes = plt.subplots(1, len(combos), figsize=(6 * len(combos), 5.2), squeeze=False)
+    fig, axes = _subplots(1, len(combos), figsize=(6 * len(combos), 5.2), squeeze=False)
     ny, nx = world.shape
     inside = world.district >= 0
     for ax, c in zip(axes.flat, combos):
@@ -664,6 +697,7 @@ def plot_district_odds(ens, world):
     return fig
 
 
+@_plain_text
 def write_ensemble_outputs(ens, folder: Path) -> dict[str, float]:
     """Write the ensemble's plots and ``report.html``; returns seconds per output."""
     timing = {}

@@ -8,6 +8,7 @@ temporary name and renamed, so a crash never leaves half a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from seoulfall import runfolder, safeload
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine.kernels import STATE_NAMES
+from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario
 
 #: States that always have a column; ``evacuated`` and ``reserve`` appear once used.
@@ -170,29 +174,43 @@ class Results:
         return cls(scenario, ts, dd, summary, events, cast=cast, snapshots=snapshots)
 
     # -- persistence -------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
-        """Write the run folder (SPEC §8); returns its path."""
+    def save(self, folder: str | Path, report: bool = True) -> Path:
+        """Write the run folder (SPEC §8); returns its path.
+
+        ``report=False`` writes the data only (no plots, animation or report: see
+        :meth:`write_outputs`). A folder that holds a file of the same name as one of the
+        run's, which seoulfall did not write, is refused (:class:`RunFolderError`): nothing
+        of anyone else's is overwritten.
+        """
         folder = Path(folder)
+        clash = [n for n in runfolder.foreign_entries(folder) if n in runfolder.OWN]
+        if clash:
+            raise runfolder.RunFolderError(
+                f"{folder}: holds {', '.join(clash)}, which seoulfall did not write; save "
+                "into another folder"
+            )
         folder.mkdir(parents=True, exist_ok=True)
+        sha = hashlib.sha256(self.scenario.to_toml().encode()).hexdigest()
+        if runfolder.read_manifest(folder) is None:
+            runfolder.write_manifest(folder, "running", sha)
         atomic_write_text(folder / "scenario.toml", self.scenario.to_toml())
         atomic_write_bytes(folder / "timeseries.parquet", _parquet_bytes(self.timeseries))
         atomic_write_bytes(folder / "districts.parquet", _parquet_bytes(self.districts))
-        atomic_write_text(
-            folder / "events.jsonl",
-            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.events),
-        )
+        atomic_write_text(folder / "events.jsonl", jsonl(self.events))
         if self.snapshots is not None:
             atomic_write_bytes(folder / "snapshots.npz", self.snapshots.to_bytes())
         if self.cast:
-            atomic_write_text(
-                folder / "cast.jsonl",
-                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.cast),
-            )
+            atomic_write_text(folder / "cast.jsonl", jsonl(self.cast))
+        else:
+            (folder / "cast.jsonl").unlink(missing_ok=True)  # a replaced run's cast
         atomic_write_text(
             folder / "summary.json",
             json.dumps(_jsonable(self.summary), indent=2, ensure_ascii=False) + "\n",
         )
-        self.write_outputs(folder)
+        runfolder.write_manifest(folder, "data", sha)
+        if report:
+            self.write_outputs(folder)
+            runfolder.write_manifest(folder, "complete", sha)
         return folder
 
     def write_outputs(self, folder: str | Path) -> dict[str, float]:
@@ -208,21 +226,21 @@ class Results:
 
     @classmethod
     def load(cls, folder: str | Path) -> Results:
-        """Read a run folder written by :meth:`save`."""
+        """Read a run folder written by :meth:`save`.
+
+        Every file is checked before use (columns, types, ranges, the summary's keys, the
+        snapshots' layout); a damaged or edited one raises
+        :class:`~seoulfall.safeload.DamagedFile` naming it.
+        """
         folder = Path(folder)
         sc = Scenario.load(folder / "scenario.toml")
-        ts = pd.read_parquet(folder / "timeseries.parquet")
-        dd = pd.read_parquet(folder / "districts.parquet")
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        ev_path = folder / "events.jsonl"
-        events = []
-        if ev_path.exists():
-            events = [json.loads(x) for x in ev_path.read_text(encoding="utf-8").splitlines() if x]
-        cast = []
-        cast_path = folder / "cast.jsonl"
-        if cast_path.exists():
-            text = cast_path.read_text(encoding="utf-8")
-            cast = [json.loads(x) for x in text.splitlines() if x]
+        ts = _read_parquet(folder / "timeseries.parquet", ["t_min", "day"])
+        dd = _read_parquet(folder / "districts.parquet", ["t_min", "day", "district", "name"])
+        summary = _read_summary(folder / "summary.json")
+        if (ts[list(CORE_STATES)].sum(axis=1) > summary["agents"]).any():
+            raise DamagedFile("timeseries.parquet: more agents than summary.json's")
+        events = _read_records(folder / "events.jsonl", ())
+        cast = _read_records(folder / "cast.jsonl", ("name", "t_min", "day", "state"))
         snapshots = None
         if (folder / "snapshots.npz").exists():
             from seoulfall.snapshots import Snapshots
@@ -243,6 +261,108 @@ class Results:
             f"<Results {s['scenario']!r} seed={s['seed']} agents={s['agents']} "
             f"fall_day={s['fall_day']} peak_zombies={s['peak_zombies']['count']}>"
         )
+
+
+def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A run's table: the columns it must have, and non-negative integer counts."""
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a damaged file
+        raise DamagedFile(f"{path.name}: unreadable ({exc.__class__.__name__})") from None
+    need = columns + list(CORE_STATES)
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise DamagedFile(f"{path.name}: no column {missing[0]!r}")
+    for c in df.columns:
+        if c in STATE_NAMES:
+            col = df[c]
+            if col.dtype.kind not in "iu" or (col < 0).any():
+                raise DamagedFile(f"{path.name}: column {c!r} is not a count")
+    for c in ("t_min", "day"):
+        if df[c].dtype.kind != "f" or not np.isfinite(df[c]).all():
+            raise DamagedFile(f"{path.name}: column {c!r} is not a time")
+    return df
+
+
+class _Summary(BaseModel):
+    """The keys of ``summary.json`` that the report and the tools read back."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    class _Peak(BaseModel):
+        model_config = ConfigDict(strict=True)
+        count: int = Field(ge=0)
+        day: float = Field(allow_inf_nan=False)
+
+    class _District(BaseModel):
+        model_config = ConfigDict(extra="allow", strict=True)
+        name: str
+        fall_day: float | None = Field(allow_inf_nan=False)
+
+    scenario: str
+    seed: int = Field(ge=0)
+    agents: int = Field(ge=0)
+    days: float = Field(gt=0, allow_inf_nan=False)
+    steps: int = Field(ge=1)
+    final: dict[str, int]
+    peak_zombies: _Peak
+    fall_day: float | None = Field(allow_inf_nan=False)
+    districts: dict[str, _District]
+    last_standing: list[str]
+    wall_seconds: float = Field(ge=0, allow_inf_nan=False)
+    agent_steps_per_second: float | None = Field(allow_inf_nan=False)
+    cast: dict[str, dict] | None = None
+
+
+def _read_summary(path: Path) -> dict:
+    try:
+        summary = json.loads(safeload.read_text(path, path.name, limit=64 << 20))
+        _Summary.model_validate(summary)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise DamagedFile(f"{path.name}: {loc}: {err['msg']}") from None
+    except ValueError as exc:
+        raise DamagedFile(f"{path.name}: not JSON ({exc})") from None
+    if not set(summary["last_standing"]) <= set(summary["districts"]):
+        raise DamagedFile(f"{path.name}: last_standing names a district it does not list")
+    for name, fate in (summary.get("cast") or {}).items():
+        if not isinstance(fate.get("state"), str) or not isinstance(fate.get("survived"), bool):
+            raise DamagedFile(f"{path.name}: cast.{name} has no state")
+    return summary
+
+
+def _read_records(path: Path, keys: tuple) -> list[dict]:
+    """A JSON Lines file of records (each a JSON object with these keys); [] if absent."""
+    if not path.exists():
+        return []
+    text = safeload.read_text(path, path.name, limit=64 << 20)
+    out = []
+    for i, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            raise DamagedFile(f"{path.name} line {i}: not JSON") from None
+        if not isinstance(rec, dict) or any(k not in rec for k in keys):
+            raise DamagedFile(f"{path.name} line {i}: not a record with {', '.join(keys)}")
+        out.append(rec)
+    return out
+
+
+def jsonl(records: list[dict]) -> str:
+    """JSON Lines that any reader splits back into the same records.
+
+    UTF-8 text, one record a line; the three characters that are line breaks to
+    ``str.splitlines`` and to many editors but not to JSON (U+0085, U+2028, U+2029) are
+    written as escapes.
+    """
+    lines = (json.dumps(r, ensure_ascii=False).translate(_LINE_BREAKS) for r in records)
+    return "".join(line + "\n" for line in lines)
+
+
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def _parquet_bytes(df: pd.DataFrame) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import stat
 import typing
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -36,8 +37,32 @@ def _check_cell(v):
     return v
 
 
+#: The longest time a scenario may name (minutes): ten years, the bound of ``time.days``.
+MAX_MINUTES = 3650 * 1440.0
+#: The most steps a run may take (``time.days`` x 1440 / ``time.dt_min``).
+MAX_STEPS = 10_000_000
+#: A scenario file is small: larger files are refused before they are read.
+MAX_FILE_BYTES = 1 << 20
+
+
+def _is_number_field(annotation) -> bool:
+    args = typing.get_args(annotation) if typing.get_origin(annotation) else (annotation,)
+    return any(a in (int, float) for a in args)
+
+
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, v, info):
+        """Numbers must be TOML numbers: ``true`` or ``"10"`` are not silently converted."""
+        field = cls.model_fields.get(info.field_name)
+        if field is not None and _is_number_field(field.annotation):
+            if isinstance(v, (bool, str)):
+                kind = "a boolean" if isinstance(v, bool) else "a string"
+                raise ValueError(f"expected a number, got {kind}")
+        return v
 
 
 class World(_Table):
@@ -344,8 +369,12 @@ class Sound(_Placed):
         le=50_000.0,
         description="distance at which it is heard (m); it fades linearly to 0 there",
     )
-    start_min: float = Field(0.0, ge=0.0, description="when it starts (min after the start)")
-    duration_min: float = Field(60.0, gt=0.0, description="how long it sounds (min)")
+    start_min: float = Field(
+        0.0, ge=0.0, le=MAX_MINUTES, description="when it starts (min after the start)"
+    )
+    duration_min: float = Field(
+        60.0, gt=0.0, le=MAX_MINUTES, description="how long it sounds (min)"
+    )
 
 
 EVENT_TYPES = (
@@ -373,10 +402,13 @@ class Event(_Placed):
         True, description="false leaves the event out (`--set events.N.enabled=false`)"
     )
     at_min: float | None = Field(
-        None, ge=0.0, description="fires this many minutes after the start"
+        None, ge=0.0, le=MAX_MINUTES, description="fires this many minutes after the start"
     )
     day: float | None = Field(
-        None, ge=0.0, description="fires this many days after the start (`day = 2`: at 48 h)"
+        None,
+        ge=0.0,
+        le=3650.0,
+        description="fires this many days after the start (`day = 2`: at 48 h)",
     )
     at: datetime | None = Field(None, description="fires at this date-time (KST unless given)")
     trigger: Literal[TRIGGERS] | None = Field(
@@ -400,12 +432,27 @@ class Event(_Placed):
         description="sound_lure: how far it is heard (m); airstrike: radius of the strike "
         "around its centre (m, with `cell` or `place`)",
     )
-    duration_min: float = Field(180.0, gt=0.0, description="sound_lure: how long it sounds (min)")
+    duration_min: float = Field(
+        180.0, gt=0.0, le=MAX_MINUTES, description="sound_lure: how long it sounds (min)"
+    )
     path: list[list[int]] = Field(
         [],
+        max_length=10_000,
         description="sound_lure: cells [row, col] the drone flies through, evenly over the "
         "duration, after its start place",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _cells(cls, v):
+        for i, c in enumerate(v):
+            try:
+                _check_cell(c)
+            except ValueError:
+                raise ValueError(f"item {i} = {c!r}: must be [row, col] with non-negative "
+                                 "integers") from None  # fmt: skip
+        return v
+
     lure: str | None = Field(
         None, description="airstrike: the `name` of a sound_lure whose final zone it strikes"
     )
@@ -584,6 +631,11 @@ class Scenario(_Table):
 
     @model_validator(mode="after")
     def _check_world(self) -> Scenario:
+        if self.steps > MAX_STEPS:
+            raise ValueError(
+                f"time.dt_min = {self.time.dt_min}: {self.steps:,} steps for "
+                f"{self.time.days} days; a run has at most {MAX_STEPS:,} steps"
+            )
         m = self.world.map
         if m not in BUILTIN_MAPS and not m.endswith(".npz"):
             raise ValueError(
@@ -696,6 +748,8 @@ class Scenario(_Table):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise ScenarioError(format_validation_error(exc, cls)) from None
+        except RecursionError:
+            raise ScenarioError("scenario: a value is nested too deeply") from None
 
     def override(self, overrides: Any) -> Scenario:
         """A new scenario with ``overrides`` applied (see :meth:`load`)."""
@@ -748,15 +802,31 @@ def load_raw(name_or_path: str | Path) -> dict:
         if path.is_dir():
             raise ScenarioError(f"{key}: is a folder, not a scenario file")
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise ScenarioError(f"{path}: not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                f"{path}: {info.st_size:,} bytes; a scenario file holds at most {MAX_FILE_BYTES:,}"
+            )
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read ({exc.__class__.__name__})") from None
     if not text.strip():
         raise ScenarioError(f"{path}: empty scenario file")
+    return parse_toml(text, str(path))
+
+
+def parse_toml(text: str, where: str) -> dict:
+    """Parse scenario TOML; every error (bad syntax, absurd nesting) is one line."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+        raise ScenarioError(f"{where}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{where}: invalid TOML: nested too deeply") from None
 
 
 def parse_value(text: str) -> Any:
@@ -765,6 +835,8 @@ def parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ScenarioError(f"--set value {text[:40]!r}...: nested too deeply") from None
 
 
 def _override_items(overrides: Any):

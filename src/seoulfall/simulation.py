@@ -14,7 +14,7 @@ from seoulfall.engine.params import build_params, cast_traits, night_params, noi
 from seoulfall.engine.population import Agents, create_agents, start_cell
 from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
-from seoulfall.scenario import Scenario, ScenarioError
+from seoulfall.scenario import KST, Scenario, ScenarioError
 from seoulfall.snapshots import Recorder
 from seoulfall.world import Raster, load_world
 
@@ -64,6 +64,7 @@ class Simulation:
         self.scenario = scenario
         self.seed = scenario.seed
         self.world: Raster = load_world(scenario)
+        check_fits(self.world, scenario)
         self.agents: Agents = create_agents(self.world, scenario, self.seed)
         self.P, self.IP = build_params(scenario, self.world.cell_m)
         self.nsteps = scenario.steps
@@ -204,6 +205,7 @@ class Simulation:
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
         check_every: int | None = None,
+        checkpoint_keep: int = 3,
     ) -> Results:
         """Run to the end and return the results.
 
@@ -220,6 +222,8 @@ class Simulation:
         check_every : int, optional
             Check the invariants (:meth:`check`) every this many steps; by default at every
             recorded row of the time series.
+        checkpoint_keep : int
+            Checkpoints kept in ``checkpoint_dir``: the newest ones (0: every one).
         """
         from seoulfall import checkpoint
 
@@ -273,7 +277,7 @@ class Simulation:
                 if progress is not None:
                     progress(step, self.nsteps)
             if every and step % every == 0 and step < self.nsteps:
-                checkpoint.save(self, state, folder)
+                checkpoint.save(self, state, folder, keep=checkpoint_keep)
         times, records, snaps, stepping = state.times, state.records, state.snaps, state.stepping
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
@@ -296,8 +300,65 @@ class Simulation:
 
 
 def night_table(clock, nsteps: int) -> np.ndarray:
-    """Whether each step (``0 .. nsteps``) starts at night: computed once, read every step."""
-    return np.array([clock.is_night(step * clock.dt_min) for step in range(nsteps + 1)])
+    """Whether each step (``0 .. nsteps``) starts at night: computed once, read every step.
+
+    The same arithmetic as ``Time.is_night``, on arrays (the same doubles, the same answers).
+    """
+    if clock.night_start_hour == clock.night_end_hour:
+        return np.zeros(nsteps + 1, bool)
+    s = clock.start.astimezone(KST)
+    t_min = np.arange(nsteps + 1, dtype=np.float64) * clock.dt_min
+    hour = (s.hour + s.minute / 60 + s.second / 3600 + t_min / 60) % 24
+    a, b = clock.night_start_hour % 24, clock.night_end_hour % 24
+    return ((a <= hour) & (hour < b)) if a < b else ((hour >= a) | (hour < b))
+
+
+#: Bytes a run needs per agent at its peak (the agents, the sort's buffers, setup's
+#: temporaries); measured at full Seoul: about 0.95 GB for 9.6 M agents.
+BYTES_PER_AGENT = 100
+
+
+def memory_needed(world: Raster, scenario: Scenario) -> tuple[int, int, int]:
+    """Bytes a run of ``scenario`` on ``world`` needs, its agents and its snapshot frames.
+
+    The agents (residents x scale, plus every soldier of the playbook), the map snapshots
+    kept until the run is written (two copies at the end), the recorded rows and the map's
+    own arrays.
+    """
+    from seoulfall.engine.population import soldiers
+    from seoulfall.snapshots import STATES
+
+    res = float(world.residents.sum())
+    synthetic = world.name in ("well-mixed", "lattice")
+    n = res if synthetic else res * scenario.population.scale
+    n += sum(soldiers(world, scenario, e) for e in scenario.events if e.enabled)
+    steps = scenario.steps
+    dt = scenario.time.dt_min
+    frames = steps // max(1, round(scenario.output.snapshot_every_min / dt)) + 2
+    rows = steps // max(1, round(scenario.output.every_min / dt)) + 2
+    npass = int(world.passable.sum())
+    need = (
+        n * BYTES_PER_AGENT
+        + 2 * frames * len(STATES) * npass * 2
+        + 2 * rows * (len(world.district_codes) + 1) * len(K.STATE_NAMES) * 8
+        + world.ncells * 200
+    )
+    return int(need), int(n), int(frames)
+
+
+def check_fits(world: Raster, scenario: Scenario) -> None:
+    """Refuse, before allocating anything, a run that cannot fit in the memory available."""
+    from seoulfall.safeload import memory_available
+
+    need, n, frames = memory_needed(world, scenario)
+    have = memory_available()
+    if need > 0.9 * have:
+        raise ScenarioError(
+            f"this run needs about {need / 2**30:.1f} GiB ({n:,} agents, {frames:,} map "
+            f"snapshots) but {have / 2**30:.1f} GiB of memory is available: lower "
+            "population.scale (or population.agents, events' count), time.days, or raise "
+            "output.snapshot_every_min"
+        )
 
 
 def simulate(

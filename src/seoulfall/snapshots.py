@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seoulfall import safeload
 from seoulfall.engine import kernels as K
 
 STATES = ("human", "infected", "zombie", "evolved", "hybrid", "dead")
@@ -54,11 +55,22 @@ class Snapshots:
 
     @classmethod
     def load(cls, path: str | Path) -> Snapshots:
-        """Read ``snapshots.npz``."""
-        with np.load(path, allow_pickle=False) as z:
-            if tuple(str(s) for s in z["states"]) != STATES:
-                raise ValueError(f"{path}: unexpected states {list(z['states'])}")
-            return cls(z["t_min"], z["counts"], z["cells"], tuple(int(v) for v in z["shape"]))
+        """Read ``snapshots.npz``, checking its layout (else ``safeload.DamagedFile``)."""
+        what = Path(path).name
+        z = safeload.read_npz(path, what)
+        E = safeload.expect
+        states = E(z, "states", what, z["states"].dtype if "states" in z else "U1", (None,))
+        if states.dtype.kind != "U" or tuple(str(v) for v in states) != STATES:
+            raise safeload.DamagedFile(f"{what}: unexpected states {list(states)[:8]}")
+        shape = E(z, "shape", what, np.int64, (2,))
+        if not (0 < shape[0] <= 1 << 15 and 0 < shape[1] <= 1 << 15):
+            raise safeload.DamagedFile(f"{what}: shape {tuple(shape)} is not a map's")
+        cells = E(z, "cells", what, np.int32, (None,))
+        safeload.in_range(cells, 0, int(shape[0]) * int(shape[1]) - 1, "cells", what)
+        t_min = E(z, "t_min", what, np.float64, (None,))
+        safeload.in_range(t_min, 0.0, 3650 * 1440.0, "t_min", what)
+        counts = E(z, "counts", what, np.uint16, (t_min.size, len(STATES), cells.size))
+        return cls(t_min, counts, cells, (int(shape[0]), int(shape[1])))
 
 
 class Recorder:

@@ -15,24 +15,42 @@ finishes, so an interrupted sweep rerun with the same arguments skips what is do
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine.kernels import STATE_NAMES
+from seoulfall.results import jsonl
 from seoulfall.scenario import Scenario, ScenarioError
 
 CURVE_EVERY_MIN = 360.0
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 SURVIVED = ("human", "infected", "hybrid", "evacuated", "reserve")
+#: The names an ensemble folder may hold that seoulfall writes.
+OWN = (
+    "sweep.json",
+    "runs.jsonl",
+    "ensemble.parquet",
+    "ensemble_summary.json",
+    "ensemble_curves.png",
+    "p_fall.png",
+    "district_odds.png",
+    "report.html",
+)
 
 
 def run_one(raw: dict, overrides: dict, seed: int) -> dict:
@@ -79,17 +97,64 @@ def _key(combo: dict, seed: int) -> str:
     return json.dumps([combo, int(seed)], sort_keys=True)
 
 
+class _Record(BaseModel):
+    """A run's record as ``runs.jsonl`` holds it: checked before it counts in the odds."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    seed: int = Field(ge=0)
+    vary: dict
+    agents: int = Field(ge=0)
+    final: dict[str, Annotated[int, Field(ge=0)]]
+    fall_day: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+    peak_zombies: int = Field(ge=0)
+    peak_day: float = Field(ge=0, allow_inf_nan=False)
+    districts: dict[str, tuple[str, Annotated[float, Field(ge=0, allow_inf_nan=False)] | None]]
+    cast: dict[str, str]
+    curves: dict[str, list[float] | list[int]]
+    seconds: float = Field(ge=0, allow_inf_nan=False)
+
+
+class SweepError(ValueError):
+    """A sweep folder or record that cannot be used; the message is one line for users."""
+
+
 def read_runs(folder: Path) -> dict[str, dict]:
-    """Records already in ``runs.jsonl`` by (combination, seed); a torn last line is skipped."""
+    """Records already in ``runs.jsonl`` by (combination, seed).
+
+    A line that is not JSON (cut by a crash) is skipped, and its run is run again.
+
+    Raises
+    ------
+    SweepError
+        A JSON line that is not a valid record (an edited file): it would count in the odds.
+    """
     path = folder / "runs.jsonl"
     out = {}
     if not path.exists():
         return out
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+    for i, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash: that run is simply run again
+        except ValueError:
+            continue  # a line cut by a crash (or not JSON at all): that run is run again
+        try:
+            _Record.model_validate_json(line)  # JSON's own types: 1.5 is no seed
+            if set(rec["final"]) != set(STATE_NAMES):
+                raise ValueError("final must count every state")
+            if set(rec["cast"].values()) - set(STATE_NAMES):
+                raise ValueError("cast holds an unknown state")
+        except (ValueError, ValidationError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            if isinstance(exc, ValidationError):
+                err = exc.errors()[0]
+                msg = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            raise SweepError(f"{path} line {i}: not a seoulfall run record ({msg})") from None
         out[_key(rec["vary"], rec["seed"])] = rec
     return out
 
@@ -220,6 +285,23 @@ def _summary(records, vary_keys) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Start worker processes that ignore SIGINT (they inherit it being ignored).
+
+    Ctrl-C reaches every process of the terminal's group; the sweep's own process stops the
+    cluster, and workers that each raised KeyboardInterrupt would only print tracebacks.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def ensemble(
     scenario: Scenario | str = "seoul-falls",
     seeds: int | list[int] = 10,
@@ -284,7 +366,7 @@ def ensemble(
     def finished(rec):
         records.append(rec)
         if sink is not None:
-            sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            sink.write(jsonl([rec]))
             sink.flush()
             os.fsync(sink.fileno())
         if progress is not None:
@@ -295,12 +377,14 @@ def ensemble(
         if client is None and workers:
             from dask.distributed import Client, LocalCluster
 
-            own_cluster = LocalCluster(
-                n_workers=int(workers),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
+            with _children_ignore_sigint():
+                own_cluster = LocalCluster(
+                    n_workers=int(workers),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,  # a sweep stopped by Ctrl-C is no worker's error
+                )
             client = Client(own_cluster)
         if client is None:
             for combo, seed in todo:
