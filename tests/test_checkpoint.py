@@ -40,8 +40,17 @@ def summary_without_timing(folder):
 def unbroken(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unbroken")
     code = subprocess.run(
-        [sys.executable, "-m", "seoulfall.cli", "run", "--out", str(folder), *ARGS,
-         "--keep-checkpoints", "0"]  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "seoulfall.cli",
+            "run",
+            "--out",
+            str(folder),
+            *ARGS,
+            "--keep-checkpoints",
+            "0",
+        ]  # fmt: skip
     ).returncode
     assert code == 0
     return folder

@@ -470,3 +470,30 @@ def test_a_damaged_run_folder_is_refused_by_report_and_load(finished, tmp_path, 
     assert snapshot(folder) == before
     with pytest.raises(ValueError):
         Results.load(folder)
+
+
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        (lambda a, m: a.update(district=a["district"] + 100), "indices outside"),
+        (lambda a, m: a.update(residents=-a["residents"]), "residents"),
+        (lambda a, m: a.update(water=a["water"].astype(np.int64)), "dtype"),
+        (lambda a, m: m.update(places={"x": [10**6, 0]}), "places"),
+        (lambda a, m: m.update(cell_m="far"), "cell_m"),
+        (lambda a, m: a.pop("bridge"), "bridge"),
+    ],
+)
+def test_an_edited_world_file_is_refused_in_one_line(tmp_path, capsys, edit, needle):
+    from seoulfall.world.hyosan import build_hyosan
+
+    build_hyosan().save(tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    edit(arrays, meta)
+    np.savez(tmp_path / "w.npz", meta=np.array(json.dumps(meta)), **arrays)
+    code, _, err = run_cli(
+        ["run", "hyosan", "--set", f"world.map={json.dumps(str(tmp_path / 'w.npz'))}",
+         "--quiet", "--out", str(tmp_path / "o")], capsys
+    )  # fmt: skip
+    assert code == 2 and needle in err and err.count("\n") == 1, err

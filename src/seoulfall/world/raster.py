@@ -17,6 +17,10 @@ import numpy as np
 NEIGHBOUR_OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
+#: A world file unpacks to at most this many bytes (Seoul's 100 m raster: about 1.5 MB).
+MAX_WORLD_BYTES = 1 << 30
+
+
 @dataclass
 class Raster:
     """A raster of square cells.
@@ -155,17 +159,56 @@ class Raster:
         ValueError
             If the file is not a seoulfall world file.
         """
+        from seoulfall.safeload import DamagedFile, expect, read_npz
+
         try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["meta"]))
-                arrays = {k: f[k] for k in ("district", "water", "bridge", "residents")}
-        except (OSError, KeyError, ValueError) as exc:
+            z = read_npz(path, str(path), limit=MAX_WORLD_BYTES)
+            meta = json.loads(str(z["meta"])) if "meta" in z else None
+        except (DamagedFile, ValueError) as exc:
             raise ValueError(f"{path}: not a seoulfall world file ({exc})") from None
-        if meta.get("format") != "seoulfall-world":
+        if not isinstance(meta, dict) or meta.get("format") != "seoulfall-world":
             raise ValueError(f"{path}: not a seoulfall world file")
+        try:
+            arrays = {
+                "district": expect(z, "district", str(path), np.int16, (None, None)),
+                "water": expect(z, "water", str(path), bool, (None, None)),
+                "bridge": expect(z, "bridge", str(path), np.int16, (None, None)),
+                "residents": expect(z, "residents", str(path), np.int64, (None, None)),
+            }
+        except DamagedFile as exc:
+            raise ValueError(str(exc).removeprefix(f"{path}: ")) from None
         shapes = {a.shape for a in arrays.values()}
-        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        if len(shapes) != 1 or min(next(iter(shapes))) < 1:
             raise ValueError(f"{path}: world arrays must share one 2-D shape")
+        text_lists = ("district_codes", "district_names", "district_names_ko",
+                      "district_sides", "bridge_names")  # fmt: skip
+        for key in text_lists:
+            v = meta.get(key, [])
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"{path}: meta {key} must be a list of text")
+        if not isinstance(meta.get("name"), str) or not isinstance(
+            meta.get("cell_m"), (int, float)
+        ):
+            raise ValueError(f"{path}: meta needs a name and cell_m")
+        if not 10.0 <= float(meta["cell_m"]) <= 5000.0:
+            raise ValueError(f"{path}: cell_m = {meta['cell_m']} outside [10, 5000]")
+        nd, nb = len(meta.get("district_codes", [])), len(meta.get("bridge_names", []))
+        if nd < 1 or len(meta.get("district_names", [])) != nd:
+            raise ValueError(f"{path}: one name per district code is needed")
+        d, b, r = arrays["district"], arrays["bridge"], arrays["residents"]
+        if d.min() < -1 or d.max() >= nd or b.min() < -1 or b.max() >= nb:
+            raise ValueError(f"{path}: district or bridge indices outside the lists")
+        if r.min() < 0 or r.sum() > 200_000_000:
+            raise ValueError(f"{path}: residents must be 0 to 200,000,000 in all")
+        places = meta.get("places", {})
+        ny, nx = d.shape
+        if not isinstance(places, dict) or not all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) for i in v)
+            and 0 <= v[0] < ny and 0 <= v[1] < nx for v in places.values()
+        ):  # fmt: skip
+            raise ValueError(f"{path}: places must be [row, col] cells of the map")
+        if not isinstance(meta.get("geo", {}), dict):
+            raise ValueError(f"{path}: geo must be a table")
         return cls(
             name=meta["name"],
             cell_m=float(meta["cell_m"]),
