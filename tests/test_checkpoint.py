@@ -70,7 +70,12 @@ def test_killed_runs_resume_to_the_same_files(unbroken, tmp_path, capsys):
         proc = subprocess.Popen(
             [sys.executable, "-m", "seoulfall.cli", "run", "--out", str(folder), *ARGS]
         )
-        time.sleep(rng.uniform(3.0, 8.0))
+        # two kills while it steps, one while it writes its outputs
+        waits_for = "summary.json" if k == 2 else "checkpoints/ckpt-000000030.json"
+        deadline = time.monotonic() + 120
+        while not (folder / waits_for).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         ckpts = list((folder / "checkpoints").glob("ckpt-*.json"))
@@ -105,6 +110,8 @@ def _partial(unbroken, tmp_path, upto):
     (folder / "checkpoints").mkdir(parents=True)
     for p in (unbroken / "checkpoints").glob(f"ckpt-{upto:09d}.*"):
         (folder / "checkpoints" / p.name).write_bytes(p.read_bytes())
+    spool = unbroken / "checkpoints" / "snapshots.u16"  # every frame: resume cuts off the later
+    (folder / "checkpoints" / spool.name).write_bytes(spool.read_bytes())
     return folder
 
 
@@ -139,7 +146,7 @@ def test_checkpoint_format_is_documented_json_and_npz(unbroken):
     import numpy as np
 
     head = json.loads((unbroken / "checkpoints" / "ckpt-000000030.json").read_text())
-    assert head["format"] == "seoulfall-checkpoint" and head["version"] == 1
+    assert head["format"] == "seoulfall-checkpoint" and head["version"] == 2
     assert head["step"] == 30 and len(head["sha256"]) == 64
     with np.load(unbroken / "checkpoints" / "ckpt-000000030.npz", allow_pickle=False) as z:
         assert {"cell", "state", "timer", "aid", "cnt", "meta"} <= set(z.files)
@@ -264,6 +271,32 @@ def test_a_checkpoint_that_unpacks_past_its_bound_is_refused_before_reading(
     head_path.write_text(json.dumps(head))
     code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
     assert code == 2 and "unpacks to" in err and err.count("\n") == 1
+
+
+def test_a_version_1_checkpoint_is_refused_in_one_line(unbroken, tmp_path, capsys):
+    folder = _partial(unbroken, tmp_path, 600)
+    _forge(folder, 600, lambda arrays, meta, head: head.update(version=1))
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and "version 1, this seoulfall reads 2" in err and err.count("\n") == 1
+
+
+def test_snapshots_stream_to_disk_and_a_resume_checks_them(unbroken, tmp_path, capsys):
+    folder = _partial(unbroken, tmp_path, 600)
+    spool = folder / "checkpoints" / "snapshots.u16"
+    data = bytearray(spool.read_bytes())
+    data[100] ^= 0xFF  # a frame the checkpoint covers
+    spool.write_bytes(bytes(data))
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and "snapshots.u16" in err and "differ" in err
+    spool.write_bytes(bytes(data[:1000]))  # too short for the checkpoint's frames
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and "snapshots.u16" in err and "need" in err
+    # the frames live in the spool only: a late checkpoint is no larger than an early one
+    # by as much as one frame (6 states x the map's passable cells x 2 bytes)
+    ck = unbroken / "checkpoints"
+    frame = 6 * np.load(unbroken / "snapshots.npz")["cells"].size * 2
+    grew = (ck / "ckpt-000001410.npz").stat().st_size - (ck / "ckpt-000000030.npz").stat().st_size
+    assert grew < frame / 2
 
 
 def test_only_the_newest_checkpoints_are_kept(tmp_path, capsys):

@@ -1,16 +1,22 @@
 """Checkpoints: the complete state of a run between two steps, to resume it bit for bit.
 
-Format (version 1), in ``DIR/checkpoints/``, no pickle:
+Format (version 2), in ``DIR/checkpoints/``, no pickle:
 
 - ``ckpt-<step, 9 digits>.npz``: NumPy arrays: the agents (``cell``, ``state``, ``timer``,
   ``aid``), the per-cell counts (``cnt``, with the last step's attacks and fights), the
   noise of fights (``fn``, ``noise_region``), the evacuation distances (``fv``), the
   guarded lines (``zk``), the neighbour table as events left it (``nbr``), the parameter
   vectors (``P``, ``P_night``), the cast's last states and cells, the recorded rows so far
-  (``rec_steps``, ``rec_counts``), the snapshots so far (``snap_t``, ``snap_counts``), and
+  (``rec_steps``, ``rec_counts``), the times of the snapshots so far (``snap_t``), and
   ``meta``: a JSON string with the step, the sound sources, the playbook's cursor (events
-  not yet fired, lure zones, records), the cast's records and the seconds spent stepping.
-- ``ckpt-<step>.json``: ``{"format": "seoulfall-checkpoint", "version": 1, "step": ...,
+  not yet fired, lure zones, records), the cast's records, the seconds spent stepping, and
+  the snapshot frames taken so far with the SHA-256 of their bytes (``snap_frames``,
+  ``snap_sha256``).
+- ``snapshots.u16``: the map snapshots themselves, appended as they are taken
+  (``snapshots.Recorder``); each checkpoint names how many frames of it are its own, and a
+  resume checks them and cuts off later ones. (Version 1 stored every snapshot in every
+  checkpoint; it is refused.)
+- ``ckpt-<step>.json``: ``{"format": "seoulfall-checkpoint", "version": 2, "step": ...,
   "scenario_sha256": ..., "sha256": <of the .npz bytes>}``, written after the ``.npz``:
   a checkpoint without it, or whose bytes do not match, is not a checkpoint.
 
@@ -33,14 +39,14 @@ from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine import kernels as K
 
 FORMAT = "seoulfall-checkpoint"
-VERSION = 1
+VERSION = 2
 
 
 #: The arrays of a checkpoint's archive, every one of them, nothing else.
 ARRAYS = (
     "cell", "state", "timer", "aid", "cnt", "fn", "noise_region", "fv", "zk", "nbr", "P",
-    "P_night", "cast_state", "cast_cell", "rec_steps", "rec_counts", "snap_t", "snap_counts",
-    "evac_zone", "meta",
+    "P_night", "cast_state", "cast_cell", "rec_steps", "rec_counts", "snap_t", "evac_zone",
+    "meta",
 )  # fmt: skip
 #: Checkpoints kept in a folder: older ones are deleted as each new one is written.
 KEEP = 3
@@ -72,7 +78,7 @@ def save(sim, state, folder: Path, keep: int = KEEP) -> Path:
         "records": book.records,
         "cast_records": st.cast_records,
     }
-    frames = state.snaps.frames
+    meta["snap_frames"], meta["snap_sha256"] = state.snaps.position()
     arrays = {
         "cell": a.cell,
         "state": a.state,
@@ -91,7 +97,6 @@ def save(sim, state, folder: Path, keep: int = KEEP) -> Path:
         "rec_steps": np.asarray(state.times, np.int64),
         "rec_counts": np.stack(state.records),
         "snap_t": np.asarray(state.snaps.t_min, float),
-        "snap_counts": np.stack(frames) if frames else np.zeros((0, 6, 0), np.uint16),
         "evac_zone": getattr(book, "evac_zone", np.zeros(0, bool)),
         "meta": np.array(json.dumps(meta)),
     }
@@ -134,7 +139,7 @@ def prune(folder: Path, keep: int = KEEP) -> None:
         head.with_suffix(".npz").unlink(missing_ok=True)
 
 
-def restore(sim, path: Path):
+def restore(sim, path: Path, spool: Path):
     """Load the checkpoint ``path`` (its ``.json``) into ``sim``; return the run state.
 
     Everything the checkpoint brings back is checked before any of it reaches a kernel:
@@ -148,12 +153,12 @@ def restore(sim, path: Path):
         If the checkpoint is damaged, edited, of another version, or of another scenario.
     """
     try:
-        return _restore(sim, path)
+        return _restore(sim, path, spool)
     except safeload.DamagedFile as exc:
         raise CheckpointError(str(exc)) from None
 
 
-def _restore(sim, path: Path):
+def _restore(sim, path: Path, spool: Path):
     from seoulfall.events import bfs_distance
     from seoulfall.simulation import RunState
     from seoulfall.snapshots import STATES, Recorder
@@ -201,7 +206,8 @@ def _restore(sim, path: Path):
     if z["meta"].dtype.kind != "U":
         raise CheckpointError(f"{what}: meta is not text")
     need = {"step": int, "stepping": (int, float), "n_active": int, "sources": list,
-            "pending": list, "lure_zone": dict, "records": list, "cast_records": list}  # fmt: skip
+            "pending": list, "lure_zone": dict, "records": list, "cast_records": list,
+            "snap_frames": int, "snap_sha256": str}  # fmt: skip
     if not isinstance(meta, dict) or set(meta) != set(need):
         raise CheckpointError(f"{what}: meta must have exactly the keys {', '.join(need)}")
     for k, t in need.items():
@@ -272,10 +278,10 @@ def _restore(sim, path: Path):
     R(rec_counts, 0, n, "rec_counts", what)
     if (rec_counts.sum(axis=(1, 2)) != n).any():
         raise CheckpointError(f"{what}: a recorded row does not sum to the {n:,} agents")
-    npass = int(sim.world.passable.sum())
     snap_t = E(z, "snap_t", what, np.float64, (None,))
-    snap_counts = E(z, "snap_counts", what, np.uint16, (snap_t.size, len(STATES), npass))
     R(snap_t, 0.0, step * sim.scenario.time.dt_min, "snap_t", what)
+    if meta["snap_frames"] != snap_t.size or len(meta["snap_sha256"]) != 64:
+        raise CheckpointError(f"{what}: snap_frames does not match snap_t")
 
     sources = []
     for s in meta["sources"]:
@@ -337,9 +343,8 @@ def _restore(sim, path: Path):
     book.pending = [item for item in book.pending if item[0] in keep]
     book.lure_zone = lure_zone
     book.records = meta["records"]
-    snaps = Recorder(sim.world.passable)
-    snaps.t_min = [float(t) for t in snap_t]
-    snaps.frames = list(snap_counts)
+    snaps = Recorder(sim.world.passable, spool, fresh=False)
+    snaps.resume([float(t) for t in snap_t], snap_t.size, meta["snap_sha256"])
     return RunState(
         step=int(step),
         times=[int(t) for t in rec_steps],

@@ -88,7 +88,7 @@ def run(
     """Simulate a scenario and write a run folder."""
     from seoulfall import checkpoint
     from seoulfall.scenario import Scenario
-    from seoulfall.simulation import Simulation
+    from seoulfall.simulation import Simulation, check_outputs_fit
 
     overrides: list = list(set_ or [])
     if seed is not None:
@@ -120,6 +120,11 @@ def run(
             f"--out {folder}: holds files seoulfall did not write ({shown}); choose another "
             "folder, or --force to write beside them (they are never touched)"
         )
+    every = None
+    if checkpoint_every:
+        every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
+    sim = Simulation(sc, threads=threads, backend=backend)  # refuses what cannot fit in memory
+    check_outputs_fit(sim, folder / rf.CHECKPOINTS / rf.SPOOL, every or 0, keep_checkpoints)
     rf.make_folder(folder)
     sha = checkpoint.scenario_sha(sc)
     ckpt_dir = folder / rf.CHECKPOINTS
@@ -147,10 +152,6 @@ def run(
         if force and not resume:
             rf.clear_own(folder)  # the whole previous run: data, pictures and checkpoints
         rf.write_manifest(folder, "running", sha)
-        every = None
-        if checkpoint_every:
-            every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
-        sim = Simulation(sc, threads=threads, backend=backend)
         run_args = {
             "checkpoint_every": every,
             "checkpoint_dir": ckpt_dir,
@@ -163,6 +164,7 @@ def run(
             res = sim.run(progress=progress, **run_args)
         res.save(folder, report=False)
         rf.write_manifest(folder, "data", sha)
+        rf.drop_spool(ckpt_dir)  # its frames are in snapshots.npz now
         _NOTES[-1] = lambda: (
             f"the run's data is in {folder}; its plots and report are not all written: "
             f"rerun with --resume (or seoulfall report {folder}) to write them"

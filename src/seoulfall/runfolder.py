@@ -54,6 +54,8 @@ OUTPUTS = (
 #: The files that mark a folder as a run folder of a seoulfall without manifests.
 LEGACY_MARKERS = ("scenario.toml", "summary.json", "timeseries.parquet")
 CHECKPOINTS = "checkpoints"
+#: The snapshot spool of a run in progress, in its checkpoint folder (``simulation.SPOOL``).
+SPOOL = "snapshots.u16"
 #: Every name seoulfall may write in a run folder.
 OWN = (*DATA, *OUTPUTS, CHECKPOINTS, MANIFEST, LOCK)
 
@@ -216,7 +218,9 @@ def clear_own(folder: Path) -> None:
 
 def clear_checkpoints(ckpt_dir: Path) -> None:
     """Delete seoulfall's checkpoints (and their temporaries) in ``ckpt_dir``, nothing else."""
-    pat = re.compile(r"(ckpt-\d{9}\.(npz|json))|(\.ckpt-\d{9}\.(npz|json)\..*\.tmp)")
+    pat = re.compile(
+        r"(ckpt-\d{9}\.(npz|json))|(\.ckpt-\d{9}\.(npz|json)\..*\.tmp)|" + re.escape(SPOOL)
+    )
     for entry in ckpt_dir.iterdir():
         if pat.fullmatch(entry.name) and entry.is_file():
             entry.unlink()
@@ -224,6 +228,19 @@ def clear_checkpoints(ckpt_dir: Path) -> None:
         ckpt_dir.rmdir()
     except OSError:
         pass  # someone else's files are in it: leave them and the folder
+
+
+def drop_spool(ckpt_dir: Path) -> None:
+    """Delete a finished run's snapshot spool unless kept checkpoints need it.
+
+    Then the checkpoint folder too, if that is empty.
+    """
+    if not any(ckpt_dir.glob("ckpt-*.json")):
+        (ckpt_dir / SPOOL).unlink(missing_ok=True)
+    try:
+        ckpt_dir.rmdir()
+    except OSError:
+        pass  # checkpoints (or someone's files) are in it
 
 
 def clear_own_temporaries(folder: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seoulfall import runfolder
 from seoulfall.engine import kernels as K
 from seoulfall.engine.params import build_params, cast_traits, night_params, noise_params
 from seoulfall.engine.population import Agents, create_agents, start_cell
@@ -233,16 +234,20 @@ class Simulation:
         dt = self.scenario.time.dt_min
         a = self.agents
         folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        spool = folder / SPOOL if folder is not None else None
+        every = int(checkpoint_every) if checkpoint_every and folder is not None else 0
+        check_outputs_fit(self, spool, every, checkpoint_keep)
         latest = checkpoint.newest(folder) if (resume and folder is not None) else None
         if latest is not None:
-            state = checkpoint.restore(self, latest)
+            state = checkpoint.restore(self, latest, spool)
         else:
-            snaps = Recorder(self.world.passable)
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+            snaps = Recorder(self.world.passable, spool)
             snaps.take(0.0, self.cnt, a.cell, a.state)
             state = RunState(step=0, times=[0], records=[self.tally()], snaps=snaps)
         self.resumed_from = state.step
         book = self.playbook
-        every = int(checkpoint_every) if checkpoint_every and folder is not None else 0
         while state.step < self.nsteps:
             step = state.step
             book.fire_due(step)
@@ -313,12 +318,47 @@ def night_table(clock, nsteps: int) -> np.ndarray:
     return ((a <= hour) & (hour < b)) if a < b else ((hour >= a) | (hour < b))
 
 
+#: The file that receives a checkpointed run's map snapshots as they are taken, in its
+#: checkpoint folder (``snapshots.Recorder``): the frames never wait in memory.
+SPOOL = runfolder.SPOOL
+
+
+def check_outputs_fit(sim: Simulation, spool: Path | None, every: int, keep: int) -> None:
+    """Refuse, before its first step, a run whose outputs cannot fit.
+
+    Its snapshots in memory (no spool), or its snapshots and checkpoints on disk.
+    """
+    import shutil
+
+    if spool is None:
+        check_fits(sim.world, sim.scenario, snapshots=True)
+        return
+    _, _, frames = memory_needed(sim.world, sim.scenario)
+    need = frames * sim.stepper.cnt.shape[0] * 12
+    if every:
+        per = sim.agents.n * 13 + sim.stepper.cnt.nbytes + sim.nbr.nbytes + (1 << 20)
+        ncheck = sim.nsteps // every
+        need += (min(ncheck, keep) if keep else ncheck) * per
+    where = spool.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent  # the folder will be made: ask the disk it will be made on
+    free = shutil.disk_usage(where if where.exists() else Path.cwd()).free
+    if need > free:
+        raise ScenarioError(
+            f"this run's snapshots and checkpoints need about {need / 2**30:.1f} GiB of disk "
+            f"but {free / 2**30:.1f} GiB is free there: raise output.snapshot_every_min, keep "
+            "fewer checkpoints, or write elsewhere"
+        )
+
+
 #: Bytes a run needs per agent at its peak (the agents, the sort's buffers, setup's
 #: temporaries); measured at full Seoul: about 0.95 GB for 9.6 M agents.
 BYTES_PER_AGENT = 100
 
 
-def memory_needed(world: Raster, scenario: Scenario) -> tuple[int, int, int]:
+def memory_needed(
+    world: Raster, scenario: Scenario, snapshots: bool = True
+) -> tuple[int, int, int]:
     """Bytes a run of ``scenario`` on ``world`` needs, its agents and its snapshot frames.
 
     The agents (residents x scale, plus every soldier of the playbook), the map snapshots
@@ -339,18 +379,21 @@ def memory_needed(world: Raster, scenario: Scenario) -> tuple[int, int, int]:
     npass = int(world.passable.sum())
     need = (
         n * BYTES_PER_AGENT
-        + 2 * frames * len(STATES) * npass * 2
+        + (2 * frames * len(STATES) * npass * 2 if snapshots else 0)
         + 2 * rows * (len(world.district_codes) + 1) * len(K.STATE_NAMES) * 8
         + world.ncells * 200
     )
     return int(need), int(n), int(frames)
 
 
-def check_fits(world: Raster, scenario: Scenario) -> None:
-    """Refuse, before allocating anything, a run that cannot fit in the memory available."""
+def check_fits(world: Raster, scenario: Scenario, snapshots: bool = False) -> None:
+    """Refuse, before allocating anything, a run that cannot fit in the memory available.
+
+    The snapshots count only with ``snapshots`` (a run that keeps them in memory).
+    """
     from seoulfall.safeload import memory_available
 
-    need, n, frames = memory_needed(world, scenario)
+    need, n, frames = memory_needed(world, scenario, snapshots)
     have = memory_available()
     if need > 0.9 * have:
         raise ScenarioError(

@@ -13,6 +13,7 @@ Stored in the run folder as ``snapshots.npz`` (NumPy's compressed archive, no pi
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,13 +75,30 @@ class Snapshots:
 
 
 class Recorder:
-    """Collects snapshots during a run."""
+    """Collects snapshots during a run: in memory, or streamed to a spool file.
 
-    def __init__(self, passable: np.ndarray):
+    With ``spool`` (and ``fresh``, the default) every frame is appended to that file (raw
+    uint16, ``STATES`` x cells in C order) as it is taken, and a running SHA-256 of the file
+    is kept so that a checkpoint can name the frames it covers (:meth:`position`) and a
+    resume can check them (:meth:`resume`); :meth:`result` then maps the file instead of
+    holding the frames.
+    """
+
+    def __init__(self, passable: np.ndarray, spool: Path | None = None, fresh: bool = True):
         self.cells = np.flatnonzero(passable.ravel()).astype(np.int32)
         self.shape = passable.shape
         self.t_min: list[float] = []
         self.frames: list[np.ndarray] = []
+        self.spool = Path(spool) if spool is not None else None
+        self.count = 0
+        self._digest = hashlib.sha256()
+        # a fresh run starts the spool anew; a resumed one opens it in :meth:`resume`
+        self._file = open(self.spool, "wb") if self.spool is not None and fresh else None
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one frame."""
+        return len(STATES) * self.cells.size * 2
 
     def take(self, t_min: float, cnt: np.ndarray, cell: np.ndarray, state: np.ndarray) -> None:
         """Record the living counts (``cnt``) and the dead (from the agents) now."""
@@ -91,10 +109,73 @@ class Recorder:
         per_cell = np.bincount(cell[dead], minlength=self.shape[0] * self.shape[1])
         frame[K.NLIVING] = np.minimum(per_cell[self.cells], 65535)
         self.t_min.append(float(t_min))
-        self.frames.append(frame)
+        if self._file is not None:
+            data = frame.tobytes()
+            self._file.write(data)
+            self._digest.update(data)
+        else:
+            self.frames.append(frame)
+        self.count += 1
+
+    def position(self) -> tuple[int, str]:
+        """Frames taken so far and the SHA-256 of their bytes (spooled runs)."""
+        if self._file is not None:
+            self._file.flush()
+        return self.count, self._digest.hexdigest()
+
+    def resume(self, t_min: list[float], count: int, sha256: str) -> None:
+        """Continue a spooled run from a checkpoint that covered ``count`` frames.
+
+        Raises
+        ------
+        safeload.DamagedFile
+            If the spool holds fewer frames, or frames other than the checkpoint's.
+        """
+        assert self.spool is not None
+        self.close()
+        need = count * self.frame_bytes
+        try:
+            f = open(self.spool, "r+b")
+        except OSError as exc:
+            raise safeload.DamagedFile(f"{self.spool.name}: unreadable ({exc.strerror})") from None
+        with f:
+            size = f.seek(0, 2)
+            if size < need:
+                raise safeload.DamagedFile(
+                    f"{self.spool.name}: {size:,} bytes, the checkpoint's {count} frames need "
+                    f"{need:,}"
+                )
+            f.seek(0)
+            digest = hashlib.sha256()
+            left = need
+            while left:
+                chunk = f.read(min(left, 1 << 24))
+                digest.update(chunk)
+                left -= len(chunk)
+            if digest.hexdigest() != sha256:
+                raise safeload.DamagedFile(
+                    f"{self.spool.name}: frames differ from the checkpoint's"
+                )
+            f.truncate(need)  # frames a killed run took after the checkpoint
+        self._file = open(self.spool, "ab")
+        self._digest = digest
+        self.t_min = list(t_min)
+        self.count = count
+
+    def close(self) -> None:
+        """Close the spool file (the frames stay in it)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def result(self) -> Snapshots:
-        """The snapshots taken."""
-        return Snapshots(
-            np.asarray(self.t_min, float), np.stack(self.frames), self.cells, self.shape
-        )
+        """The snapshots taken (mapped from the spool file when there is one)."""
+        shape = (len(STATES), self.cells.size)
+        if self.spool is None:
+            counts = np.stack(self.frames) if self.frames else np.zeros((0, *shape), np.uint16)
+        elif self.count == 0:
+            counts = np.zeros((0, *shape), np.uint16)
+        else:
+            self.close()
+            counts = np.memmap(self.spool, np.uint16, "r", shape=(self.count, *shape))
+        return Snapshots(np.asarray(self.t_min, float), counts, self.cells, self.shape)
