@@ -196,7 +196,7 @@ def checkpoint_edits(draw):
     """One edit: an array's element set to a drawn value, or a meta key to a drawn value."""
     if draw(st.booleans()):
         name = draw(st.sampled_from(["cell", "state", "timer", "aid", "cnt", "fn", "fv", "zk",
-                                     "nbr", "P", "P_night", "rec_counts", "snap_counts",
+                                     "nbr", "P", "P_night", "rec_counts", "snap_t",
                                      "cast_state", "cast_cell", "noise_region"]))  # fmt: skip
         where = draw(st.integers(0, 10**9))
         value = draw(st.one_of(st.integers(-(2**31), 2**31 - 1), st.floats(), st.just(0)))

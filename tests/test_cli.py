@@ -264,3 +264,51 @@ def test_an_existing_run_is_not_overwritten_without_force(tmp_path, capsys):
     )
     assert code == 0
     assert json.loads((out_dir / "summary.json").read_text())["seed"] == 9
+
+
+def test_bare_command_help_and_version_exit_0(capsys):
+    from seoulfall import __version__
+
+    for args in ([], ["-h"], ["--help"]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 0 and "Usage: seoulfall" in out and "run" in out and not err, args
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"seoulfall {__version__}"
+    code, out, _ = run_cli(["run", "-h"], capsys)
+    assert code == 0 and "--set KEY=VALUE" in out and "zombie.bite_rate=0.3" in out
+
+
+def test_scenarios_name_prints_the_bundled_toml_that_loads_back(capsys, tmp_path):
+    code, out, _ = run_cli(["scenarios", "hyosan"], capsys)
+    assert code == 0 and "[[events]]" in out and "# " in out  # the file, comments included
+    (tmp_path / "mine.toml").write_text(out)
+    assert Scenario.load(tmp_path / "mine.toml") == Scenario.load("hyosan")
+    code, _, err = run_cli(["scenarios", "hyosn"], capsys)
+    assert code == 2 and "did you mean 'hyosan'" in err
+
+
+@pytest.mark.parametrize(
+    "args, hint",
+    [
+        (["run", "seoul-fall"], "did you mean 'seoul-falls'"),
+        (["run", "--set", "zombie.bite_rat=0.3"], "did you mean 'bite_rate'"),
+        (["run", "--set", "outbreak.district=Gangnm-gu"], "did you mean 'Gangnam-gu'"),
+    ],
+)
+def test_a_misspelt_name_gets_a_suggestion(capsys, args, hint):
+    code, _, err = run_cli([*args, "--quiet"], capsys)
+    assert code == 2 and hint in err and err.count("\n") == 1
+
+
+def test_off_a_terminal_the_run_says_what_it_is_doing(tmp_path, monkeypatch, capsys):
+    import seoulfall.cli as cli_mod
+
+    monkeypatch.setattr(cli_mod, "PLAIN_PROGRESS_S", 0.0)  # a line at every recorded hour
+    code, out, err = run_cli(["run", "--out", str(tmp_path / "r"), "--scale", "0.001",
+                              "--days", "0.25"], capsys)  # fmt: skip
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines[0].startswith("seoulfall: preparing the kernels")
+    days = [ln for ln in lines if ": day " in ln]
+    assert len(days) == 6 and "day 0.25 of 0.25 (100 %)" in days[-1]
+    assert lines[-1].startswith("seoulfall: writing the plots")

@@ -316,9 +316,7 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(monkeypatc
     assert code == 2 and "GiB" in err and "population.scale" in err
 
 
-def test_snapshots_every_minute_for_years_are_refused_before_anything_is_written(
-    tmp_path, capsys
-):
+def test_snapshots_every_minute_for_years_are_refused_before_anything_is_written(tmp_path, capsys):
     out = tmp_path / "r"
     args = ["run", "--set", "output.snapshot_every_min=1", "--days", "3000", "--quiet"]
     code, _, err = run_cli([*args, "--out", str(out)], capsys)

@@ -1,6 +1,8 @@
 """Snapshots, plots, the animation and report.html, checked as files and in a real browser."""
 
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -158,3 +160,17 @@ def test_report_renders_offline_in_chromium_with_the_animation_playing(run_dir, 
     assert hangul  # the embedded Korean subset loaded: names, not boxes, without a system font
     with Image.open(tmp_path / "report.png") as shot:
         assert shot.size[1] > 3000  # the whole page laid out, not an error page
+
+
+def test_seoulfall_never_changes_the_users_matplotlib_backend(tmp_path):
+    code = (
+        "import matplotlib; matplotlib.use('svg'); "
+        "import seoulfall, seoulfall.report; from seoulfall import simulate; "
+        "r = simulate('lattice', days=0.02); ax = r.plot(); r.save(r'" + str(tmp_path) + "'); "
+        "import matplotlib.pyplot as plt; "
+        "print(matplotlib.get_backend(), type(ax).__name__, len(plt.get_fignums()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # the user's backend stays; the plot is one figure of the user's, saving adds none
+    assert out.stdout.split() == ["svg", "Axes", "1"]

@@ -29,8 +29,29 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="seoulfall: a zombie outbreak on Seoul's real map (All of Us Are Dead, season 2).",
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from seoulfall import __version__
+
+        typer.echo(f"seoulfall {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """seoulfall: a zombie outbreak on Seoul's real map (All of Us Are Dead, season 2)."""
 
 
 #: Files whose presence marks a folder as holding a run.
@@ -57,7 +78,15 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="random seed")] = None,
     scale: Annotated[float | None, typer.Option("--scale", help="population.scale")] = None,
     days: Annotated[float | None, typer.Option("--days", help="time.days (fractions ok)")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="override a key, e.g. zombie.bite_rate=0.3 "
+            "(repeatable; keys: docs/scenario-keys.md)",
+        ),
+    ] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads")] = None,
     backend: Annotated[
         str, typer.Option("--backend", help="where the agents step: cpu, or gpu (NVIDIA, CUDA)")
@@ -160,6 +189,9 @@ def run(
             "check_every": 1 if check else None,
         }
         _NOTES.append(lambda: _kept_note(folder, ckpt_dir))
+        if not quiet:  # the first run compiles for about half a minute: say so
+            typer.echo("seoulfall: preparing the kernels (compiled once, then cached)...", err=True)
+        sim.stepper.warm_up()
         with _progress(sc, sim.nsteps, quiet) as progress:
             res = sim.run(progress=progress, **run_args)
         res.save(folder, report=False)
@@ -169,6 +201,8 @@ def run(
             f"the run's data is in {folder}; its plots and report are not all written: "
             f"rerun with --resume (or seoulfall report {folder}) to write them"
         )
+        if not quiet:
+            typer.echo("seoulfall: writing the plots, the animation and the report...", err=True)
         _write_outputs(folder, sha)
     if not quiet:
         typer.echo(summary_text(res.summary, folder))
@@ -308,7 +342,15 @@ def sweep(
     seeds: Annotated[
         int, typer.Option("--seeds", min=1, help="seeds 0 .. N-1 per combination")
     ] = 10,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="override a key, e.g. zombie.bite_rate=0.3 "
+            "(repeatable; keys: docs/scenario-keys.md)",
+        ),
+    ] = None,
     vary: Annotated[
         list[str] | None, typer.Option("--vary", help="KEY=V1,V2,...: every value is tried")
     ] = None,
@@ -466,15 +508,15 @@ def report(
     missing = [n for n in RUN_FILES if not (folder / n).exists()]
     if missing:
         raise BadInput(f"{folder}: not a run folder (missing {', '.join(missing)})")
+    try:  # read and checked before anything is written: a refused report changes nothing
+        res = Results.load(folder)
+    except ScenarioError:
+        raise
+    except DamagedFile as exc:
+        raise BadInput(f"{folder}: cannot read the run ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file: say which, keep the folder
+        raise BadInput(f"{folder}: cannot read the run ({exc.__class__.__name__}: {exc})") from None
     with rf.Lock(folder, what="command"):
-        try:
-            res = Results.load(folder)
-        except (ScenarioError, DamagedFile):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a damaged file: say which, keep the folder
-            raise BadInput(
-                f"{folder}: cannot read the run ({exc.__class__.__name__}: {exc})"
-            ) from None
         t0 = time.perf_counter()
         timing = res.write_outputs(folder)
         m = rf.read_manifest(folder)
@@ -485,13 +527,28 @@ def report(
 
 
 @app.command()
-def scenarios() -> None:
-    """List the bundled scenarios with their descriptions."""
+def scenarios(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="a bundled scenario: print its TOML (to read it, or to start a file)"),
+    ] = None,
+) -> None:
+    """List the bundled scenarios, or print one of them (its TOML, comments included)."""
     from seoulfall.scenario import bundled_scenarios, load_raw
 
-    for name in bundled_scenarios():
-        desc = load_raw(name).get("description", "")
-        typer.echo(f"{name:<16} {desc}")
+    bundled = bundled_scenarios()
+    if name is not None:
+        if name not in bundled:
+            from difflib import get_close_matches
+
+            near = get_close_matches(name, list(bundled), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise BadInput(f"unknown scenario {name!r}{hint}; bundled: {', '.join(bundled)}")
+        typer.echo(bundled[name].read_text(encoding="utf-8"), nl=False)
+        return
+    for n in bundled:
+        desc = load_raw(n).get("description", "")
+        typer.echo(f"{n:<24} {desc}")
 
 
 @app.command()
@@ -555,8 +612,11 @@ def main(argv: list[str] | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupted)
     _NOTES.clear()
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # the bare command: its help, and success
+        args = ["--help"]
     try:
-        code = app(args=argv, prog_name="seoulfall", standalone_mode=False)
+        code = app(args=args, prog_name="seoulfall", standalone_mode=False)
     except typer.Exit as exc:
         code = exc.exit_code
     except Interrupted as exc:

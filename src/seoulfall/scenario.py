@@ -9,6 +9,7 @@ allowed. ``docs/scenario-keys.md`` is generated from these models
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import stat
 import typing
@@ -794,9 +795,11 @@ def load_raw(name_or_path: str | Path) -> dict:
         path = Path(key)
         if not path.exists():
             if path.suffix == "" and "/" not in key:
+                near = difflib.get_close_matches(key, list(bundled), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
                 raise ScenarioError(
-                    f"unknown scenario {key!r}; bundled: {', '.join(bundled)} (or give a path "
-                    "to a .toml file)"
+                    f"unknown scenario {key!r}{hint}; bundled: {', '.join(bundled)} (or give a "
+                    "path to a .toml file)"
                 )
             raise ScenarioError(f"{key}: no such scenario file")
         if path.is_dir():
@@ -913,7 +916,9 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, err["loc"][:-1])
-        return f"unknown key {loc!r}; allowed here: {', '.join(allowed)}{more}"
+        near = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        return f"unknown key {loc!r}{hint}; allowed here: {', '.join(allowed)}{more}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]

@@ -272,4 +272,8 @@ def find_district(key: str, codes: list[str], names: list[str]) -> int:
         n = name.lower()
         if k in (code.lower(), n, n.removesuffix("-gu")):
             return i
-    raise KeyError(f"unknown district {key!r}; allowed: " + ", ".join(names))
+    from difflib import get_close_matches
+
+    near = get_close_matches(str(key), names, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise KeyError(f"unknown district {key!r}{hint}; allowed: " + ", ".join(names))
