@@ -54,6 +54,16 @@ def _options(
     """seoulfall: a zombie outbreak on Seoul's real map (All of Us Are Dead, season 2)."""
 
 
+#: ``--set KEY=VALUE``, as ``run`` and ``sweep`` take it.
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="override a key, e.g. zombie.bite_rate=0.3 (repeatable; keys: docs/scenario-keys.md)",
+    ),
+]
+
 #: Files whose presence marks a folder as holding a run.
 RUN_FILES = ("scenario.toml", "summary.json", "timeseries.parquet")
 
@@ -78,15 +88,7 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="random seed")] = None,
     scale: Annotated[float | None, typer.Option("--scale", help="population.scale")] = None,
     days: Annotated[float | None, typer.Option("--days", help="time.days (fractions ok)")] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            help="override a key, e.g. zombie.bite_rate=0.3 "
-            "(repeatable; keys: docs/scenario-keys.md)",
-        ),
-    ] = None,
+    set_: SetOption = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads")] = None,
     backend: Annotated[
         str, typer.Option("--backend", help="where the agents step: cpu, or gpu (NVIDIA, CUDA)")
@@ -342,15 +344,7 @@ def sweep(
     seeds: Annotated[
         int, typer.Option("--seeds", min=1, help="seeds 0 .. N-1 per combination")
     ] = 10,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            help="override a key, e.g. zombie.bite_rate=0.3 "
-            "(repeatable; keys: docs/scenario-keys.md)",
-        ),
-    ] = None,
+    set_: SetOption = None,
     vary: Annotated[
         list[str] | None, typer.Option("--vary", help="KEY=V1,V2,...: every value is tried")
     ] = None,
