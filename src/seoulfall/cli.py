@@ -154,10 +154,13 @@ def run(
     every = None
     if checkpoint_every:
         every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
-    sim = Simulation(sc, threads=threads, backend=backend)  # refuses what cannot fit in memory
-    check_outputs_fit(sim, folder / rf.CHECKPOINTS / rf.SPOOL, every or 0, keep_checkpoints)
-    rf.make_folder(folder)
     sha = checkpoint.scenario_sha(sc)
+    sim = None
+    if not (resume and folder.is_dir() and _folder_state(folder, sc, sha) in ("complete", "data")):
+        # set up (and refuse what cannot fit in memory or on disk) before the folder is made
+        sim = Simulation(sc, threads=threads, backend=backend)
+        check_outputs_fit(sim, folder / rf.CHECKPOINTS / rf.SPOOL, every or 0, keep_checkpoints)
+    rf.make_folder(folder)
     ckpt_dir = folder / rf.CHECKPOINTS
     with rf.Lock(folder):
         rf.clear_own_temporaries(folder)  # the lock is ours: any temporary is a killed run's
@@ -183,6 +186,8 @@ def run(
         if force and not resume:
             rf.clear_own(folder)  # the whole previous run: data, pictures and checkpoints
         rf.write_manifest(folder, "running", sha)
+        if sim is None:  # the folder changed since it was looked at
+            sim = Simulation(sc, threads=threads, backend=backend)
         run_args = {
             "checkpoint_every": every,
             "checkpoint_dir": ckpt_dir,
