@@ -503,3 +503,15 @@ def test_an_edited_world_file_is_refused_in_one_line(tmp_path, capsys, edit, nee
          "--quiet", "--out", str(tmp_path / "o")], capsys
     )  # fmt: skip
     assert code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_saving_another_run_over_a_run_leaves_none_of_the_old_files(tmp_path):
+    from seoulfall import simulate
+
+    simulate("lattice", days=0.05).save(tmp_path)
+    assert (tmp_path / "outbreak.mp4").exists()
+    simulate(Scenario.load("well-mixed", {"population.agents": 200, "time.days": 0.02})).save(
+        tmp_path
+    )
+    assert not (tmp_path / "outbreak.mp4").exists() and not (tmp_path / "fall_map.png").exists()
+    assert Results.load(tmp_path).summary["scenario"] == "well-mixed"

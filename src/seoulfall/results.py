@@ -178,9 +178,9 @@ class Results:
         """Write the run folder (SPEC §8); returns its path.
 
         ``report=False`` writes the data only (no plots, animation or report: see
-        :meth:`write_outputs`). A folder that holds a file of the same name as one of the
-        run's, which seoulfall did not write, is refused (:class:`RunFolderError`): nothing
-        of anyone else's is overwritten.
+        :meth:`write_outputs`). Saving over another run replaces all of its files; a folder
+        that holds a file of the same name as one of the run's, which seoulfall did not write,
+        is refused (:class:`RunFolderError`): nothing of anyone else's is overwritten.
         """
         folder = Path(folder)
         clash = [n for n in runfolder.foreign_entries(folder) if n in runfolder.OWN]
@@ -191,7 +191,11 @@ class Results:
             )
         folder.mkdir(parents=True, exist_ok=True)
         sha = hashlib.sha256(self.scenario.to_toml().encode()).hexdigest()
-        if runfolder.read_manifest(folder) is None:
+        before = runfolder.read_manifest(folder)
+        if before is not None and before.get("scenario_sha256") != sha:
+            runfolder.clear_own(folder)  # another run's files: none may outlive it here
+            before = None
+        if before is None:
             runfolder.write_manifest(folder, "running", sha)
         atomic_write_text(folder / "scenario.toml", self.scenario.to_toml())
         atomic_write_bytes(folder / "timeseries.parquet", _parquet_bytes(self.timeseries))
