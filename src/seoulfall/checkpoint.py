@@ -57,8 +57,8 @@ class CheckpointError(ValueError):
 
 
 def scenario_sha(scenario) -> str:
-    """Fingerprint of a resolved scenario (its TOML text)."""
-    return hashlib.sha256(scenario.to_toml().encode()).hexdigest()
+    """Fingerprint of a resolved scenario (:meth:`Scenario.fingerprint`: engine knobs aside)."""
+    return scenario.fingerprint()
 
 
 def save(sim, state, folder: Path, keep: int = KEEP) -> Path:

@@ -35,6 +35,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.engine import states
 from seoulfall.results import last_standing
 
 #: Text from scenarios (names, districts, the cast) is drawn as written, never as mathtext.
@@ -58,16 +59,7 @@ def _subplots(*args, figsize, **kwargs):
     return fig, fig.subplots(*args, **kwargs)
 
 
-COLOURS = {
-    "human": "#2b83ba",
-    "infected": "#fdae61",
-    "zombie": "#d7191c",
-    "evolved": "#7b3294",
-    "hybrid": "#1a9641",
-    "dead": "#636363",
-    "evacuated": "#80cdc1",
-    "reserve": "#bababa",
-}
+COLOURS = states.COLOURS
 # The animation's colours on its dark basemap (RGB 0-255).
 MAP_RGB = {
     "human": (70, 150, 255),

@@ -8,7 +8,6 @@ temporary name and renamed, so a crash never leaves half a file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -20,12 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seoulfall import runfolder, safeload
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
-from seoulfall.engine.kernels import STATE_NAMES
+from seoulfall.engine.states import COLUMNS, OCCASIONAL, SURVIVING
+from seoulfall.engine.states import NAMES as STATE_NAMES
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario
 
-#: States that always have a column; ``evacuated`` and ``reserve`` appear once used.
-CORE_STATES = ("human", "infected", "zombie", "evolved", "hybrid", "dead")
+#: States that always have a column; the others (``evacuated``, ``reserve``) appear once used.
+CORE_STATES = COLUMNS
 FALL_FRACTION = 0.10
 
 
@@ -42,10 +42,6 @@ def last_standing(summary: dict) -> tuple[bool, list[str]]:
     d = summary["districts"]
     codes = summary["last_standing"]
     return any(d[c]["fall_day"] is None for c in codes), [d[c]["name"] for c in codes]
-
-
-#: States in which a character counts as having survived (SPEC §6).
-SURVIVING = ("human", "infected", "hybrid", "evacuated", "reserve")
 
 
 def cast_fates(records: list[dict]) -> dict:
@@ -114,7 +110,7 @@ class Results:
         """
         day = t_min / 1440.0
         states = list(CORE_STATES) + [
-            s for s in ("evacuated", "reserve") if counts[:, :, STATE_NAMES.index(s)].any()
+            s for s in OCCASIONAL if counts[:, :, STATE_NAMES.index(s)].any()
         ]
         idx = [STATE_NAMES.index(s) for s in states]
         total = counts.sum(axis=1)
@@ -190,7 +186,7 @@ class Results:
                 "into another folder"
             )
         folder.mkdir(parents=True, exist_ok=True)
-        sha = hashlib.sha256(self.scenario.to_toml().encode()).hexdigest()
+        sha = self.scenario.fingerprint()
         before = runfolder.read_manifest(folder)
         if before is not None and before.get("scenario_sha256") != sha:
             runfolder.clear_own(folder)  # another run's files: none may outlive it here

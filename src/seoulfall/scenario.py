@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import math
 import stat
 import typing
@@ -21,6 +22,8 @@ from typing import Any, Literal
 import tomli_w
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from seoulfall.engine.states import CAST as CAST_STATES
 
 KST = timezone(timedelta(hours=9), "KST")
 SYNTHETIC_MAPS = ("well-mixed", "lattice")
@@ -505,9 +508,7 @@ class Character(_Placed):
     """A named character (`[[cast]]`): an ordinary agent whose fate is recorded."""
 
     name: str = Field(..., min_length=1, max_length=60, description="the character's name")
-    state: Literal["human", "infected", "zombie", "evolved", "hybrid"] = Field(
-        "human", description="state at the start"
-    )
+    state: Literal[tuple(CAST_STATES)] = Field("human", description="state at the start")
     kind: Literal["immune", "carrier"] = Field(
         "immune", description='hybrid kind (only for `state = "hybrid"`)'
     )
@@ -764,6 +765,15 @@ class Scenario(_Table):
     def to_toml(self) -> str:
         """The resolved scenario as TOML: ``[table]`` headers, plain ``key = value`` lines."""
         return tomli_w.dumps(self.to_dict())
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what the scenario computes: every table but ``[engine]`` (how it runs).
+
+        Two scenarios with the same fingerprint give the same run, so a checkpoint of one
+        resumes the other.
+        """
+        what = {k: v for k, v in self.to_dict().items() if k != "engine"}
+        return hashlib.sha256(tomli_w.dumps(what).encode()).hexdigest()
 
     @property
     def steps(self) -> int:

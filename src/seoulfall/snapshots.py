@@ -22,8 +22,11 @@ import numpy as np
 
 from seoulfall import safeload
 from seoulfall.engine import kernels as K
+from seoulfall.engine import states
 
-STATES = ("human", "infected", "zombie", "evolved", "hybrid", "dead")
+STATES = states.SNAPSHOT
+# a frame is the living counts of the kernels, then the dead counted from the agents
+assert STATES == (*states.NAMES[: K.NLIVING], "dead")
 
 
 @dataclass

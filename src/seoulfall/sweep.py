@@ -33,13 +33,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
-from seoulfall.engine.kernels import STATE_NAMES
+from seoulfall.engine.states import NAMES as STATE_NAMES
+from seoulfall.engine.states import SURVIVING
 from seoulfall.results import jsonl
 from seoulfall.scenario import Scenario, ScenarioError
 
 CURVE_EVERY_MIN = 360.0
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-SURVIVED = ("human", "infected", "hybrid", "evacuated", "reserve")
+SURVIVED = SURVIVING  # (the name scripts may know)
 #: The names an ensemble folder may hold that seoulfall writes.
 OWN = (
     "sweep.json",

@@ -36,13 +36,17 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from seoulfall.engine import rng
+from seoulfall.engine import rng, states
 from seoulfall.engine.rng import agent_bits, step_key, to_unit
 
-# Agent states: the low three bits of the ``state`` byte (uint8).
-HUMAN, INFECTED, ZOMBIE, EVOLVED, HYBRID, DEAD, EVACUATED, RESERVE = range(8)
-STATE_NAMES = ("human", "infected", "zombie", "evolved", "hybrid", "dead", "evacuated", "reserve")
-NLIVING = 5  # states 0..4 stand on the map and are counted per cell
+# Agent states (declared in ``engine/states.py``): the low three bits of the ``state`` byte.
+STATE_NAMES = states.NAMES
+HUMAN, INFECTED, ZOMBIE, EVOLVED, HYBRID, DEAD, EVACUATED, RESERVE = (
+    STATE_NAMES.index(n)
+    for n in ("human", "infected", "zombie", "evolved", "hybrid", "dead", "evacuated", "reserve")
+)
+NLIVING = states.NCOUNTED  # the living: they stand on the map and are counted per cell
+assert NLIVING == 5, "the kernels' sums over a cell's living are written out for five states"
 # The other bits of the state byte: per-agent traits that cost no extra memory.
 STATE_MASK = 7
 CARRIER = 8  # a hybrid whose bite infects (else immune)

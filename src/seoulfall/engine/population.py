@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seoulfall.engine import kernels as K
-from seoulfall.engine import rng
+from seoulfall.engine import rng, states
 from seoulfall.scenario import Scenario, ScenarioError
 from seoulfall.world import Raster
 
@@ -107,13 +107,7 @@ def nearest_level(strength) -> np.ndarray:
     return order[np.searchsorted(edges, np.log(np.asarray(strength, float)))].astype(np.uint8)
 
 
-_CAST_STATE = {
-    "human": K.HUMAN,
-    "infected": K.INFECTED,
-    "zombie": K.ZOMBIE,
-    "evolved": K.EVOLVED,
-    "hybrid": K.HYBRID,
-}
+_CAST_STATE = states.CAST
 
 
 def place_cast(world: Raster, sc: Scenario, gen, cell, state, aid) -> None:

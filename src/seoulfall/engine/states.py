@@ -1,0 +1,68 @@
+"""The agents' states, declared once: every list of states elsewhere is derived from here.
+
+A state's ``value`` is what the low three bits of an agent's state byte hold (the kernels'
+``HUMAN`` ... ``RESERVE``); the table is in value order. The flags say where the state
+appears:
+
+- ``counted``: stands on the map and is counted per cell by the kernels (the living);
+- ``column``: always has a column in ``timeseries.parquet`` (the others appear once used);
+- ``snapshot``: a channel of the map snapshots (``snapshots.npz``);
+- ``survives``: a character in this state has survived (SPEC §6);
+- ``cast``: a ``[[cast]]`` character may start in it;
+- ``colour``: its colour in the plots.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class State(NamedTuple):
+    """One state of an agent (see the module's description of the fields)."""
+
+    name: str
+    value: int
+    counted: bool
+    column: bool
+    snapshot: bool
+    survives: bool
+    cast: bool
+    colour: str
+
+
+# fmt: off
+STATES: tuple[State, ...] = (
+    #     name         value counted column snapshot survives cast   colour
+    State("human",     0,    True,   True,  True,    True,    True,  "#2b83ba"),
+    State("infected",  1,    True,   True,  True,    True,    True,  "#fdae61"),
+    State("zombie",    2,    True,   True,  True,    False,   True,  "#d7191c"),
+    State("evolved",   3,    True,   True,  True,    False,   True,  "#7b3294"),
+    State("hybrid",    4,    True,   True,  True,    True,    True,  "#1a9641"),
+    State("dead",      5,    False,  True,  True,    False,   False, "#636363"),
+    State("evacuated", 6,    False,  False, False,   True,    False, "#80cdc1"),
+    State("reserve",   7,    False,  False, False,   True,    False, "#bababa"),
+)
+# fmt: on
+
+assert [s.value for s in STATES] == list(range(len(STATES))), "states in value order"
+assert len({s.name for s in STATES}) == len(STATES), "state names are unique"
+assert len(STATES) <= 8, "the state takes the low three bits of the state byte"
+# the kernels count the living per cell as the first columns of their counts
+assert [s.counted for s in STATES] == sorted((s.counted for s in STATES), reverse=True)
+
+#: Every state's name, by value.
+NAMES = tuple(s.name for s in STATES)
+#: How many states the kernels count per cell (they come first).
+NCOUNTED = sum(s.counted for s in STATES)
+#: States with a column in every time series.
+COLUMNS = tuple(s.name for s in STATES if s.column)
+#: States that appear in the time series once an agent has been in them.
+OCCASIONAL = tuple(s.name for s in STATES if not s.column)
+#: The channels of a map snapshot.
+SNAPSHOT = tuple(s.name for s in STATES if s.snapshot)
+#: States in which a character has survived.
+SURVIVING = tuple(s.name for s in STATES if s.survives)
+#: States a character may start in, and their values.
+CAST = {s.name: s.value for s in STATES if s.cast}
+#: Each state's colour in the plots.
+COLOURS = {s.name: s.colour for s in STATES}
