@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import inspect
 import math
 import stat
 import typing
@@ -545,7 +546,11 @@ class Interaction(_Table):
 
 
 class Engine(_Table):
-    """How the engine runs (never what it computes)."""
+    """How the engine runs, never what it computes.
+
+    Not part of the scenario's fingerprint: a checkpoint resumes under other values, to the
+    same run.
+    """
 
     sort_every: int | None = Field(
         None,
@@ -983,7 +988,7 @@ def keys_markdown() -> str:
             "",
             f"## {header}",
             "",
-            (model.__doc__ or "").strip(),
+            inspect.cleandoc(model.__doc__ or ""),
             "",
             "| key | default | allowed | meaning |",
             "|---|---|---|---|",
