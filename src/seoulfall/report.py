@@ -33,22 +33,34 @@ import matplotlib
 import numpy as np
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine import states
 from seoulfall.results import last_standing
 
-#: Text from scenarios (names, districts, the cast) is drawn as written, never as mathtext.
-PLAIN_TEXT = {"text.parse_math": False}
+
+def _plain(fig) -> None:
+    """Draw every text of ``fig`` as written, never as mathtext.
+
+    Scenario text (names, districts, the cast, varied values) reaches titles and labels, and
+    a ``$`` in it is a dollar sign. Set on each text rather than through ``rc_context``,
+    whose exit leaves a notebook's inline backend showing no figure at all.
+    """
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
 
 
 def _plain_text(fn):
-    """Run ``fn`` with :data:`PLAIN_TEXT` in force (and the user's settings back after)."""
+    """``fn`` returns a Figure or an Axes whose texts are then made plain (:func:`_plain`)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(PLAIN_TEXT):
-            return fn(*args, **kwargs)
+        out = fn(*args, **kwargs)
+        fig = getattr(out, "figure", out)
+        if isinstance(fig, Figure):
+            _plain(fig)
+        return out
 
     return wrapper
 
@@ -149,6 +161,7 @@ def _clock_font(size: int):
 
 # -- curves ----------------------------------------------------------------------------------
 @_plain_text
+@_plain_text
 def plot_curves(ts, ax=None, log: bool = False):
     """Each state's count against days on ``ax`` (created if None)."""
     if ax is None:
@@ -167,11 +180,13 @@ def plot_curves(ts, ax=None, log: bool = False):
 
 
 def _png(fig, dpi: int = 110, tight: bool = True) -> bytes:
+    _plain(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
+@_plain_text
 def plot_district_curves(results):
     """Small multiples: humans and zombies (+ evolved) per district."""
     dd = results.districts
@@ -346,6 +361,7 @@ def write_animation(results, world, folder: Path) -> dict[str, float]:
     return timing
 
 
+@_plain_text
 def plot_fall_map(results, world):
     """The map coloured by each district's fall day, with the river, bridges and names."""
     fig, ax = _subplots(figsize=(9, 7.8))
@@ -405,6 +421,7 @@ def snapshot_times(snaps, n: int = 6) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(0, len(snaps.t_min) - 1, n)})
 
 
+@_plain_text
 def plot_snapshot_maps(results, world):
     """The animation's map at six times."""
     snaps = results.snapshots
@@ -427,7 +444,6 @@ def plot_snapshot_maps(results, world):
 
 
 # -- writing ----------------------------------------------------------------------------------
-@_plain_text
 def write_plots(results, folder: Path, world=None) -> dict[str, float]:
     """Write every PNG and, when there are snapshots, the animation.
 
@@ -626,6 +642,7 @@ def _groups(ens) -> list[tuple[dict, list]]:
     return [(json.loads(k), v) for k, v in out.items()]
 
 
+@_plain_text
 def plot_ensemble_curves(ens):
     """Median and 50 % / 90 % bands of humans and zombies (+ evolved) per combination."""
     groups = _groups(ens)[:6]
@@ -655,6 +672,7 @@ def plot_ensemble_curves(ens):
     return fig
 
 
+@_plain_text
 def plot_p_fall(ens):
     """P(Seoul has fallen by day d) for each combination."""
     fig, ax = _subplots(figsize=(7, 4))
@@ -669,6 +687,7 @@ def plot_p_fall(ens):
     return fig
 
 
+@_plain_text
 def plot_district_odds(ens, world):
     """Map of each district's probability of falling, per combination (at most four)."""
     combos = ens.summary["combinations"][:4]
@@ -689,7 +708,6 @@ def plot_district_odds(ens, world):
     return fig
 
 
-@_plain_text
 def write_ensemble_outputs(ens, folder: Path) -> dict[str, float]:
     """Write the ensemble's plots and ``report.html``; returns seconds per output."""
     timing = {}

@@ -262,6 +262,32 @@ class Results:
             f"fall_day={s['fall_day']} peak_zombies={s['peak_zombies']['count']}>"
         )
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the headline numbers and the cast's fates, in a small table."""
+        import html
+
+        s = self.summary
+        fall = "held" if s["fall_day"] is None else f"day {s['fall_day']:.2f}"
+        rows = [
+            ("scenario", f"{s['scenario']} (seed {s['seed']})"),
+            ("agents, days", f"{s['agents']:,} agents, {s['days']} days"),
+            ("Seoul fell (humans down to 10 %)", fall),
+            (
+                "peak zombies",
+                f"{s['peak_zombies']['count']:,} on day {s['peak_zombies']['day']:.2f}",
+            ),
+            ("final", ", ".join(f"{k} {v:,}" for k, v in s["final"].items())),
+        ]
+        if s.get("cast"):
+            fates = (f"{n}: {f['state']}" for n, f in s["cast"].items())
+            rows.append(("cast", ", ".join(fates)))
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        return f"<table><caption>seoulfall.Results</caption>{body}</table>"
+
 
 def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
     """A run's table: the columns it must have, and non-negative integer counts."""

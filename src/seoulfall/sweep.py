@@ -172,6 +172,34 @@ class Ensemble:
         self.table = _table(self.records, vary_keys)
         self.summary = _summary(self.records, vary_keys)
 
+    def __repr__(self) -> str:
+        s = self.summary
+        name = self.scenario.name if self.scenario is not None else None
+        odds = ", ".join(
+            f"{_combo_label(c['vary'])}: P(falls) {c['p_fall']:.2f}" for c in s["combinations"]
+        )
+        return f"<Ensemble {name!r} runs={s['runs']} vary={s['vary']} [{odds}]>"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: per combination, the runs, P(falls) and the median fall day."""
+        import html
+
+        rows = []
+        for c in self.summary["combinations"]:
+            fd = c["quantiles"]["fall_day"]["q50"]
+            cells = (_combo_label(c["vary"]), str(c["runs"]), f"{c['p_fall']:.2f}",
+                     "-" if fd is None else f"{fd:.2f}")  # fmt: skip
+            rows.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
+        head = "<tr><th>combination</th><th>runs</th><th>P(falls)</th><th>median fall day</th></tr>"
+        name = html.escape(self.scenario.name) if self.scenario is not None else ""
+        return f"<table><caption>seoulfall.Ensemble {name}</caption>{head}{''.join(rows)}</table>"
+
+    def plot(self):
+        """The median and 50 % / 90 % bands of humans and zombies per combination (a Figure)."""
+        from seoulfall.report import plot_ensemble_curves
+
+        return plot_ensemble_curves(self)
+
     def save(self, folder: str | Path) -> Path:
         """Write ``ensemble.parquet``, ``ensemble_summary.json``, the plots and the report."""
         import io
@@ -189,6 +217,10 @@ class Ensemble:
         )
         report.write_ensemble_outputs(self, folder)
         return folder
+
+
+def _combo_label(vary: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in vary.items()) or "all runs"
 
 
 def _table(records, vary_keys) -> pd.DataFrame:
