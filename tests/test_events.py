@@ -366,3 +366,33 @@ def test_a_sound_lure_event_pulls_zombies_towards_it():
         r, c = np.divmod(sim.agents.cell, 61)
         dist[lure] = np.hypot(r - 30, c - 30).mean()
     assert dist[True] < 0.6 * dist[False]
+
+
+def test_a_district_emptied_by_evacuation_has_not_fallen():
+    from seoulfall.results import _fall_day
+
+    days = np.arange(5.0)
+    humans = np.array([100, 100, 5, 5, 5])
+    nobody = np.zeros(5, int)
+    zombies = np.array([0, 0, 0, 3, 3])
+    # emptied by evacuation: 95 saved, then zombies come: still not fallen
+    assert _fall_day(days, humans, np.array([0, 0, 95, 95, 95]), zombies) is None
+    # emptied with no zombie ever: not fallen; eaten after a zombie came: fallen then
+    assert _fall_day(days, humans, nobody, nobody) is None
+    assert _fall_day(days, humans, nobody, zombies) == 3.0
+    assert _fall_day(days, humans, nobody, np.array([1, 0, 0, 0, 0])) == 2.0
+
+
+def test_the_evacuated_centre_does_not_fall_and_is_counted_as_saved():
+    sc = Scenario.load("seoul-falls", {"population.scale": 0.002, "time.days": 2.0})
+    res = simulate(sc)
+    ev = next(e for e in res.events if e["type"] == "evacuate")
+    d = res.summary["districts"]
+    centre = {"11110", "11140", "11170"}  # Jongno-gu, Jung-gu, Yongsan-gu
+    assert set(ev["evacuating_from"]) == centre
+    assert sum(ev["evacuating_from"].values()) == ev["evacuating"]
+    for code in centre:
+        humans = res.districts[res.districts["district"] == code]["human"].to_numpy()
+        assert humans.min() <= 0.1 * humans[0]  # emptied at some hour ...
+        assert d[code]["fall_day"] is None and d[code]["evacuated"] > 0  # ... but saved
+    assert d["11680"]["fall_day"] is not None  # Gangnam-gu, where it starts, falls

@@ -264,6 +264,12 @@ class Playbook:
             self.evac_zone = zone
             sim.P[K.P_EVAC_REMOVE] = sim.stepper.P_night[K.P_EVAC_REMOVE] = float(e.remove)
             rec["evacuating"] = int(who.sum())
+            per = np.bincount(
+                sim.cell_district[a.cell[who]], minlength=len(sim.world.district_codes)
+            )
+            rec["evacuating_from"] = {
+                code: int(n) for code, n in zip(sim.world.district_codes, per) if n
+            }  # who was saved from where: an emptied district has not fallen
             rec["target"] = list(divmod(target, sim.world.shape[1]))
         if e.type in ("quarantine", "close_bridges") and hasattr(self, "evac_zone"):
             st.fv[:] = bfs_distance(sim.nbr, np.flatnonzero(self.evac_zone))

@@ -368,9 +368,11 @@ def plot_fall_map(results, world):
     ny, nx = world.shape
     s = results.summary
     days = np.full(len(world.district_codes), np.nan)
+    emptied = np.zeros(len(world.district_codes), bool)
     for i, code in enumerate(world.district_codes):
         v = s["districts"].get(code, {}).get("fall_day")
         days[i] = np.nan if v is None else v
+        emptied[i] = v is None and s["districts"].get(code, {}).get("evacuated", 0) > 0
     grid = np.full((ny, nx), np.nan)
     inside = world.district >= 0
     grid[inside] = days[world.district[inside]]
@@ -378,6 +380,7 @@ def plot_fall_map(results, world):
     held = inside & np.isnan(grid)
     bg = np.ones((ny, nx, 4))
     bg[held] = (0.82, 0.9, 0.82, 1)  # never fell: pale green
+    bg[held & emptied[np.maximum(world.district, 0)]] = (0.86, 0.8, 0.95, 1)  # evacuated: lilac
     bg[world.water] = (0.55, 0.72, 0.92, 1)
     bg[world.bridge >= 0] = (0.25, 0.25, 0.25, 1)
     ax.imshow(bg, interpolation="nearest")
@@ -408,7 +411,8 @@ def plot_fall_map(results, world):
     cb = fig.colorbar(im, ax=ax, shrink=0.7)
     cb.set_label("fall day (humans at 10 % of their start)")
     ax.set_title(
-        f"{results.scenario.name}: when each district fell (pale green: never; blue: river)"
+        f"{results.scenario.name}: when each district fell\n(pale green: never; lilac: "
+        "evacuated, never fell; blue: river)"
     )
     ax.set_axis_off()
     return fig

@@ -29,12 +29,34 @@ CORE_STATES = COLUMNS
 FALL_FRACTION = 0.10
 
 
-def _fall_day(days: np.ndarray, humans: np.ndarray) -> float | None:
-    """First recorded day on which humans are at most 10 % of their start, else None."""
+def _fall_day(
+    days: np.ndarray, humans: np.ndarray, saved: np.ndarray, threat: np.ndarray
+) -> float | None:
+    """The first recorded day on which a place has fallen (SPEC §8), else None.
+
+    Fallen: its humans, counting those saved by evacuation as still alive, are at most 10 %
+    of their start, and an infected or zombie (or evolved zombie) has been recorded there by
+    then. A place emptied by evacuation, or where no zombie ever came, never falls.
+    """
     if humans[0] <= 0:
         return None
-    hit = np.flatnonzero(humans <= FALL_FRACTION * humans[0])
+    seen = np.maximum.accumulate(threat > 0)
+    hit = np.flatnonzero(seen & (humans + saved <= FALL_FRACTION * humans[0]))
     return float(days[hit[0]]) if hit.size else None
+
+
+def evacuated_from(events: list[dict], t_min: np.ndarray, codes: list[str]) -> np.ndarray:
+    """Humans ordered out of each district by evacuations fired by each recorded time.
+
+    Shape (records, districts), from the ``evacuating_from`` of the ``evacuate`` events.
+    """
+    out = np.zeros((len(t_min), len(codes)), np.int64)
+    index = {c: i for i, c in enumerate(codes)}
+    for e in events:
+        for code, n in (e.get("evacuating_from") or {}).items():
+            if code in index:
+                out[t_min >= e["t_min"], index[code]] += int(n)
+    return out
 
 
 def last_standing(summary: dict) -> tuple[bool, list[str]]:
@@ -134,11 +156,16 @@ class Results:
         agents = int(total[0].sum())
         zombies = ts["zombie"].to_numpy() + ts["evolved"].to_numpy()
         peak = int(np.argmax(zombies))
+        threat = counts[:, :, [STATE_NAMES.index(s) for s in ("infected", "zombie", "evolved")]]
+        threat = threat.sum(axis=2)
+        saved = evacuated_from(events or [], t_min, list(world.district_codes))
+        human = STATE_NAMES.index("human")
         dist_summary = {}
         for d, (code, name) in enumerate(zip(world.district_codes, world.district_names)):
             dist_summary[code] = {
                 "name": name,
-                "fall_day": _fall_day(day, counts[:, d, STATE_NAMES.index("human")]),
+                "fall_day": _fall_day(day, counts[:, d, human], saved[:, d], threat[:, d]),
+                "evacuated": int(saved[-1, d]),
             }
         standing = [c for c, v in dist_summary.items() if v["fall_day"] is None]
         if not standing:
@@ -154,7 +181,12 @@ class Results:
             "dt_min": scenario.time.dt_min,
             "final": {s: int(ts[s].iloc[-1]) for s in states},
             "peak_zombies": {"count": int(zombies[peak]), "day": float(day[peak])},
-            "fall_day": _fall_day(day, ts["human"].to_numpy()),
+            "fall_day": _fall_day(
+                day,
+                ts["human"].to_numpy(),
+                ts["evacuated"].to_numpy() if "evacuated" in ts else np.zeros(len(ts), np.int64),
+                threat.sum(axis=1),
+            ),
             "districts": dist_summary,
             "last_standing": standing,
             "wall_seconds": round(float(timing.get("wall_seconds", 0.0)), 3),
