@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cli import run_cli
 
 from seoulfall import Scenario, simulate
@@ -396,3 +398,30 @@ def test_the_evacuated_centre_does_not_fall_and_is_counted_as_saved():
         assert humans.min() <= 0.1 * humans[0]  # emptied at some hour ...
         assert d[code]["fall_day"] is None and d[code]["evacuated"] > 0  # ... but saved
     assert d["11680"]["fall_day"] is not None  # Gangnam-gu, where it starts, falls
+
+
+def test_set_replaces_an_events_timing_even_a_trigger():
+    sc = Scenario.load("seoul-falls", ["events.0.day=2"])
+    assert sc.events[0].day == 2.0 and sc.events[0].trigger is None
+    back = sc.override(['events.0.trigger="first_zombie_in"', "events.0.trigger_district=Mapo"])
+    assert back.events[0].trigger == "first_zombie_in" and back.events[0].day is None
+    assert Scenario.load("seoul-falls", ["events.1.at_min=90"]).events[1].day is None
+
+
+def test_events_are_addressed_by_name_too():
+    sc = Scenario.load("seoul-falls", ['events."army in Gangnam".day=3'])
+    assert sc.events[1].day == 3.0 and sc.events[1].name == "army in Gangnam"
+    with pytest.raises(ScenarioError, match="named: 'bridges closed'"):
+        Scenario.load("seoul-falls", ['events."no such event".day=3'])
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(min_size=1, max_size=80).filter(lambda t: not t.isdigit()))
+def test_any_event_name_can_be_addressed_with_a_quoted_key(name):
+    import tomli_w
+
+    sc = Scenario.load("well-mixed", {"events": [{"type": "airstrike", "day": 1.0,
+                                                  "cell": [0, 0], "name": name}]})  # fmt: skip
+    quoted = tomli_w.dumps({name: 0}).split(" = ")[0]
+    moved = sc.override([f"events.{quoted}.day=0.5"])
+    assert moved.events[0].day == 0.5 and moved.events[0].name == name
