@@ -409,8 +409,8 @@ def test_set_replaces_an_events_timing_even_a_trigger():
 
 
 def test_events_are_addressed_by_name_too():
-    sc = Scenario.load("seoul-falls", ['events."army in Gangnam".day=3'])
-    assert sc.events[1].day == 3.0 and sc.events[1].name == "army in Gangnam"
+    sc = Scenario.load("seoul-falls", ['events."army at the outbreak".day=3'])
+    assert sc.events[1].day == 3.0 and sc.events[1].name == "army at the outbreak"
     with pytest.raises(ScenarioError, match="named: 'bridges closed'"):
         Scenario.load("seoul-falls", ['events."no such event".day=3'])
 
@@ -425,3 +425,24 @@ def test_any_event_name_can_be_addressed_with_a_quoted_key(name):
     quoted = tomli_w.dumps({name: 0}).split(" = ")[0]
     moved = sc.override([f"events.{quoted}.day=0.5"])
     assert moved.events[0].day == 0.5 and moved.events[0].name == name
+
+
+def test_the_outbreak_starts_inside_its_district_and_the_playbook_follows_it():
+    sc = Scenario.load(
+        "seoul-falls",
+        {"outbreak.district": "Jongno-gu", "outbreak.zombies": 200,
+         "population.scale": 0.002, "time.days": 2.55},
+    )  # fmt: skip
+    sim = Simulation(sc)
+    jongno = sim.world.district_index("Jongno-gu")
+    zombies = sim.agents.cell[sim.agents.states() == K.ZOMBIE]
+    assert zombies.size == 200 and (sim.world.district.ravel()[zombies] == jongno).all()
+    res = sim.run()
+    nx = sim.world.shape[1]
+    for e in res.events:
+        if e["type"] in ("deploy_soldiers", "sound_lure"):
+            r, c = e["cell"]
+            assert sim.world.district.ravel()[r * nx + c] == jongno, e
+    with pytest.raises(ScenarioError, match="outbreak"):
+        Scenario.load("well-mixed", {"events": [{"type": "airstrike", "day": 1.0,
+                                                 "district": "outbreak"}]})  # fmt: skip

@@ -166,7 +166,9 @@ class Playbook:
             r, c = world.places[e.place]
             return r * world.shape[1] + c
         gen = np.random.default_rng([self.sim.seed, rng.SETUP, 3, i])
-        return start_cell(world, self.sim.scenario, gen, e, f"events.{i}")
+        return start_cell(
+            world, self.sim.scenario, gen, e, f"events.{i}", self.sim.outbreak_district
+        )
 
     def _disc(self, cell: int, radius: float) -> np.ndarray:
         ny, nx = self.sim.world.shape

@@ -355,7 +355,8 @@ class _Placed(_Table):
     district: str | None = Field(
         None,
         description="district: gu code or English name (Seoul); the cell is drawn from "
-        "the seed among its residents",
+        "the seed among its residents. Events and sounds may say `outbreak`: the outbreak's "
+        "district (`outbreak.district`, else where most of the first zombies stand)",
     )
     cell: list[int] | None = Field(None, description="cell as [row, col]; overrides `district`")
 
@@ -656,6 +657,10 @@ class Scenario(_Table):
         for where, place in places:
             if place.district is None:
                 continue
+            if place.district == "outbreak" and where.startswith(("events.", "sounds.")):
+                if m in SYNTHETIC_MAPS:
+                    raise ValueError(f"{where}.district = 'outbreak': this map has no districts")
+                continue  # the outbreak's district, whatever it is
             if m in SYNTHETIC_MAPS:
                 raise ValueError(
                     f"{where}.district = {place.district!r}: this map has no districts; give "
@@ -943,7 +948,7 @@ WHEN = ("at_min", "day", "at", "trigger")
 def _key_parts(key: str) -> list[str]:
     """A key path's parts, with TOML's own grammar for dotted keys.
 
-    ``events.0.day`` or ``events."army in Gangnam".day`` (a quoted part may hold dots and
+    ``events.0.day`` or ``events."army at the outbreak".day`` (a quoted part may hold dots and
     any Unicode, with TOML's escapes).
     """
     try:

@@ -12,7 +12,7 @@ import numpy as np
 from seoulfall import runfolder
 from seoulfall.engine import kernels as K
 from seoulfall.engine.params import build_params, cast_traits, night_params, noise_params
-from seoulfall.engine.population import Agents, create_agents, start_cell
+from seoulfall.engine.population import Agents, create_agents, outbreak_district, start_cell
 from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
 from seoulfall.scenario import KST, Scenario, ScenarioError
@@ -68,6 +68,7 @@ class Simulation:
         check_fits(self.world, scenario)
         self.agents: Agents = create_agents(self.world, scenario, self.seed)
         self.P, self.IP = build_params(scenario, self.world.cell_m)
+        self.outbreak_district = outbreak_district(self.world, scenario, self.agents)
         self.nsteps = scenario.steps
         self.record_every = max(1, int(round(scenario.output.every_min / scenario.time.dt_min)))
         self.snapshot_every = max(
@@ -94,7 +95,7 @@ class Simulation:
         gen = np.random.default_rng([self.seed, 100, 2])
         dt = clock.dt_min
         for i, snd in enumerate(scenario.sounds):
-            c = start_cell(self.world, scenario, gen, snd, f"sounds.{i}")
+            c = start_cell(self.world, scenario, gen, snd, f"sounds.{i}", self.outbreak_district)
             start = int(round(snd.start_min / dt))
             end = start + max(1, int(round(snd.duration_min / dt)))
             self.stepper.add_sound(c, snd.loudness, snd.radius_m / self.world.cell_m, start, end)

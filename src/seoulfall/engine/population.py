@@ -59,12 +59,18 @@ def agents_per_cell(world: Raster, sc: Scenario, gen: np.random.Generator) -> np
 
 
 def start_cell(
-    world: Raster, sc: Scenario, gen: np.random.Generator, place=None, where="outbreak"
+    world: Raster,
+    sc: Scenario,
+    gen: np.random.Generator,
+    place=None,
+    where="outbreak",
+    outbreak_district: int | None = None,
 ) -> int:
     """A place's cell (``place`` defaults to the outbreak).
 
     Given, the centre of a synthetic map, or drawn among the residents of its district (or
-    of the whole map).
+    of the whole map). ``district = "outbreak"`` is the district ``outbreak_district``
+    (:func:`outbreak_district`), so that a playbook follows an outbreak moved elsewhere.
     """
     ny, nx = world.shape
     ob = sc.outbreak if place is None else place
@@ -79,14 +85,35 @@ def start_cell(
         return (ny // 2) * nx + nx // 2
     weight = world.residents.ravel().astype(float)
     if ob.district is not None:
-        try:
-            d = world.district_index(ob.district)
-        except KeyError as exc:
-            raise ScenarioError(f"{where}.district: {exc.args[0]}") from None
+        if ob.district == OUTBREAK and place is not None:
+            d = outbreak_district
+        else:
+            try:
+                d = world.district_index(ob.district)
+            except KeyError as exc:
+                raise ScenarioError(f"{where}.district: {exc.args[0]}") from None
         weight = weight * (world.district.ravel() == d)
     if weight.sum() <= 0:
         raise ScenarioError(f"{where}: nobody lives there to start from")
     return int(gen.choice(weight.size, p=weight / weight.sum()))
+
+
+#: ``district = "outbreak"`` in an event or a sound: the outbreak's district.
+OUTBREAK = "outbreak"
+
+
+def outbreak_district(world: Raster, sc: Scenario, agents: Agents) -> int:
+    """The outbreak's district (an index of ``world.district_codes``).
+
+    ``outbreak.district`` if given, else the district where most of the first zombies stand
+    (ties: the lowest index; -1 with none on the map).
+    """
+    if sc.outbreak.district is not None:
+        return world.district_index(sc.outbreak.district)
+    zombies = agents.cell[(agents.states() == K.ZOMBIE) & (agents.cell >= 0)]
+    d = world.district.ravel()[zombies]
+    d = d[d >= 0]
+    return int(np.bincount(d).argmax()) if d.size else -1
 
 
 def strength_levels(n: int, sigma: float, gen: np.random.Generator) -> np.ndarray:
@@ -163,6 +190,10 @@ def create_agents(world: Raster, sc: Scenario, seed: int) -> Agents:
         nx = world.shape[1]
         r, q = divmod(cell.astype(np.int64), nx)
         d2 = (r - c0 // nx) ** 2 + (q - c0 % nx) ** 2
+        if sc.outbreak.district is not None and sc.outbreak.cell is None:
+            # the outbreak starts inside its district: its agents first, nearest first
+            home = world.district.ravel()[cell] == world.district_index(sc.outbreak.district)
+            d2 = np.where(home, d2, d2 + (1 << 40))
         state[np.argsort(d2, kind="stable")[:zombies]] = K.ZOMBIE
     aid = np.arange(n, dtype=np.int32)
     if sc.cast:
