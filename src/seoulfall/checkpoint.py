@@ -161,7 +161,7 @@ def restore(sim, path: Path, spool: Path):
 def _restore(sim, path: Path, spool: Path):
     from seoulfall.events import bfs_distance
     from seoulfall.simulation import RunState
-    from seoulfall.snapshots import STATES, Recorder
+    from seoulfall.snapshots import Recorder
 
     what = f"checkpoint {path.name}"
     try:
@@ -181,7 +181,7 @@ def _restore(sim, path: Path, spool: Path):
     nrec = nsteps // sim.record_every + 2
     bound = (
         n * 13 + st.cnt.nbytes + sim.nbr.nbytes + ncells * 64
-        + nframes * len(STATES) * int(sim.world.passable.sum()) * 2
+        + nframes * 8
         + nrec * sim.tally().nbytes + (1 << 24)
     )  # fmt: skip
     if st_npz.st_size > 2 * bound:

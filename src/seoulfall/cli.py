@@ -65,7 +65,7 @@ SetOption = Annotated[
 ]
 
 #: Files whose presence marks a folder as holding a run.
-RUN_FILES = ("scenario.toml", "summary.json", "timeseries.parquet")
+RUN_FILES = rf.LEGACY_MARKERS
 
 
 class BadInput(Exception):

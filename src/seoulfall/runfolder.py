@@ -19,7 +19,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import unicodedata
 from pathlib import Path
 
@@ -256,7 +255,3 @@ def clear_own_temporaries(folder: Path) -> None:
             if entry.name.startswith(".ckpt-") and entry.name.endswith(".tmp") and entry.is_file():
                 entry.unlink()
 
-
-def free_bytes(folder: Path) -> int:
-    """Bytes free on the file system that holds ``folder``."""
-    return shutil.disk_usage(folder).free
