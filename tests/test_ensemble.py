@@ -183,3 +183,40 @@ def test_bad_sweeps_exit_2_in_one_line(tmp_path, capsys, extra, needle):
         ["sweep", "well-mixed", "--seeds", "1", "--out", str(tmp_path / "x"), *extra], capsys
     )
     assert code == 2 and needle in err and err.count("\n") == 1
+
+
+def test_district_odds_say_never_and_last_to_fall_per_combination(serial, tmp_path):
+    from seoulfall.report import write_ensemble_outputs
+
+    for c in serial.summary["combinations"]:
+        recs = [r for r in serial.records if r["vary"] == c["vary"]]
+        for code, d in c["districts"].items():
+            never = np.mean([r["districts"][code][1] is None for r in recs])
+            assert d["p_never"] == pytest.approx(never) == pytest.approx(1 - d["p_fall"])
+        # among runs where something fell, the last to fall is shared out exactly once
+        some = np.mean([any(v[1] is not None for v in r["districts"].values()) for r in recs])
+        total = sum(d["p_last_to_fall"] for d in c["districts"].values())
+        assert total == pytest.approx(some)
+    write_ensemble_outputs(serial, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    for c in serial.summary["combinations"]:  # a district table for each combination
+        label = ", ".join(f"{k} = {v}" for k, v in c["vary"].items())
+        assert f"Districts ({label})" in page
+    assert "P(never falls)" in page and "P(falls last or never)" not in page
+
+
+def test_the_cli_gives_each_combinations_cast_odds_and_one_column_for_one(tmp_path, capsys):
+    from test_cli import run_cli
+
+    out = tmp_path / "s"
+    args = ["sweep", "seoul-falls", "--seeds", "2", "--scale", "0.0005", "--days", "0.2",
+            "--vary", "zombie.bite_rate=0.1,0.3", "--workers", "1", "--out", str(out)]  # fmt: skip
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert stdout.count("cast survival:") == 2  # one line per combination, none pooled
+    out1 = tmp_path / "one"
+    code, _, err = run_cli([*args[:-6], "--workers", "1", "--out", str(out1)], capsys)
+    assert code == 0, err
+    page = (out1 / "report.html").read_text()
+    cast = page.split("The cast's odds")[1].split("</table>")[0]
+    assert cast.count("<th>") == 2  # character, P(survives): no repeated column

@@ -449,9 +449,9 @@ def sweep(
                 fd = c["quantiles"]["fall_day"]["q50"]
                 med = "-" if fd is None else f"{fd:.2f}"
                 lines.append(f"  {label}: P(falls) {c['p_fall']:.2f}, median fall day {med}")
-            if s["cast"]:
-                odds = ", ".join(f"{n} {p:.2f}" for n, p in s["cast"].items())
-                lines.append(f"  cast survival: {odds}")
+                if c["cast"]:  # each combination's own odds, never pooled across them
+                    odds = ", ".join(f"{n} {p:.2f}" for n, p in c["cast"].items())
+                    lines.append(f"    cast survival: {odds}")
             typer.echo("\n".join(lines))
 
 

@@ -766,27 +766,35 @@ def write_ensemble_outputs(ens, folder: Path) -> dict[str, float]:
         if name in names:
             uri = _data_uri(folder / name, "image/png")
             parts.append(f'<h2>{title}</h2><img alt="{title}" src="{uri}">')
+    combos = s["combinations"]
     if s["cast"]:
-        head = ["character", "P(survives), all runs"] + [
-            _label(c["vary"]) for c in s["combinations"]
-        ]
-        rows = [
-            [n, f"{p:.2f}"] + [f"{c['cast'].get(n, float('nan')):.2f}" for c in s["combinations"]]
-            for n, p in s["cast"].items()
-        ]
+        if len(combos) == 1:
+            head = ["character", "P(survives)"]
+            rows = [[n, f"{p:.2f}"] for n, p in s["cast"].items()]
+        else:
+            head = ["character", "P(survives), all runs"] + [_label(c["vary"]) for c in combos]
+            rows = [
+                [n, f"{p:.2f}"] + [f"{c['cast'].get(n, float('nan')):.2f}" for c in combos]
+                for n, p in s["cast"].items()
+            ]
         parts.append("<h2>The cast's odds</h2>" + _table(head, rows))
-    first = s["combinations"][0]
-    drows = sorted(
-        (
-            [v["name"], f"{v['p_fall']:.2f}", _day(v["median_fall_day"]), f"{v['p_last']:.2f}"]
-            for v in first["districts"].values()
-        ),
-        key=lambda r: -float(r[3]),
-    )
-    parts.append(
-        f"<h2>Districts ({html.escape(_label(first['vary']))})</h2>"
-        + _table(["district", "P(falls)", "median fall day", "P(falls last or never)"], drows)
-    )
+    for c in combos:
+        drows = sorted(
+            (
+                [v["name"], f"{v['p_fall']:.2f}", _day(v["median_fall_day"]),
+                 f"{v['p_never']:.2f}", f"{v['p_last_to_fall']:.2f}"]
+                for v in c["districts"].values()
+            ),
+            key=lambda r: (-float(r[3]), -float(r[4])),
+        )  # fmt: skip
+        title = "Districts" if len(combos) == 1 else f"Districts ({_label(c['vary'])})"
+        parts.append(
+            f"<h2>{html.escape(title)}</h2>"
+            + _table(
+                ["district", "P(falls)", "median fall day", "P(never falls)", "P(last to fall)"],
+                drows,
+            )  # fmt: skip
+        )
     name = ens.scenario.name if ens.scenario is not None else "ensemble"
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>seoulfall sweep: {html.escape(name)}</title><style>{STYLE}</style></head><body>

@@ -254,4 +254,3 @@ def clear_own_temporaries(folder: Path) -> None:
         for entry in ck.iterdir():
             if entry.name.startswith(".ckpt-") and entry.name.endswith(".tmp") and entry.is_file():
                 entry.unlink()
-

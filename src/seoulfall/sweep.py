@@ -279,15 +279,25 @@ def _group_summary(recs: list[dict]) -> dict:
         districts[code] = {
             "name": name,
             "p_fall": len(fell) / n,
+            "p_never": 1.0 - len(fell) / n,
             "median_fall_day": float(np.median(fell)) if fell else None,
             "p_last": 0.0,
+            "p_last_to_fall": 0.0,
         }
-    for r in recs:  # which district falls last (or never): shared among the latest
+    for r in recs:
+        # which district falls last (or never): shared among the latest
         vals = {c: (math.inf if d is None else d) for c, (_, d) in r["districts"].items()}
         top = max(vals.values())
         last = [c for c, v in vals.items() if v == top]
         for c in last:
             districts[c]["p_last"] += 1.0 / (n * len(last))
+        # which district is the last to fall, among those that fell (ties shared)
+        fell_days = {c: d for c, (_, d) in r["districts"].items() if d is not None}
+        if fell_days:
+            latest = max(fell_days.values())
+            final = [c for c, d in fell_days.items() if d == latest]
+            for c in final:
+                districts[c]["p_last_to_fall"] += 1.0 / (n * len(final))
     return {
         "runs": n,
         "quantiles": {
