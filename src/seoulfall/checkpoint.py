@@ -199,12 +199,11 @@ def _restore(sim, path: Path, spool: Path):
         odd = sorted(set(z) ^ set(ARRAYS))
         raise CheckpointError(f"{what}: arrays {', '.join(odd)} are not a checkpoint's")
     E, R = safeload.expect, safeload.in_range
+    text = str(safeload.expect_unicode(z, "meta", what, ()))
     try:
-        meta = json.loads(str(E(z, "meta", what, z["meta"].dtype if "meta" in z else "U1", ())))
+        meta = json.loads(text)
     except ValueError:
         raise CheckpointError(f"{what}: meta is not JSON") from None
-    if z["meta"].dtype.kind != "U":
-        raise CheckpointError(f"{what}: meta is not text")
     need = {"step": int, "stepping": (int, float), "n_active": int, "sources": list,
             "pending": list, "lure_zone": dict, "records": list, "cast_records": list,
             "snap_frames": int, "snap_sha256": str}  # fmt: skip

@@ -198,7 +198,6 @@ def run(
         _NOTES.append(lambda: _kept_note(folder, ckpt_dir))
         if not quiet:  # the first run compiles for about half a minute: say so
             typer.echo("seoulfall: preparing the kernels (compiled once, then cached)...", err=True)
-        sim.stepper.warm_up()
         with _progress(sc, sim.nsteps, quiet) as progress:
             res = sim.run(progress=progress, **run_args)
         res.save(folder, report=False)

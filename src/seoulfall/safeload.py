@@ -102,6 +102,16 @@ def expect(arrays: dict, name: str, what: str, dtype, shape: tuple | None = None
     return a
 
 
+def expect_unicode(arrays: dict, name: str, what: str, shape: tuple) -> np.ndarray:
+    """``arrays[name]``, which must be text (a NumPy unicode array) of this shape."""
+    if name not in arrays:
+        raise DamagedFile(f"{what}: no array {name!r}")
+    a = arrays[name]
+    if a.dtype.kind != "U":
+        raise DamagedFile(f"{what}: {name} is not text")
+    return expect(arrays, name, what, a.dtype, shape)
+
+
 def in_range(a: np.ndarray, lo, hi, name: str, what: str) -> None:
     """Every value of ``a`` within ``[lo, hi]`` (and finite)."""
     if a.size == 0:

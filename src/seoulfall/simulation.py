@@ -15,8 +15,8 @@ from seoulfall.engine.params import build_params, cast_traits, night_params, noi
 from seoulfall.engine.population import Agents, create_agents, outbreak_district, start_cell
 from seoulfall.engine.stepper import Stepper
 from seoulfall.results import Results
-from seoulfall.scenario import KST, Scenario, ScenarioError
-from seoulfall.snapshots import Recorder
+from seoulfall.scenario import KST, SYNTHETIC_MAPS, Scenario, ScenarioError
+from seoulfall.snapshots import Recorder, frame_bytes
 from seoulfall.world import Raster, load_world
 
 #: Where the agent pass can run: ``--backend`` of ``seoulfall run``.
@@ -335,7 +335,7 @@ def check_outputs_fit(sim: Simulation, spool: Path | None, every: int, keep: int
         check_fits(sim.world, sim.scenario, snapshots=True)
         return
     _, _, frames = memory_needed(sim.world, sim.scenario)
-    need = frames * sim.stepper.cnt.shape[0] * 12
+    need = frames * frame_bytes(int(sim.world.passable.sum()))
     if every:
         per = sim.agents.n * 13 + sim.stepper.cnt.nbytes + sim.nbr.nbytes + (1 << 20)
         ncheck = sim.nsteps // every
@@ -367,10 +367,9 @@ def memory_needed(
     own arrays.
     """
     from seoulfall.engine.population import soldiers
-    from seoulfall.snapshots import STATES
 
     res = float(world.residents.sum())
-    synthetic = world.name in ("well-mixed", "lattice")
+    synthetic = world.name in SYNTHETIC_MAPS
     n = res if synthetic else res * scenario.population.scale
     n += sum(soldiers(world, scenario, e) for e in scenario.events if e.enabled)
     steps = scenario.steps
@@ -380,7 +379,7 @@ def memory_needed(
     npass = int(world.passable.sum())
     need = (
         n * BYTES_PER_AGENT
-        + (2 * frames * len(STATES) * npass * 2 if snapshots else 0)
+        + (2 * frames * frame_bytes(npass) if snapshots else 0)
         + 2 * rows * (len(world.district_codes) + 1) * len(K.STATE_NAMES) * 8
         + world.ncells * 200
     )

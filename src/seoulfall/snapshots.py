@@ -23,6 +23,7 @@ import numpy as np
 from seoulfall import safeload
 from seoulfall.engine import kernels as K
 from seoulfall.engine import states
+from seoulfall.scenario import MAX_MINUTES
 
 STATES = states.SNAPSHOT
 # a frame is the living counts of the kernels, then the dead counted from the agents
@@ -63,18 +64,23 @@ class Snapshots:
         what = Path(path).name
         z = safeload.read_npz(path, what)
         E = safeload.expect
-        states = E(z, "states", what, z["states"].dtype if "states" in z else "U1", (None,))
-        if states.dtype.kind != "U" or tuple(str(v) for v in states) != STATES:
-            raise safeload.DamagedFile(f"{what}: unexpected states {list(states)[:8]}")
+        names = safeload.expect_unicode(z, "states", what, (None,))
+        if tuple(str(v) for v in names) != STATES:
+            raise safeload.DamagedFile(f"{what}: unexpected states {list(names)[:8]}")
         shape = E(z, "shape", what, np.int64, (2,))
         if not (0 < shape[0] <= 1 << 15 and 0 < shape[1] <= 1 << 15):
             raise safeload.DamagedFile(f"{what}: shape {tuple(shape)} is not a map's")
         cells = E(z, "cells", what, np.int32, (None,))
         safeload.in_range(cells, 0, int(shape[0]) * int(shape[1]) - 1, "cells", what)
         t_min = E(z, "t_min", what, np.float64, (None,))
-        safeload.in_range(t_min, 0.0, 3650 * 1440.0, "t_min", what)
+        safeload.in_range(t_min, 0.0, MAX_MINUTES, "t_min", what)
         counts = E(z, "counts", what, np.uint16, (t_min.size, len(STATES), cells.size))
         return cls(t_min, counts, cells, (int(shape[0]), int(shape[1])))
+
+
+def frame_bytes(cells: int) -> int:
+    """Bytes of one snapshot frame over ``cells`` stored (passable) cells."""
+    return len(STATES) * cells * np.dtype(np.uint16).itemsize
 
 
 class Recorder:
@@ -101,7 +107,7 @@ class Recorder:
     @property
     def frame_bytes(self) -> int:
         """Bytes of one frame."""
-        return len(STATES) * self.cells.size * 2
+        return frame_bytes(self.cells.size)
 
     def take(self, t_min: float, cnt: np.ndarray, cell: np.ndarray, state: np.ndarray) -> None:
         """Record the living counts (``cnt``) and the dead (from the agents) now."""

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from seoulfall import safeload
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine.states import NAMES as STATE_NAMES
 from seoulfall.engine.states import SURVIVING
@@ -133,10 +134,7 @@ def read_runs(folder: Path) -> dict[str, dict]:
     out = {}
     if not path.exists():
         return out
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SweepError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+    text = safeload.read_text(path, str(path))
     for i, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue

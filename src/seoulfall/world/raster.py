@@ -159,11 +159,11 @@ class Raster:
         ValueError
             If the file is not a seoulfall world file.
         """
-        from seoulfall.safeload import DamagedFile, expect, read_npz
+        from seoulfall.safeload import DamagedFile, expect, expect_unicode, read_npz
 
         try:
             z = read_npz(path, str(path), limit=MAX_WORLD_BYTES)
-            meta = json.loads(str(z["meta"])) if "meta" in z else None
+            meta = json.loads(str(expect_unicode(z, "meta", str(path), ())))
         except (DamagedFile, ValueError) as exc:
             raise ValueError(f"{path}: not a seoulfall world file ({exc})") from None
         if not isinstance(meta, dict) or meta.get("format") != "seoulfall-world":
