@@ -419,3 +419,40 @@ def test_the_integer_threshold_draws_as_the_uniform_does():
                 assert (bits < t) == want, (p, bits)
                 below += want
     assert below > 20_000  # both answers were checked, many times
+
+
+def test_every_parameter_slot_is_declared_once_and_named_in_the_kernels():
+    from seoulfall.engine import parameters
+
+    for vec, prefix, size in (
+        (parameters.FLOAT, "P_", K.NPARAMS),
+        (parameters.INT, "I_", K.NIPARAMS),
+    ):
+        named = {v for k, v in vars(K).items() if k.startswith(prefix) and isinstance(v, int)}
+        width = sum(p.width for p in vec.params)
+        assert vec.size == size == width
+        # every declared parameter has its constant in the kernels, at its own slot
+        assert {vec.slot(n) for n in vec.names()} == named
+        assert len(set(vec.names())) == len(vec.params)
+    assert K.P_EVAC_REMOVE == parameters.FLOAT.slot("evac_remove")
+    night = {p.name for p in parameters.FLOAT.params if p.night}
+    assert night == {"bite", "z_chase", "z_wander"}  # the night scales ordinary zombies only
+
+
+def test_the_night_scales_exactly_the_declared_parameters():
+    from seoulfall.engine.params import build_params, night_params
+
+    sc = Scenario.load("seoul-falls")
+    P, _ = build_params(sc, 100.0)
+    night = night_params(P, 0.5)
+    changed = set(np.flatnonzero(night != P))
+    assert changed == {K.P_BITE, K.P_Z_CHASE, K.P_Z_WANDER}
+    assert night[K.P_BITE] == P[K.P_BITE] * 0.5
+
+
+def test_the_playbook_sets_parameters_through_the_stepper_only_where_allowed():
+    sim = Simulation(Scenario.load("seoul-falls", {"population.scale": 0.0005}), seed=0)
+    sim.stepper.set_param("evac_remove", 1.0)
+    assert sim.stepper.P[K.P_EVAC_REMOVE] == sim.stepper.P_night[K.P_EVAC_REMOVE] == 1.0
+    with pytest.raises(ValueError, match="scaled at night"):
+        sim.stepper.set_param("bite", 0.1)

@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from seoulfall.engine import rng, states
+from seoulfall.engine import parameters, rng, states
 from seoulfall.engine.rng import agent_bits, step_key, to_unit
 
 # Agent states (declared in ``engine/states.py``): the low three bits of the ``state`` byte.
@@ -53,13 +53,11 @@ CARRIER = 8  # a hybrid whose bite infects (else immune)
 EVACUATING = 8  # the same bit on a human: it is evacuating
 SHELTER = 16  # a human in shelter
 LEVEL_SHIFT = 5  # bits 5-7: strength level, an index into STRENGTH_LEVELS
-#: The eight strength levels a human can have (a zombie-destroying rate multiplier),
-#: level 0 being strength 1 (so an ordinary human's byte is just its state); counted per
-#: cell in quarter units (``STRENGTH_UNITS``) so that counts stay integers.
-STRENGTH_LEVELS = np.array([1.0, 1.5, 2.0, 3.0, 5.0, 0.25, 0.5, 0.75])
-STRENGTH_UNITS = np.array([4, 6, 8, 12, 20, 1, 2, 3], np.int32)
+#: The strength levels and their units per cell (declared in ``engine/parameters.py``).
+STRENGTH_LEVELS = np.array(parameters.STRENGTH_LEVELS)
+STRENGTH_UNITS = np.array(parameters.STRENGTH_UNITS, np.int32)
 LEVEL_ONE = 0  # strength 1.0
-SOLDIER_LEVEL = 4  # strength 5.0: soldiers, who advance on zombies instead of fleeing
+SOLDIER_LEVEL = parameters.SOLDIER_LEVEL
 MAX_CIVILIAN_LEVEL = 3  # strength 3.0: the strongest a civilian can be
 DEAD_BYTE = DEAD
 
@@ -73,57 +71,30 @@ NCOLS = 8
 EV_KILL, EV_CARRIER, EV_IMMUNE = 0, 1, 2
 FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is out of reach
 
-# Indices into the float parameter vector.
-P_DT = 0
-P_BITE = 1
-P_BITE_E = 2
-P_KILL = 3
-P_KILL_E = 4
-P_Y_STRENGTH = 5
-P_TURN_MEDIAN = 6
-P_TURN_SIGMA = 7
-P_HYBRID_P = 8
-P_EVOLVE_P = 9  # per-step probability that an unfed zombie evolves
-P_H_FLEE = 10
-P_H_DRIFT = 11
-P_Z_CHASE = 12
-P_Z_WANDER = 13
-P_E_CHASE = 14
-P_E_WANDER = 15
-P_Y_DRIFT = 16
-P_W_OWN = 17  # contact weight of the own cell
-P_W_NEIGHBOUR = 18  # contact weight of each von Neumann neighbour
-P_MASS_ACTION = 19  # 1: hazards are not divided by the (weighted) population
-P_EVOLVE_RATE = 20  # evolution rate of an unfed zombie (per min)
-P_EVOLVE_BITE = 21  # added to it per bite fed (per min per bite)
-P_CARRIER_P = 22  # share of new hybrids that are carriers
-P_Y_HUNT = 23  # hops per step of a hybrid closing on zombies it hears
-P_Y_HUNGER = 24  # minutes after feeding before a hybrid is hungry again
-P_Y_LAPSE = 25  # rate at which a hungry hybrid next to humans would bite (per min)
-P_Y_SELF = 26  # self-control of an ordinary hybrid (0..1): the rate is x (1 - it)
-P_Y_PAIN = 27  # pain tolerance: divides the hazard of being killed
-P_H_RETALIATE = 28  # hazard per witness that humans kill an attacking hybrid
-P_SHELTER_P = 29  # per-step probability that a human who sees zombies takes shelter
-P_SHELTER_F = 30  # bite-hazard factor of a sheltered human
-P_SHELTER_BREACH = 31  # zombies in the cell that break a shelter
-P_WOUND_P = 32  # probability that a zombie destroyed in a cell blood-exposes a human there
-P_WOUND_MEDIAN = 33  # median turn time after a wound (min)
-P_WOUND_SIGMA = 34
-P_EVAC_REMOVE = 35  # 1: evacuees who reach the target leave the map (state evacuated)
-NPARAMS = 36
+# Slots of the parameter vectors, named from their one declaration (``engine/parameters.py``;
+# an unknown name or a miscount fails here, at import).
+(
+    P_DT, P_BITE, P_BITE_E, P_KILL, P_KILL_E, P_Y_STRENGTH, P_TURN_MEDIAN, P_TURN_SIGMA,
+    P_HYBRID_P, P_EVOLVE_P, P_H_FLEE, P_H_DRIFT, P_Z_CHASE, P_Z_WANDER, P_E_CHASE, P_E_WANDER,
+    P_Y_DRIFT, P_W_OWN, P_W_NEIGHBOUR, P_MASS_ACTION, P_EVOLVE_RATE, P_EVOLVE_BITE,
+    P_CARRIER_P, P_Y_HUNT, P_Y_HUNGER, P_Y_LAPSE, P_Y_SELF, P_Y_PAIN, P_H_RETALIATE,
+    P_SHELTER_P, P_SHELTER_F, P_SHELTER_BREACH, P_WOUND_P, P_WOUND_MEDIAN, P_WOUND_SIGMA,
+    P_EVAC_REMOVE,
+) = parameters.FLOAT.slots(
+    "dt", "bite", "bite_e", "kill", "kill_e", "y_strength", "turn_median", "turn_sigma",
+    "hybrid_p", "evolve_p", "h_flee", "h_drift", "z_chase", "z_wander", "e_chase", "e_wander",
+    "y_drift", "w_own", "w_neighbour", "mass_action", "evolve_rate", "evolve_bite",
+    "carrier_p", "y_hunt", "y_hunger", "y_lapse", "y_self", "y_pain", "h_retaliate",
+    "shelter_p", "shelter_f", "shelter_breach", "wound_p", "wound_median", "wound_sigma",
+    "evac_remove",
+)  # fmt: skip
+NPARAMS = parameters.FLOAT.size
+I_R_H, I_R_Z, I_R_E, I_MAXHOP, I_SORT_EVERY, I_R_Y, I_NCAST, I_UNITS = parameters.INT.slots(
+    "r_h", "r_z", "r_e", "maxhop", "sort_every", "r_y", "ncast", "units"
+)
+NIPARAMS = parameters.INT.size
 
-# Indices into the integer parameter vector.
-I_R_H = 0  # radius (cells) within which humans sense zombies
-I_R_Z = 1  # radius within which zombies sense humans
-I_R_E = 2  # radius within which evolved zombies sense humans
-I_MAXHOP = 3  # most hops any agent makes in one step
-I_SORT_EVERY = 4  # steps between counting sorts by cell (0: never, -1: automatic)
-I_R_Y = 5  # radius within which hybrids hear zombies
-I_NCAST = 6  # named characters: the agents with ids 0 .. NCAST-1
-I_UNITS = 7  # 8 entries: strength units (quarters) of each level; soldiers' set by the scenario
-NIPARAMS = 15
-
-MAXHOP = 8
+MAXHOP = parameters.MAXHOP
 #: A move whose probability lies between these is a coin toss, decided without a branch:
 #: the processor would mispredict such a branch an eighth of the time or more, each time
 #: costing more than the work it skips. Outside them a branch skips the rare move (the
@@ -507,15 +478,20 @@ def _contacts(cnt, nbr, c, P):
     return h, z, e, y, s * 0.25, n
 
 
-# Indices into the per-step keys of the random streams (``step_keys``).
-K_BITE, K_KILL, K_TURN, K_HYBRID, K_EVOLVE = range(5)
-K_MOVE, K_SHELTER, K_LAPSE, K_CARRIER, K_LINE = range(5, 10)
-K_HOP = 10  # K_HOP + h: the h-th extra hop
-NKEYS = K_HOP + MAXHOP
-_KEY_STREAMS = (
-    rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE, rng.SHELTER, rng.LAPSE,
-    rng.CARRIER, rng.LINE,
+#: The random streams the pass draws from, by name (``rng.STREAMS``), in the order of the
+#: per-step keys (``step_keys``); then one key per extra hop.
+PASS_STREAMS = (
+    "bite", "kill", "turn", "hybrid", "evolve", "move", "shelter", "lapse", "carrier", "line",
 )  # fmt: skip
+K_BITE, K_KILL, K_TURN, K_HYBRID, K_EVOLVE, K_MOVE, K_SHELTER, K_LAPSE, K_CARRIER, K_LINE = (
+    PASS_STREAMS.index(n)
+    for n in (
+        "bite", "kill", "turn", "hybrid", "evolve", "move", "shelter", "lapse", "carrier", "line",
+    )
+)  # fmt: skip
+K_HOP = len(PASS_STREAMS)  # K_HOP + h: the h-th extra hop
+NKEYS = K_HOP + MAXHOP
+_KEY_STREAMS = tuple(rng.STREAMS[n] for n in PASS_STREAMS)
 
 
 @njit(cache=True)

@@ -24,20 +24,22 @@ _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _INV53 = 1.0 / 9007199254740992.0
 
-# Streams: one per purpose.
-MOVE = 1
-BITE = 2
-KILL = 3
-TURN = 4
-HYBRID = 5
-EVOLVE = 6
-SHELTER = 7
-LAPSE = 8
-CARRIER = 9
-LINE = 10
-STRIKE = 11
-HOP = 16  # HOP + h for the h-th extra hop of a step
-SETUP = 100
+#: Every random stream, by name: one per purpose. The id is part of every draw's key, so a
+#: stream keeps its id for ever (changing one changes every result that draws from it); a new
+#: mechanism takes a new name and an unused id. ``hop`` + h is the h-th extra hop of a step
+#: (ids 16-23); ``setup`` draws the initial population and the places of events.
+STREAMS = {
+    "move": 1, "bite": 2, "kill": 3, "turn": 4, "hybrid": 5, "evolve": 6, "shelter": 7,
+    "lapse": 8, "carrier": 9, "line": 10, "strike": 11, "hop": 16, "setup": 100,
+}  # fmt: skip
+assert len(set(STREAMS.values())) == len(STREAMS), "two streams share an id"
+MOVE, BITE, KILL, TURN, HYBRID, EVOLVE, SHELTER, LAPSE, CARRIER, LINE, STRIKE, HOP, SETUP = (
+    STREAMS[n]
+    for n in (
+        "move", "bite", "kill", "turn", "hybrid", "evolve", "shelter", "lapse", "carrier",
+        "line", "strike", "hop", "setup",
+    )
+)  # fmt: skip
 
 
 @njit(inline="always", cache=True)

@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from seoulfall.engine import kernels as K
+from seoulfall.engine.parameters import FLOAT
 
 #: Below this many agents a step runs in one chunk on the calling thread (no hand-off).
 #: Measured here (2 cores, the default scenario, same runs): 9.6 k agents, 2 days: 2.3-2.4 s
@@ -219,6 +220,18 @@ class Stepper:
             K.compute_fields_parallel(self.nthreads, *args)
         else:
             K.compute_fields(*args)
+
+    def set_param(self, name: str, value: float) -> None:
+        """Set a float parameter for day and night steps: the playbook's one way in.
+
+        Only parameters the night leaves alone may be set (else the night's copy would need
+        the factor).
+        """
+        p = FLOAT.params[FLOAT.names().index(name)]
+        if p.night:
+            raise ValueError(f"parameter {name!r} is scaled at night: it cannot be set alone")
+        i = FLOAT.slot(name)
+        self.P[i] = self.P_night[i] = value
 
     def params_at(self, step: int) -> np.ndarray:
         """The float parameters in force at a step (night scales ordinary zombies)."""
