@@ -446,3 +446,51 @@ def test_the_outbreak_starts_inside_its_district_and_the_playbook_follows_it():
     with pytest.raises(ScenarioError, match="outbreak"):
         Scenario.load("well-mixed", {"events": [{"type": "airstrike", "day": 1.0,
                                                  "district": "outbreak"}]})  # fmt: skip
+
+
+def test_a_scenario_written_before_event_types_had_their_own_keys_still_loads():
+    # written by 0.1.0 at 7f47566: every event carries every type's keys
+    path = __import__("pathlib").Path(__file__).parent / "data" / "scenario-0.1-hyosan.toml"
+    assert "count = 10000" in path.read_text(encoding="utf-8")  # a foreign key is there
+    old = Scenario.load(path)
+    assert old == Scenario.load("hyosan")
+    assert old.fingerprint() == Scenario.load("hyosan").fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("event", "needle"),
+    [
+        # the natural slip: one district for a cordon; each type takes only its own keys
+        (
+            {"type": "quarantine", "day": 1, "district": "Mapo", "districts": ["Mapo"]},
+            "unknown key 'events.0.district' (did you mean 'districts'?)",
+        ),
+        ({"type": "airstrike", "day": 1, "district": "Mapo", "count": 5}, "'events.0.count'"),
+        ({"type": "close_bridges", "day": 1, "loudness": 5.0}, "'events.0.loudness'"),
+        ({"day": 1}, "events.0.type: missing; allowed: quarantine"),
+        ({"type": "flood", "day": 1}, "events.0.type = 'flood': unknown event type"),
+        (
+            {"type": "airstrike", "day": 1, "district": "Mapo", "kill_probability": 2},
+            "events.0.kill_probability = 2",
+        ),
+    ],
+)
+def test_each_event_type_takes_its_own_keys(event, needle):
+    with pytest.raises(ScenarioError) as e:
+        Scenario.load("seoul-falls").override({"events": [event]})
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_event_types_are_their_own_classes():
+    from seoulfall.playbook import EVENT_CLASSES, EVENT_TYPES, EventBase
+
+    sc = Scenario.load("hyosan")
+    kinds = {e.type: type(e) for e in sc.events}
+    assert set(kinds) <= set(EVENT_TYPES) and len(EVENT_TYPES) == len(EVENT_CLASSES) == 6
+    for t, cls in kinds.items():
+        assert issubclass(cls, EventBase) and EVENT_TYPES[EVENT_CLASSES.index(cls)] == t
+    # a strike has no soldiers' count, a cordon no loudness: the fields belong to the type
+    assert (
+        not hasattr(kinds["airstrike"], "count") or "count" not in kinds["airstrike"].model_fields
+    )
+    assert "loudness" not in kinds["quarantine"].model_fields

@@ -97,7 +97,7 @@ def save(sim, state, folder: Path, keep: int = KEEP) -> Path:
         "rec_steps": np.asarray(state.times, np.int64),
         "rec_counts": np.stack(state.records),
         "snap_t": np.asarray(state.snaps.t_min, float),
-        "evac_zone": getattr(book, "evac_zone", np.zeros(0, bool)),
+        "evac_zone": np.zeros(0, bool) if book.evac_zone is None else book.evac_zone,
         "meta": np.array(json.dumps(meta)),
     }
     assert tuple(arrays) == ARRAYS
@@ -159,7 +159,7 @@ def restore(sim, path: Path, spool: Path):
 
 
 def _restore(sim, path: Path, spool: Path):
-    from seoulfall.events import bfs_distance
+    from seoulfall.playbook.runner import bfs_distance
     from seoulfall.simulation import RunState
     from seoulfall.snapshots import Recorder
 

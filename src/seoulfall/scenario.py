@@ -15,62 +15,41 @@ import inspect
 import math
 import stat
 import typing
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from seoulfall.engine.states import CAST as CAST_STATES
-
-KST = timezone(timedelta(hours=9), "KST")
-SYNTHETIC_MAPS = ("well-mixed", "lattice")
-BUILTIN_MAPS = ("seoul", "hyosan") + SYNTHETIC_MAPS
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be loaded or validated; the message is one line for users."""
-
-
-def _check_cell(v):
-    """A cell given as [row, col] with non-negative integers (or unset)."""
-    if v is not None and (len(v) != 2 or min(v) < 0):
-        raise ValueError("must be [row, col] with non-negative integers")
-    return v
-
-
-#: The longest time a scenario may name (minutes): ten years, the bound of ``time.days``.
-MAX_MINUTES = 3650 * 1440.0
-#: The most steps a run may take (``time.days`` x 1440 / ``time.dt_min``).
-MAX_STEPS = 10_000_000
-#: A scenario file is small: larger files are refused before they are read.
-MAX_FILE_BYTES = 1 << 20
-
-
-def _is_number_field(annotation) -> bool:
-    args = typing.get_args(annotation) if typing.get_origin(annotation) else (annotation,)
-    return any(a in (int, float) for a in args)
+from seoulfall.playbook import (
+    EVENT_CLASSES,
+    EVENT_TYPES,
+    WHEN,
+    Event,
+    EventBase,
+    MapFacts,
+    PlacedEvent,
+    from_flat,
+)
+from seoulfall.schema import (
+    BUILTIN_MAPS,
+    KST,
+    MAX_FILE_BYTES,
+    MAX_MINUTES,
+    MAX_STEPS,
+    SYNTHETIC_MAPS,
+    Placed,
+    ScenarioError,
+    Table,
+    check_cell,
+)
 
 
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, v, info):
-        """Numbers must be TOML numbers: ``true`` or ``"10"`` are not silently converted."""
-        field = cls.model_fields.get(info.field_name)
-        if field is not None and _is_number_field(field.annotation):
-            if isinstance(v, (bool, str)):
-                kind = "a boolean" if isinstance(v, bool) else "a string"
-                raise ValueError(f"expected a number, got {kind}")
-        return v
-
-
-class World(_Table):
+class World(Table):
     """Where the outbreak happens."""
 
     map: str = Field(
@@ -86,7 +65,7 @@ class World(_Table):
     )
 
 
-class Time(_Table):
+class Time(Table):
     """Clock and step."""
 
     days: float = Field(14.0, gt=0.0, le=3650.0, description="simulated days (fractions allowed)")
@@ -121,7 +100,7 @@ class Time(_Table):
         return (a <= hour < b) if a < b else (hour >= a or hour < b)
 
 
-class Population(_Table):
+class Population(Table):
     """Who lives there."""
 
     scale: float = Field(
@@ -138,7 +117,7 @@ class Population(_Table):
     )
 
 
-class Outbreak(_Table):
+class Outbreak(Table):
     """Where and how it starts."""
 
     zombies: int = Field(10, ge=0, description="initial zombies (the residents nearest the start)")
@@ -151,10 +130,10 @@ class Outbreak(_Table):
         None, description="start cell as [row, col]; overrides `district` (synthetic maps: centre)"
     )
 
-    _two = field_validator("cell")(classmethod(lambda cls, v: _check_cell(v)))
+    _two = field_validator("cell")(classmethod(lambda cls, v: check_cell(v)))
 
 
-class Zombie(_Table):
+class Zombie(Table):
     """Ordinary zombies."""
 
     bite_rate: float = Field(
@@ -195,7 +174,7 @@ class Zombie(_Table):
     )
 
 
-class Evolved(_Table):
+class Evolved(Table):
     """Evolved zombies: faster, keener, stronger, harder to kill."""
 
     speed_factor: float = Field(1.5, ge=0.0, le=20.0, description="speed relative to a zombie")
@@ -208,7 +187,7 @@ class Evolved(_Table):
     )
 
 
-class Human(_Table):
+class Human(Table):
     """The living."""
 
     kill_rate: float = Field(
@@ -259,7 +238,7 @@ class Human(_Table):
     )
 
 
-class Infection(_Table):
+class Infection(Table):
     """Turning."""
 
     turn_median_min: float = Field(
@@ -291,7 +270,7 @@ class Infection(_Table):
     )
 
 
-class Hybrid(_Table):
+class Hybrid(Table):
     """Hybrids: infected who keep their humanity."""
 
     strength: float = Field(
@@ -333,7 +312,7 @@ class Hybrid(_Table):
     )
 
 
-class Noise(_Table):
+class Noise(Table):
     """The noise of fighting, which draws zombies."""
 
     fight_loudness: float = Field(
@@ -351,19 +330,7 @@ class Noise(_Table):
     )
 
 
-class _Placed(_Table):
-    district: str | None = Field(
-        None,
-        description="district: gu code or English name (Seoul); the cell is drawn from "
-        "the seed among its residents. Events and sounds may say `outbreak`: the outbreak's "
-        "district (`outbreak.district`, else where most of the first zombies stand)",
-    )
-    cell: list[int] | None = Field(None, description="cell as [row, col]; overrides `district`")
-
-    _two = field_validator("cell")(classmethod(lambda cls, v: _check_cell(v)))
-
-
-class Sound(_Placed):
+class Sound(Placed):
     """A sound source (`[[sounds]]`): sirens, a drone, a flare."""
 
     loudness: float = Field(
@@ -383,130 +350,7 @@ class Sound(_Placed):
     )
 
 
-EVENT_TYPES = (
-    "quarantine",
-    "close_bridges",
-    "sound_lure",
-    "airstrike",
-    "deploy_soldiers",
-    "evacuate",
-)
-TRIGGERS = ("first_zombie_south", "first_zombie_north", "first_zombie_in")
-
-
-class Event(_Placed):
-    """An event of the playbook (`[[events]]`): when it fires and what it does.
-
-    Exactly one of `at_min`, `day`, `at` or `trigger` says when. `district`, `cell` or
-    `place` say where (the lure's source, the strike's centre, the soldiers' district, the
-    evacuation's target).
-    """
-
-    type: Literal[EVENT_TYPES] = Field(..., description="what happens: " + ", ".join(EVENT_TYPES))
-    name: str | None = Field(None, max_length=80, description="a label (airstrikes name lures)")
-    enabled: bool = Field(
-        True, description="false leaves the event out (`--set events.N.enabled=false`)"
-    )
-    at_min: float | None = Field(
-        None, ge=0.0, le=MAX_MINUTES, description="fires this many minutes after the start"
-    )
-    day: float | None = Field(
-        None,
-        ge=0.0,
-        le=3650.0,
-        description="fires this many days after the start (`day = 2`: at 48 h)",
-    )
-    at: datetime | None = Field(None, description="fires at this date-time (KST unless given)")
-    trigger: Literal[TRIGGERS] | None = Field(
-        None,
-        description="fires at the first step that starts with a zombie (or evolved zombie) "
-        "south of the Han, north of it, or in `trigger_district` (Seoul)",
-    )
-    trigger_district: str | None = Field(None, description="district for `first_zombie_in`")
-    place: str | None = Field(None, description="a named place of the world (Hyosan)")
-    districts: list[str] = Field(
-        [], description="quarantine: the cordoned districts; evacuate: where evacuees come from"
-    )
-    bridges: list[str] | Literal["all"] = Field(
-        "all", description="close_bridges: `all` or a list of bridge names (`han_bridges.csv`)"
-    )
-    loudness: float = Field(30.0, gt=0.0, le=1e6, description="sound_lure: loudness at the source")
-    radius_m: float = Field(
-        1500.0,
-        gt=0.0,
-        le=50_000.0,
-        description="sound_lure: how far it is heard (m); airstrike: radius of the strike "
-        "around its centre (m, with `cell` or `place`)",
-    )
-    duration_min: float = Field(
-        180.0, gt=0.0, le=MAX_MINUTES, description="sound_lure: how long it sounds (min)"
-    )
-    path: list[list[int]] = Field(
-        [],
-        max_length=10_000,
-        description="sound_lure: cells [row, col] the drone flies through, evenly over the "
-        "duration, after its start place",
-    )
-
-    @field_validator("path")
-    @classmethod
-    def _cells(cls, v):
-        for i, c in enumerate(v):
-            try:
-                _check_cell(c)
-            except ValueError:
-                raise ValueError(f"item {i} = {c!r}: must be [row, col] with non-negative "
-                                 "integers") from None  # fmt: skip
-        return v
-
-    lure: str | None = Field(
-        None, description="airstrike: the `name` of a sound_lure whose final zone it strikes"
-    )
-    kill_probability: float = Field(
-        0.9,
-        ge=0.0,
-        le=1.0,
-        description="airstrike: probability that each agent in the area dies (zombies and "
-        "humans alike); quarantine: per-step probability that a zombie on the line is shot "
-        "(0: the line only blocks)",
-    )
-    count: int = Field(
-        10_000,
-        ge=1,
-        le=10_000_000,
-        description="deploy_soldiers: soldiers (people: scaled by `population.scale` on "
-        "resident maps)",
-    )
-    strength: float = Field(
-        5.0, ge=1.0, le=100.0, description="deploy_soldiers: a soldier's fighting strength"
-    )
-    remove: bool = Field(
-        True, description="evacuate: evacuees who reach the target leave the map (`evacuated`)"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> Event:
-        when = [k for k in ("at_min", "day", "at", "trigger") if getattr(self, k) is not None]
-        if len(when) != 1:
-            raise ValueError(
-                f"{self.type}: give exactly one of at_min, day, at or trigger (got "
-                f"{', '.join(when) or 'none'})"
-            )
-        if self.trigger == "first_zombie_in" and not self.trigger_district:
-            raise ValueError("trigger = 'first_zombie_in' needs trigger_district")
-        if self.at is not None and self.at.tzinfo is None:
-            self.at = self.at.replace(tzinfo=KST)
-        placed = self.district or self.cell or self.place
-        if self.type in ("quarantine", "evacuate") and not self.districts:
-            raise ValueError(f"{self.type}: needs districts = [...]")
-        if self.type in ("sound_lure", "deploy_soldiers", "evacuate") and not placed:
-            raise ValueError(f"{self.type}: needs a district, cell or place")
-        if self.type == "airstrike" and not (placed or self.lure):
-            raise ValueError("airstrike: needs a district, cell, place or lure")
-        return self
-
-
-class Character(_Placed):
+class Character(Placed):
     """A named character (`[[cast]]`): an ordinary agent whose fate is recorded."""
 
     name: str = Field(..., min_length=1, max_length=60, description="the character's name")
@@ -529,7 +373,7 @@ class Character(_Placed):
     )
 
 
-class Interaction(_Table):
+class Interaction(Table):
     """Who meets whom: the contacts behind bites and kills."""
 
     mixing: Literal["frequency", "mass"] = Field(
@@ -546,7 +390,7 @@ class Interaction(_Table):
     )
 
 
-class Engine(_Table):
+class Engine(Table):
     """How the engine runs, never what it computes.
 
     Not part of the scenario's fingerprint: a checkpoint resumes under other values, to the
@@ -563,7 +407,7 @@ class Engine(_Table):
     )
 
 
-class Output(_Table):
+class Output(Table):
     """What is recorded."""
 
     every_min: float = Field(
@@ -581,7 +425,7 @@ class Output(_Table):
     )
 
 
-class Scenario(_Table):
+class Scenario(Table):
     """A complete scenario. Load with :meth:`Scenario.load`; override with :meth:`override`."""
 
     name: str = Field("custom", description="scenario name")
@@ -603,6 +447,14 @@ class Scenario(_Table):
     sounds: list[Sound] = Field([], description="sound sources (`[[sounds]]` tables)")
     cast: list[Character] = Field([], description="named characters (`[[cast]]` tables)")
     events: list[Event] = Field([], description="the playbook (`[[events]]` tables)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_events(cls, data: Any) -> Any:
+        # a scenario.toml written before each event type had its own keys still loads
+        if isinstance(data, dict) and isinstance(data.get("events"), list):
+            data = {**data, "events": [from_flat(e) for e in data["events"]]}
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -655,7 +507,7 @@ class Scenario(_Table):
         places += [(f"sounds.{i}", x) for i, x in enumerate(self.sounds)]
         places += [(f"cast.{i}", x) for i, x in enumerate(self.cast)]
         for where, place in places:
-            if place.district is None:
+            if getattr(place, "district", None) is None:
                 continue
             if place.district == "outbreak" and where.startswith(("events.", "sounds.")):
                 if m in SYNTHETIC_MAPS:
@@ -689,7 +541,6 @@ class Scenario(_Table):
         return self
 
     def _check_events(self, m: str) -> None:
-        lures = {e.name for e in self.events if e.type == "sound_lure" and e.name}
         strengths = {e.strength for e in self.events if e.type == "deploy_soldiers"}
         if len(strengths) > 1:
             raise ValueError(
@@ -701,18 +552,22 @@ class Scenario(_Table):
 
             rows = read_districts()
             bridges = [b["name_en"] for b in read_bridges() if b["crossing"]]
+        facts = MapFacts(
+            map=m,
+            synthetic=m in SYNTHETIC_MAPS,
+            district_rows=rows,
+            bridges=bridges,
+            lures={e.name for e in self.events if e.type == "sound_lure" and e.name},
+        )
         for i, e in enumerate(self.events):
             where = f"events.{i}"
-            if e.lure is not None and e.lure not in lures:
-                raise ValueError(
-                    f"{where}.lure = {e.lure!r}: no sound_lure of that name; named lures: "
-                    f"{', '.join(sorted(lures)) or 'none'}"
-                )
+            e.check(where, facts)
             if e.trigger in ("first_zombie_south", "first_zombie_north") and m != "seoul":
                 raise ValueError(f"{where}.trigger = {e.trigger!r}: only on the seoul map")
-            if e.place is not None and m in ("seoul",) + SYNTHETIC_MAPS:
-                raise ValueError(f"{where}.place = {e.place!r}: this map has no named places")
-            names = list(e.districts) + [d for d in (e.trigger_district,) if d]
+            place = getattr(e, "place", None)
+            if place is not None and m in ("seoul",) + SYNTHETIC_MAPS:
+                raise ValueError(f"{where}.place = {place!r}: this map has no named places")
+            names = e.district_names()
             if names and m in SYNTHETIC_MAPS:
                 raise ValueError(f"{where}: this map has no districts")
             if rows is not None:
@@ -723,12 +578,6 @@ class Scenario(_Table):
                         find_district(d, [r["code"] for r in rows], [r["name_en"] for r in rows])
                     except KeyError as exc:
                         raise ValueError(f"{where}: {exc.args[0]}") from None
-            if bridges is not None and e.bridges != "all":
-                for b in e.bridges:
-                    if b not in bridges:
-                        raise ValueError(
-                            f"{where}.bridges: unknown bridge {b!r}; allowed: {', '.join(bridges)}"
-                        )
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -941,10 +790,6 @@ def set_path(raw: dict, key: str, value: Any) -> None:
     node[last] = value
 
 
-#: The keys that say when an event fires: exactly one of them is set.
-WHEN = ("at_min", "day", "at", "trigger")
-
-
 def _key_parts(key: str) -> list[str]:
     """A key path's parts, with TOML's own grammar for dotted keys.
 
@@ -979,33 +824,62 @@ def _item(arr: list, index: str, here: str, key: str):
     )
 
 
+#: Arrays of tables whose items are chosen by a tag (``type``): the tag's models.
+TAGGED = {"events": dict(zip(EVENT_TYPES, EVENT_CLASSES))}
+
+
+def _plain_loc(loc) -> tuple:
+    """An error's location without the union tags pydantic inserts (``events.0.airstrike``)."""
+    out = []
+    for k, part in enumerate(loc):
+        tagged = k >= 2 and isinstance(loc[k - 1], int) and loc[k - 2] in TAGGED
+        if not (tagged and part in TAGGED[loc[k - 2]]):
+            out.append(part)
+    return tuple(out)
+
+
 def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
     """One line naming the key, the value given and what is allowed."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    raw_loc = err["loc"]
+    parts = _plain_loc(raw_loc)
+    loc = ".".join(str(p) for p in parts)
     given = err.get("input")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
-        allowed = _allowed_keys(model, err["loc"][:-1])
-        near = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
+        allowed = _allowed_keys(model, raw_loc[:-1])
+        near = difflib.get_close_matches(str(raw_loc[-1]), allowed, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         return f"unknown key {loc!r}{hint}; allowed here: {', '.join(allowed)}{more}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    if err["type"] == "event_type":  # the tag itself is wrong or missing
+        if not isinstance(given, dict):
+            return f"{loc}: must be a table (`[[events]]`); {msg}{more}"
+        if "type" not in given:
+            return f"{loc}.type: missing; allowed: {', '.join(EVENT_TYPES)}{more}"
+        return f"{loc}.type = {given['type']!r}: {msg}{more}"
     if not loc:
         return f"{msg}{more}"
     return f"{loc} = {given!r}: {msg}{more}"
 
 
 def _allowed_keys(model: type[BaseModel], loc) -> list[str]:
+    tags: dict | None = None
     for part in loc:
         if isinstance(part, int):
             continue  # an item of an array of tables
+        if tags is not None and part in tags:
+            model, tags = tags[part], None  # the item's own type
+            continue
+        tags = TAGGED.get(str(part)) if model is Scenario else None
         field = model.model_fields.get(str(part))
         sub = _table_model(getattr(field, "annotation", None))
         if sub is None:
-            break
+            if tags is None:
+                break
+            continue
         model = sub
     return list(model.model_fields)
 
@@ -1032,25 +906,45 @@ def keys_markdown() -> str:
         "Rates are per minute unless the key names another unit.",
         "",
     ]
-    top = [(n, f) for n, f in Scenario.model_fields.items() if _table_model(f.annotation) is None]
+    fields = Scenario.model_fields.items()
+    top = [(n, f) for n, f in fields if _table_model(f.annotation) is None and n not in TAGGED]
     lines += ["## (top level)", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
     lines += [_key_row(n, f) for n, f in top]
-    for name, field in Scenario.model_fields.items():
+    for name, field in fields:
         model = _table_model(field.annotation)
         if model is None:
             continue
         header = f"[{name}]" if model is field.annotation else f"[[{name}]] (array of tables)"
-        lines += [
-            "",
-            f"## {header}",
-            "",
-            inspect.cleandoc(model.__doc__ or ""),
-            "",
-            "| key | default | allowed | meaning |",
-            "|---|---|---|---|",
-        ]
-        lines += [_key_row(f"{name}.{k}", f) for k, f in model.model_fields.items()]
+        lines += ["", f"## {header}", "", inspect.cleandoc(model.__doc__ or ""), ""]
+        lines += _key_table(name, model)
+    base, placed = EventBase.model_fields, PlacedEvent.model_fields
+    where = [t for t, m in TAGGED["events"].items() if issubclass(m, PlacedEvent)]
+    lines += [
+        "",
+        "## [[events]] (array of tables)",
+        "",
+        f"{Scenario.model_fields['events'].description}. Each table's `type` says which kind it "
+        "is and which keys it takes: the keys every event has, those of events that happen "
+        "somewhere, then each type's own.",
+        "",
+        "### every event",
+        "",
+        *_key_table("events", EventBase),
+        "",
+        f"### events that happen somewhere ({', '.join(where)})",
+        "",
+        *_key_table("events", PlacedEvent, skip=tuple(base)),
+    ]
+    for tag, model in TAGGED["events"].items():
+        own = tuple(placed) + tuple(base)
+        lines += ["", f'### type = "{tag}"', "", inspect.cleandoc(model.__doc__ or ""), ""]
+        lines += _key_table("events", model, skip=own)
     return "\n".join(lines) + "\n"
+
+
+def _key_table(name: str, model: type[BaseModel], skip=()) -> list[str]:
+    rows = [_key_row(f"{name}.{k}", f) for k, f in model.model_fields.items() if k not in skip]
+    return ["| key | default | allowed | meaning |", "|---|---|---|---|", *rows]
 
 
 def _key_row(key: str, field) -> str:

@@ -101,7 +101,7 @@ class Simulation:
             self.stepper.add_sound(c, snd.loudness, snd.radius_m / self.world.cell_m, start, end)
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
-        from seoulfall.events import Playbook
+        from seoulfall.playbook.runner import Playbook
 
         self.playbook = Playbook(self)
         st = self.stepper

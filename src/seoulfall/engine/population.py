@@ -214,6 +214,4 @@ def soldiers(world: Raster, sc: Scenario, event) -> int:
     """Agents a ``deploy_soldiers`` event brings: its count, scaled on resident maps."""
     if event.type != "deploy_soldiers":
         return 0
-    if world.name in ("well-mixed", "lattice"):
-        return int(event.count)
-    return max(1, int(round(event.count * sc.population.scale)))
+    return event.agents(world.name, sc.population.scale)

@@ -1,0 +1,54 @@
+"""``quarantine``: a cordon around districts; soldiers on the line may shoot zombies."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from seoulfall.playbook.base import EventBase
+
+
+class Quarantine(EventBase):
+    """A cordon around districts.
+
+    Cuts every link between a cell of the cordoned districts and a cell outside: nobody
+    crosses while it holds (to the end of the run). With `kill_probability` > 0, soldiers on
+    the line shoot each zombie standing on a boundary cell with that probability per step.
+    """
+
+    type: Literal["quarantine"]
+    districts: list[str] = Field([], description="the cordoned districts")
+    kill_probability: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="per-step probability that a zombie on the line is shot (0: the line "
+        "only blocks)",
+    )
+    cuts_links = True
+
+    @model_validator(mode="after")
+    def _needs(self) -> Quarantine:
+        if not self.districts:
+            raise ValueError("quarantine: needs districts = [...]")
+        return self
+
+    def district_names(self) -> list[str]:  # noqa: D102
+        return list(self.districts) + super().district_names()
+
+    def prepare(self, book, i: int) -> None:  # noqa: D102
+        book.cells_of(self.districts)  # an unknown district is refused before step 0
+
+    def fire(self, book, i: int, step: int, rec: dict) -> None:  # noqa: D102
+        inside = book.cells_of(self.districts)
+        nbr = book.sim.nbr
+        cut = (nbr >= 0) & (inside[:, None] != inside[np.maximum(nbr, 0)])
+        edge = np.flatnonzero(cut.any(axis=1))
+        nbr[cut] = -1
+        if self.kill_probability > 0:
+            book.sim.stepper.zk[edge] = self.kill_probability
+        rec["districts"] = list(self.districts)
+        rec["links_closed"] = int(cut.sum())
+        rec["cells_on_line"] = int(edge.size)
