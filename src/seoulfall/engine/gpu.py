@@ -146,18 +146,16 @@ class GPUStepper(Stepper):
             }
         return self._dev
 
-    def advance(self, step0: int, nsteps: int) -> None:
-        """Advance ``nsteps`` steps on the device (agents copied there and back once).
-
-        Per step the host computes the fields (and sound, noise) from the counts, sends
-        them, runs the pass and the events, and reads back the counts, the statistics, the
-        events when fights make noise, and the cast.
-        """
+    # The step sequence is ``Stepper.advance``'s; the device replaces the pass and the
+    # transfers around it. Per step the host computes the fields (and sound, noise) from the
+    # counts, sends them, runs the pass and the events, and reads back the counts, the
+    # statistics, the events when fights make noise, and the cast.
+    def _begin(self) -> None:
+        """Send the agents (once per ``advance``) and the counts to the device."""
         a = self.agents
-        n = a.n
         # the agents and the neighbour table go out at every call: the playbook changes
         # them between calls (strikes, soldiers, evacuations, cordons, closed bridges)
-        d = {
+        self._d = {
             name: cuda.to_device(x)
             for name, x in (
                 ("cell", a.cell), ("state", a.state), ("timer", a.timer), ("aid", a.aid),
@@ -166,63 +164,65 @@ class GPUStepper(Stepper):
             )
         }  # fmt: skip
         b = self._device_buffers()
-        cur, nxt = b["cnt"]
-        cur.copy_to_device(self.cnt)
+        self._dcur, self._dnxt = b["cnt"]
+        self._dcur.copy_to_device(self.cnt)
+
+    def _counts_now(self) -> np.ndarray:
+        return self.cnt  # the host's copy, read back after every step
+
+    def _pass(self, step: int) -> int:
+        d, b = self._d, self._device_buffers()
+        n = self.agents.n
+        cur, nxt = self._dcur, self._dnxt
         fz, fh, fe, fy = b["fields"]
         fs, fn = b["sound"]
         ev, nev, stats = b["ev"], b["nev"], b["stats"]
         init = np.zeros(K.NSTATS, np.int64)
         init[K.NLIVING + 0] = init[K.NLIVING + 2] = 1 << 30
         init[K.NLIVING + 1] = init[K.NLIVING + 3] = -1
-        ncast = int(self.IP[K.I_NCAST])
-        radius, loud, keep = self.noise
-        for step in range(step0, step0 + nsteps):
-            self._fields(self.cnt)
-            if self.sources:
-                self._sound(step)
-            P = self.params_at(step)
-            general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
-            fast = not general and P[K.P_H_DRIFT] < 1.0
-            drift_bits = np.uint64(rng.unit_threshold(P[K.P_H_DRIFT]) if fast else 0)
-            K.step_keys(self.seed, step, self.keys)
-            for host, dev in (
-                (self.fields, b["fields"]), (self.fs, fs), (self.fn, fn), (self.fv, b["fv"]),
-                (self.zk, b["zk"]), (P, b["P"]), (self.keys, b["keys"]), (b["zeros"], nxt),
-                (np.zeros(1, np.int64), nev), (init, stats),
-            ):  # fmt: skip
-                dev.copy_to_device(host)
-            before = self.cast_state.copy() if ncast else None
-            _pass[_blocks(n), THREADS_PER_BLOCK](
-                b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
-                fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], b["P"], d["IP"], d["CT"], d["cst"],
-                d["ccell"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
-            )  # fmt: skip
-            nev.copy_to_host(self.nev_g)
-            m = int(self.nev_g[0])
+        P = self.params_at(step)
+        general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
+        fast = not general and P[K.P_H_DRIFT] < 1.0
+        drift_bits = np.uint64(rng.unit_threshold(P[K.P_H_DRIFT]) if fast else 0)
+        K.step_keys(self.seed, step, self.keys)
+        for host, dev in (
+            (self.fields, b["fields"]), (self.fs, fs), (self.fn, fn), (self.fv, b["fv"]),
+            (self.zk, b["zk"]), (P, b["P"]), (self.keys, b["keys"]), (b["zeros"], nxt),
+            (np.zeros(1, np.int64), nev), (init, stats),
+        ):  # fmt: skip
+            dev.copy_to_device(host)
+        _pass[_blocks(n), THREADS_PER_BLOCK](
+            b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
+            fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], b["P"], d["IP"], d["CT"], d["cst"],
+            d["ccell"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
+        )  # fmt: skip
+        nev.copy_to_host(self.nev_g)
+        m = int(self.nev_g[0])
+        if m:
+            _events[_blocks(m), THREADS_PER_BLOCK](ev, nev, nxt)
+        nxt.copy_to_host(self.cnt)
+        stats.copy_to_host(self.stats_g)
+        self.totals[:] = self.stats_g[: K.NLIVING]
+        self.bbox[:] = self.stats_g[K.NLIVING :]
+        if self.noise[1] > 0.0:  # the fights' places, for their noise on the host
             if m:
-                _events[_blocks(m), THREADS_PER_BLOCK](ev, nev, nxt)
-            nxt.copy_to_host(self.cnt)
-            stats.copy_to_host(self.stats_g)
-            self.totals[:] = self.stats_g[: K.NLIVING]
-            self.bbox[:] = self.stats_g[K.NLIVING :]
-            if loud > 0.0:
-                if m:
-                    self.ev[:m] = ev[:m].copy_to_host()
-                self.nev[0] = m
-                K.fight_noise(
-                    self.fn, self.ev, self.nev, max(1, n), self.nx, self.ny,
-                    radius, loud, keep, self.noise_region,
-                )  # fmt: skip
-            if ncast:
-                d["cst"].copy_to_host(self.cast_state)
-                d["ccell"].copy_to_host(self.cast_cell)
-                for who in np.flatnonzero(self.cast_state != before):
-                    rec = (int(who), step, int(self.cast_state[who]), int(self.cast_cell[who]))
-                    self.cast_records.append(rec)
-            cur, nxt = nxt, cur
+                self.ev[:m] = ev[:m].copy_to_host()
+            self.nev[0] = m
+        if int(self.IP[K.I_NCAST]):
+            d["cst"].copy_to_host(self.cast_state)
+            d["ccell"].copy_to_host(self.cast_cell)
+        return max(1, n)
+
+    def _end_step(self, step: int) -> None:
+        self._dcur, self._dnxt = self._dnxt, self._dcur  # never sorted (see ``sort``)
+
+    def _end(self) -> None:
+        """Bring the agents back."""
+        a, d = self.agents, self._d
         d["cell"].copy_to_host(a.cell)
         d["state"].copy_to_host(a.state)
         d["timer"].copy_to_host(a.timer)
+        self._d = None
 
     def warm_up(self) -> None:
         """Compile the host's kernels and the device's (one step of two agents)."""

@@ -275,51 +275,86 @@ class Stepper:
             self.stats,
         )
 
+    # -- the step sequence: one for every backend ------------------------------------------
     def advance(self, step0: int, nsteps: int) -> None:
-        """Advance the agents by ``nsteps`` steps, the first numbered ``step0``."""
+        """Advance the agents by ``nsteps`` steps, the first numbered ``step0``.
+
+        Each step: the sensing fields from the counts at its start, the sound sources of the
+        step, the agent pass (:meth:`_pass`, the one part a backend replaces, with the
+        transfers around it in :meth:`_begin`, :meth:`_end_step` and :meth:`_end`), the
+        noise of the step's fights, and the named characters' changes of state.
+        """
+        ncast = int(self.IP[K.I_NCAST])
+        radius, loud, keep = self.noise
+        self._begin()
+        for step in range(step0, step0 + nsteps):
+            self._fields(self._counts_now())
+            if self.sources:
+                self._sound(step)
+            before = self.cast_state.copy() if ncast else None
+            span = self._pass(step)
+            if loud > 0.0:
+                K.fight_noise(
+                    self.fn, self.ev, self.nev, span, self.nx, self.ny,
+                    radius, loud, keep, self.noise_region,
+                )  # fmt: skip
+            if ncast:
+                self.record_cast_changes(before, step)
+            self._end_step(step)
+        self._end()
+
+    def record_cast_changes(self, before: np.ndarray, step: int) -> None:
+        """Record each named character whose state differs from ``before``, at ``step``."""
+        for who in np.flatnonzero(self.cast_state != before):
+            rec = (int(who), step, int(self.cast_state[who]), int(self.cast_cell[who]))
+            self.cast_records.append(rec)
+
+    def _begin(self) -> None:
+        """Before the steps of an ``advance``: the chunks, and numba's threads."""
         a = self.agents
-        cur, nxt = self.cnt, self.work
-        ncells = cur.shape[0]
+        self._cur, self._nxt = self.cnt, self.work
         sort_every = int(self.IP[K.I_SORT_EVERY])
         if sort_every < 0:  # auto: often once the agents outgrow the caches
             sort_every = SORT_EVERY[0] if a.n >= SERIAL_BELOW else SORT_EVERY[1]
-        K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
+        self._sort_every = sort_every
+        K.chunk_bounds(a.cell[: self.n_active], self.nchunks, self.cnt.shape[0], self.bounds)
         if self.pool is not None:
             # numba's thread count belongs to the calling thread, and any other stepper (the
             # tiny one of ``warm_up``, a user's) may have set it since: set it where the pass
             # runs. It was once set only in the constructor, and every run through
             # ``Simulation.run`` stepped on one thread after ``warm_up``.
             numba.set_num_threads(self.nthreads)
-        ncast = int(self.IP[K.I_NCAST])
-        radius, loud, keep = self.noise
-        for step in range(step0, step0 + nsteps):
-            self._fields(cur)
-            if self.sources:
-                self._sound(step)
-            if ncast:
-                before = self.cast_state.copy()
-            args = self._pass_args(step, cur, nxt)
-            if self.pool is None:
-                K.pass_chunk(0, *args)
-            else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
-                K.pass_parallel(self.nthreads, *args)
-            K.merge_overflow(nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active, self.IP)
-            K.combine_stats(self.stats, self.bbox, self.totals)
-            if loud > 0.0:
-                K.fight_noise(
-                    self.fn, self.ev, self.nev, self.n_active, self.nx, self.ny,
-                    radius, loud, keep, self.noise_region,
-                )  # fmt: skip
-            if ncast:
-                for who in np.flatnonzero(self.cast_state != before):
-                    rec = (int(who), step, int(self.cast_state[who]), int(self.cast_cell[who]))
-                    self.cast_records.append(rec)
-            cur, nxt = nxt, cur
-            if sort_every > 0 and (step + 1) % sort_every == 0:
-                self.sort()
-                K.chunk_bounds(a.cell[: self.n_active], self.nchunks, ncells, self.bounds)
-        if cur is not self.cnt:
-            self.cnt[:] = cur
+
+    def _counts_now(self) -> np.ndarray:
+        """The per-cell counts at the start of the step (on the host)."""
+        return self._cur
+
+    def _pass(self, step: int) -> int:
+        """The agent pass of one step: counts into the next table, the step's events listed.
+
+        Returns the span of agents over which ``ev`` and ``nev`` list the events.
+        """
+        args = self._pass_args(step, self._cur, self._nxt)
+        if self.pool is None:
+            K.pass_chunk(0, *args)
+        else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
+            K.pass_parallel(self.nthreads, *args)
+        K.merge_overflow(self._nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active, self.IP)
+        K.combine_stats(self.stats, self.bbox, self.totals)
+        return self.n_active
+
+    def _end_step(self, step: int) -> None:
+        """After a step: the next counts become the current ones; a sort when it is due."""
+        self._cur, self._nxt = self._nxt, self._cur
+        if self._sort_every > 0 and (step + 1) % self._sort_every == 0:
+            self.sort()
+            a = self.agents
+            K.chunk_bounds(a.cell[: self.n_active], self.nchunks, self.cnt.shape[0], self.bounds)
+
+    def _end(self) -> None:
+        """After the steps: the counts where the rest of the run reads them."""
+        if self._cur is not self.cnt:
+            self.cnt[:] = self._cur
 
     def warm_up(self) -> None:
         """Compile (or load from cache) every kernel on a copy of tiny inputs."""

@@ -130,10 +130,7 @@ class Playbook:
         e.fire(self, i, step, rec)
         if e.cuts_links and self.evac_zone is not None:
             self.route_evacuees()  # the ways out changed
-        for who in np.flatnonzero(st.cast_state != before):
-            st.cast_records.append(
-                (int(who), step - 1, int(st.cast_state[who]), int(st.cast_cell[who]))
-            )
+        st.record_cast_changes(before, step - 1)  # between steps: at the end of the last
         self.records.append(rec)
         return rec
 
