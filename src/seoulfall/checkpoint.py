@@ -66,40 +66,19 @@ def save(sim, state, folder: Path, keep: int = KEEP) -> Path:
 
     Then only the ``keep`` newest checkpoints are kept (0: every one).
     """
-    st, a, book = sim.stepper, sim.agents, sim.playbook
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "step": state.step,
-        "stepping": state.stepping,
-        "n_active": st.n_active,
-        "sources": st.sources,
-        "pending": [i for i, *_ in book.pending],
-        "lure_zone": book.lure_zone,
-        "records": book.records,
-        "cast_records": st.cast_records,
-    }
+    meta = {"step": state.step, "stepping": state.stepping}
+    parts = {"nbr": sim.nbr}
+    for component in (sim.agents, sim.stepper, sim.playbook):  # each says what it keeps
+        m, arr = component.to_checkpoint()
+        meta.update(m)
+        parts.update(arr)
     meta["snap_frames"], meta["snap_sha256"] = state.snaps.position()
-    arrays = {
-        "cell": a.cell,
-        "state": a.state,
-        "timer": a.timer,
-        "aid": a.aid,
-        "cnt": st.cnt,
-        "fn": st.fn,
-        "noise_region": st.noise_region,
-        "fv": st.fv,
-        "zk": st.zk,
-        "nbr": sim.nbr,
-        "P": st.P,
-        "P_night": st.P_night,
-        "cast_state": st.cast_state,
-        "cast_cell": st.cast_cell,
-        "rec_steps": np.asarray(state.times, np.int64),
-        "rec_counts": np.stack(state.records),
-        "snap_t": np.asarray(state.snaps.t_min, float),
-        "evac_zone": np.zeros(0, bool) if book.evac_zone is None else book.evac_zone,
-        "meta": np.array(json.dumps(meta)),
-    }
+    parts["rec_steps"] = np.asarray(state.times, np.int64)
+    parts["rec_counts"] = np.stack(state.records)
+    parts["snap_t"] = np.asarray(state.snaps.t_min, float)
+    parts["meta"] = np.array(json.dumps(meta))
+    arrays = {k: parts[k] for k in ARRAYS if k in parts}
     assert tuple(arrays) == ARRAYS
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -159,7 +138,6 @@ def restore(sim, path: Path, spool: Path):
 
 
 def _restore(sim, path: Path, spool: Path):
-    from seoulfall.playbook.runner import bfs_distance
     from seoulfall.simulation import RunState
     from seoulfall.snapshots import Recorder
 
@@ -218,53 +196,13 @@ def _restore(sim, path: Path, spool: Path):
     if not (math.isfinite(meta["stepping"]) and meta["stepping"] >= 0):
         raise CheckpointError(f"{what}: meta.stepping is not a time")
 
-    cell = E(z, "cell", what, a.cell.dtype, a.cell.shape)
-    state = E(z, "state", what, a.state.dtype, a.state.shape)
-    timer = E(z, "timer", what, a.timer.dtype, a.timer.shape)
-    aid = E(z, "aid", what, a.aid.dtype, a.aid.shape)
-    R(cell, -1, ncells - 1, "cell", what)
-    R(timer, -3.0e38, 3.0e38, "timer", what)
-    R(aid, 0, n - 1, "aid", what)
-    if np.bincount(aid, minlength=n).max(initial=0) > 1:
-        raise CheckpointError(f"{what}: aid is not a permutation of the agents")
-    kind = state & K.STATE_MASK
-    on = cell >= 0
-    if not sim.world.passable.ravel()[cell[on]].all():
-        raise CheckpointError(f"{what}: an agent stands on an impassable cell")
-    if (kind[on] > K.DEAD).any() or (kind[~on] < K.DEAD).any():
-        raise CheckpointError(f"{what}: an agent's state does not fit where it stands")
-    n_active = meta["n_active"]
-    if not (0 <= n_active <= n) or (kind[n_active:] != K.DEAD).any():
-        raise CheckpointError(f"{what}: n_active = {n_active} does not fit the agents")
-
-    arrays = {}
-    for name, ref in (("fn", st.fn), ("noise_region", st.noise_region), ("fv", st.fv),
-                      ("zk", st.zk), ("nbr", sim.nbr), ("P", st.P), ("P_night", st.P_night),
-                      ("cast_state", st.cast_state), ("cast_cell", st.cast_cell),
-                      ("cnt", st.cnt)):  # fmt: skip
-        arrays[name] = E(z, name, what, ref.dtype, ref.shape)
-    R(arrays["fn"], 0.0, 3.0e38, "fn", what)
-    R(arrays["zk"], 0.0, 1.0, "zk", what)
-    R(arrays["cnt"][:, K.NLIVING :], 0, np.iinfo(np.int32).max, "cnt", what)
-    nr = arrays["noise_region"]
-    if not (
-        np.array_equal(nr, K.NO_BBOX)
-        or (0 <= nr[0] <= nr[1] < st.ny and 0 <= nr[2] <= nr[3] < st.nx)
-    ):
-        raise CheckpointError(f"{what}: noise_region is not a box on the map")
-    nbr = arrays["nbr"]
+    # each component checks its own part; nothing reaches the run before all are checked
+    agents = a.check_checkpoint(meta, z, what, sim.world.passable.ravel())
+    stepper = st.check_checkpoint(meta, z, what, agents["state"] & K.STATE_MASK, step)
+    playbook = book.check_checkpoint(meta, z, what)
+    nbr = E(z, "nbr", what, sim.nbr.dtype, sim.nbr.shape)
     if not ((nbr == sim.nbr) | (nbr == -1)).all():
         raise CheckpointError(f"{what}: nbr links cells that the map does not link")
-    for name in ("P", "P_night"):  # events only switch evacuees' removal on or off
-        have, want = arrays[name], getattr(st, name)
-        other = np.arange(have.size) != K.P_EVAC_REMOVE
-        if not np.array_equal(have[other], want[other]) or have[K.P_EVAC_REMOVE] not in (0, 1):
-            raise CheckpointError(f"{what}: {name} differs from this scenario's parameters")
-    R(arrays["cast_state"], 0, len(K.STATE_NAMES) - 1, "cast_state", what)
-    R(arrays["cast_cell"], -1, ncells - 1, "cast_cell", what)
-    evac = E(z, "evac_zone", what, bool)
-    if evac.size not in (0, ncells) or evac.ndim != 1:
-        raise CheckpointError(f"{what}: evac_zone has shape {evac.shape}")
 
     nd = len(sim.world.district_codes) + 1
     rec_steps = E(z, "rec_steps", what, np.int64, (None,))
@@ -282,66 +220,11 @@ def _restore(sim, path: Path, spool: Path):
     if meta["snap_frames"] != snap_t.size or len(meta["snap_sha256"]) != 64:
         raise CheckpointError(f"{what}: snap_frames does not match snap_t")
 
-    sources = []
-    for s in meta["sources"]:
-        ok = (
-            isinstance(s, list)
-            and len(s) == 5
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s)
-        )
-        if not ok or not (0 <= s[0] < ncells and 0 < s[1] <= 1e6 and 0 < s[2] <= 1e6):
-            raise CheckpointError(f"{what}: meta.sources holds {s!r}, not a sound source")
-        if not (math.isfinite(s[1]) and math.isfinite(s[2])):
-            raise CheckpointError(f"{what}: meta.sources holds a value that is not finite")
-        sources.append((int(s[0]), float(s[1]), float(s[2]), int(s[3]), int(s[4])))
-    if sources[: len(st.sources)] != st.sources:
-        raise CheckpointError(f"{what}: meta.sources lost this scenario's sounds")
-    indices = {item[0] for item in book.pending}
-    if not all(isinstance(i, int) and i in indices for i in meta["pending"]):
-        raise CheckpointError(f"{what}: meta.pending names events this scenario does not have")
-    lure_zone = {}
-    for k, v in meta["lure_zone"].items():
-        if not (isinstance(v, list) and len(v) == 2 and isinstance(v[0], int)
-                and 0 <= v[0] < ncells and isinstance(v[1], (int, float))
-                and math.isfinite(v[1]) and 0 <= v[1] <= 1e6):  # fmt: skip
-            raise CheckpointError(f"{what}: meta.lure_zone[{k!r}] is not a zone")
-        lure_zone[k] = (int(v[0]), float(v[1]))
-    if not all(isinstance(r, dict) for r in meta["records"]):
-        raise CheckpointError(f"{what}: meta.records are not event records")
-    ncast = len(sim.scenario.cast)
-    cast_records = []
-    for r in meta["cast_records"]:
-        ok = isinstance(r, list) and len(r) == 4 and all(isinstance(v, int) for v in r)
-        if not ok or not (0 <= r[0] < ncast and 0 <= r[1] < step and 0 <= r[2] < 8
-                          and -1 <= r[3] < ncells):  # fmt: skip
-            raise CheckpointError(f"{what}: meta.cast_records holds {r!r}")
-        cast_records.append(tuple(r))
-
     # everything checked: now into the run
-    a.cell[:], a.state[:], a.timer[:], a.aid[:] = cell, state, timer, aid
-    st.recount()  # the counts of the living come from the agents, not from the file
-    saved = arrays["cnt"]
-    if not np.array_equal(saved[:, : K.NLIVING + 1], st.cnt[:, : K.NLIVING + 1]):
-        raise CheckpointError(f"{what}: cnt disagrees with the agents")
-    st.cnt[:] = saved  # the last step's attacks and kills, read by the next step
-    for name in ("fn", "noise_region", "zk", "P", "P_night", "cast_state", "cast_cell"):
-        getattr(st, name)[:] = arrays[name]
+    a.from_checkpoint(agents)
     sim.nbr[:] = nbr
-    if evac.size:
-        book.evac_zone = evac
-    st.fv[:] = bfs_distance(sim.nbr, np.flatnonzero(evac)) if evac.size else K.FAR
-    if not np.array_equal(st.fv, arrays["fv"]):
-        raise CheckpointError(f"{what}: fv disagrees with the evacuation zone and the links")
-    st.n_active = n_active
-    st.sources = sources
-    st._active = ()
-    st.cast_records = cast_records
-    K.threat_bbox(st.cnt, st.nx, st.bbox)
-    st.totals[:] = st.cnt[:, : K.NLIVING].sum(axis=0)
-    keep = set(meta["pending"])
-    book.pending = [item for item in book.pending if item[0] in keep]
-    book.lure_zone = lure_zone
-    book.records = meta["records"]
+    st.from_checkpoint(stepper)  # recounts from the agents, and checks the counts against the file
+    book.from_checkpoint(playbook)  # routes the evacuees on the links, and checks the stepper's fv
     snaps = Recorder(sim.world.passable, spool, fresh=False)
     snaps.resume([float(t) for t in snap_t], snap_t.size, meta["snap_sha256"])
     return RunState(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seoulfall import safeload
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng, states
 from seoulfall.scenario import Scenario, ScenarioError
@@ -40,6 +41,38 @@ class Agents:
     def n(self) -> int:
         """Number of agents."""
         return int(self.cell.size)
+
+    # -- a checkpoint's part: to_checkpoint, check_checkpoint, from_checkpoint ---------------
+    ARRAYS = ("cell", "state", "timer", "aid")
+
+    def to_checkpoint(self) -> tuple[dict, dict]:
+        """What a checkpoint keeps: (JSON fields, arrays)."""
+        return {}, {k: getattr(self, k) for k in self.ARRAYS}
+
+    def check_checkpoint(self, meta: dict, z: dict, what: str, passable: np.ndarray) -> dict:
+        """Checked copies of a checkpoint's agents (``DamagedFile`` naming what is wrong)."""
+        E, R = safeload.expect, safeload.in_range
+        got = {
+            k: E(z, k, what, getattr(self, k).dtype, getattr(self, k).shape) for k in self.ARRAYS
+        }
+        cell, state, aid, n = got["cell"], got["state"], got["aid"], self.n
+        R(cell, -1, passable.size - 1, "cell", what)
+        R(got["timer"], -3.0e38, 3.0e38, "timer", what)
+        R(aid, 0, n - 1, "aid", what)
+        if np.bincount(aid, minlength=n).max(initial=0) > 1:
+            raise safeload.DamagedFile(f"{what}: aid is not a permutation of the agents")
+        kind = state & K.STATE_MASK
+        on = cell >= 0
+        if not passable[cell[on]].all():
+            raise safeload.DamagedFile(f"{what}: an agent stands on an impassable cell")
+        if (kind[on] > K.DEAD).any() or (kind[~on] < K.DEAD).any():
+            raise safeload.DamagedFile(f"{what}: an agent's state does not fit where it stands")
+        return got
+
+    def from_checkpoint(self, checked: dict) -> None:
+        """Take the agents :meth:`check_checkpoint` returned."""
+        for k in self.ARRAYS:
+            getattr(self, k)[:] = checked[k]
 
 
 def agents_per_cell(world: Raster, sc: Scenario, gen: np.random.Generator) -> np.ndarray:

@@ -10,6 +10,7 @@ counts are integers.
 
 from __future__ import annotations
 
+import math
 import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from seoulfall import safeload
 from seoulfall.engine import kernels as K
 from seoulfall.engine.parameters import FLOAT
 
@@ -168,6 +170,93 @@ class Stepper:
             who = a.aid[ids]
             self.cast_state[who] = a.state[ids] & K.STATE_MASK
             self.cast_cell[who] = a.cell[ids]
+
+    # -- a checkpoint's part: to_checkpoint, check_checkpoint, from_checkpoint ---------------
+    ARRAYS = ("cnt", "fn", "noise_region", "fv", "zk", "P", "P_night", "cast_state", "cast_cell")
+
+    def to_checkpoint(self) -> tuple[dict, dict]:
+        """What a checkpoint keeps: (JSON fields, arrays) between two steps."""
+        meta = {"n_active": self.n_active, "sources": self.sources}
+        meta["cast_records"] = self.cast_records
+        return meta, {k: getattr(self, k) for k in self.ARRAYS}
+
+    def check_checkpoint(
+        self, meta: dict, z: dict, what: str, states: np.ndarray, step: int
+    ) -> dict:
+        """Checked copies of a checkpoint's stepper state (``DamagedFile`` if wrong).
+
+        ``states``: the checkpoint's agents' states (checked), ``step``: its step.
+        """
+        bad = safeload.DamagedFile
+        E, R = safeload.expect, safeload.in_range
+        ncells = self.cnt.shape[0]
+        got = {
+            k: E(z, k, what, getattr(self, k).dtype, getattr(self, k).shape) for k in self.ARRAYS
+        }
+        n_active = meta["n_active"]
+        if not (0 <= n_active <= states.size) or (states[n_active:] != K.DEAD).any():
+            raise bad(f"{what}: n_active = {n_active} does not fit the agents")
+        R(got["fn"], 0.0, 3.0e38, "fn", what)
+        R(got["zk"], 0.0, 1.0, "zk", what)
+        R(got["cnt"][:, K.NLIVING :], 0, np.iinfo(np.int32).max, "cnt", what)
+        nr = got["noise_region"]
+        if not (
+            np.array_equal(nr, K.NO_BBOX)
+            or (0 <= nr[0] <= nr[1] < self.ny and 0 <= nr[2] <= nr[3] < self.nx)
+        ):
+            raise bad(f"{what}: noise_region is not a box on the map")
+        ev = FLOAT.slot("evac_remove")  # events only switch evacuees' removal on or off
+        for name in ("P", "P_night"):
+            have, want = got[name], getattr(self, name)
+            other = np.arange(have.size) != ev
+            if not np.array_equal(have[other], want[other]) or have[ev] not in (0, 1):
+                raise bad(f"{what}: {name} differs from this scenario's parameters")
+        R(got["cast_state"], 0, len(K.STATE_NAMES) - 1, "cast_state", what)
+        R(got["cast_cell"], -1, ncells - 1, "cast_cell", what)
+        sources = []
+        for s in meta["sources"]:
+            ok = (
+                isinstance(s, list)
+                and len(s) == 5
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s)
+            )
+            if not ok or not (0 <= s[0] < ncells and 0 < s[1] <= 1e6 and 0 < s[2] <= 1e6):
+                raise bad(f"{what}: meta.sources holds {s!r}, not a sound source")
+            if not (math.isfinite(s[1]) and math.isfinite(s[2])):
+                raise bad(f"{what}: meta.sources holds a value that is not finite")
+            sources.append((int(s[0]), float(s[1]), float(s[2]), int(s[3]), int(s[4])))
+        if sources[: len(self.sources)] != self.sources:
+            raise bad(f"{what}: meta.sources lost this scenario's sounds")
+        ncast = int(self.IP[K.I_NCAST])
+        cast_records = []
+        for r in meta["cast_records"]:
+            ok = isinstance(r, list) and len(r) == 4 and all(isinstance(v, int) for v in r)
+            if not ok or not (0 <= r[0] < ncast and 0 <= r[1] < step and 0 <= r[2] < 8
+                              and -1 <= r[3] < ncells):  # fmt: skip
+                raise bad(f"{what}: meta.cast_records holds {r!r}")
+            cast_records.append(tuple(r))
+        got.update(n_active=n_active, sources=sources, cast_records=cast_records, what=what)
+        return got
+
+    def from_checkpoint(self, checked: dict) -> None:
+        """Take the state :meth:`check_checkpoint` returned (after the agents are loaded).
+
+        The counts of the living come from the agents, not from the file: a recount must
+        agree with them.
+        """
+        what = checked["what"]
+        self.recount()
+        saved = checked["cnt"]
+        if not np.array_equal(saved[:, : K.NLIVING + 1], self.cnt[:, : K.NLIVING + 1]):
+            raise safeload.DamagedFile(f"{what}: cnt disagrees with the agents")
+        for name in self.ARRAYS:  # cnt too: the last step's attacks and kills, read next
+            getattr(self, name)[:] = checked[name]
+        self.n_active = checked["n_active"]
+        self.sources = checked["sources"]
+        self._active = ()
+        self.cast_records = checked["cast_records"]
+        K.threat_bbox(self.cnt, self.nx, self.bbox)
+        self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
 
     def add_sound(self, cell: int, loudness: float, radius: float, start: int, end: int):
         """Add a sound source at ``cell``, heard within ``radius`` cells.

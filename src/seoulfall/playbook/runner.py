@@ -10,11 +10,13 @@ Each event that fires adds one record to ``events.jsonl``: ``type``, ``name`` (i
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
 from numba import njit
 
+from seoulfall import safeload
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng
 from seoulfall.engine.population import start_cell
@@ -48,9 +50,9 @@ def bfs_distance(nbr: np.ndarray, targets: np.ndarray) -> np.ndarray:
 class Playbook:
     """The enabled events of a scenario, resolved on its world, and their firing.
 
-    Its state between steps (for a checkpoint: :meth:`state`, :meth:`load`) is which events
-    are still pending, the zones named lures left, the evacuation's target zone and the
-    records of the events fired.
+    Its state between steps (for a checkpoint: :meth:`to_checkpoint`,
+    :meth:`from_checkpoint`) is which events are still pending, the zones named lures left,
+    the evacuation's target zone and the records of the events fired.
     """
 
     def __init__(self, sim):
@@ -67,6 +69,61 @@ class Playbook:
         self.lure_zone: dict[str, tuple[int, float]] = {}  # name -> (final cell, radius cells)
         self.evac_zone: np.ndarray | None = None  # the evacuation's target cells (a mask)
         self.records: list[dict] = []
+
+    # -- a checkpoint's part: to_checkpoint, check_checkpoint, from_checkpoint ---------------
+    def to_checkpoint(self) -> tuple[dict, dict]:
+        """What a checkpoint keeps: (JSON fields, arrays)."""
+        meta = {
+            "pending": [i for i, *_ in self.pending],
+            "lure_zone": self.lure_zone,
+            "records": self.records,
+        }
+        zone = np.zeros(0, bool) if self.evac_zone is None else self.evac_zone
+        return meta, {"evac_zone": zone}
+
+    def check_checkpoint(self, meta: dict, z: dict, what: str) -> dict:
+        """Checked copies of a checkpoint's playbook state (``DamagedFile`` if wrong)."""
+        bad = safeload.DamagedFile
+        ncells = self.sim.world.passable.size
+        evac = safeload.expect(z, "evac_zone", what, bool)
+        if evac.size not in (0, ncells) or evac.ndim != 1:
+            raise bad(f"{what}: evac_zone has shape {evac.shape}")
+        indices = {item[0] for item in self.pending}
+        if not all(isinstance(i, int) and i in indices for i in meta["pending"]):
+            raise bad(f"{what}: meta.pending names events this scenario does not have")
+        lure_zone = {}
+        for k, v in meta["lure_zone"].items():
+            if not (isinstance(v, list) and len(v) == 2 and isinstance(v[0], int)
+                    and 0 <= v[0] < ncells and isinstance(v[1], (int, float))
+                    and math.isfinite(v[1]) and 0 <= v[1] <= 1e6):  # fmt: skip
+                raise bad(f"{what}: meta.lure_zone[{k!r}] is not a zone")
+            lure_zone[k] = (int(v[0]), float(v[1]))
+        if not all(isinstance(r, dict) for r in meta["records"]):
+            raise bad(f"{what}: meta.records are not event records")
+        return {"evac_zone": evac, "pending": set(meta["pending"]), "lure_zone": lure_zone,
+                "records": meta["records"], "what": what}  # fmt: skip
+
+    def from_checkpoint(self, checked: dict) -> None:
+        """Take the state :meth:`check_checkpoint` returned (after the stepper and the links).
+
+        The steps to the evacuation's target follow from its zone and the links: the
+        stepper's copy must agree.
+        """
+        evac = checked["evac_zone"]
+        saved = self.sim.stepper.fv.copy()
+        self.evac_zone = evac if evac.size else None
+        st = self.sim.stepper
+        if self.evac_zone is not None:
+            self.route_evacuees()
+        else:
+            st.fv[:] = K.FAR
+        if not np.array_equal(st.fv, saved):
+            raise safeload.DamagedFile(
+                f"{checked['what']}: fv disagrees with the evacuation zone and the links"
+            )
+        self.pending = [item for item in self.pending if item[0] in checked["pending"]]
+        self.lure_zone = checked["lure_zone"]
+        self.records = checked["records"]
 
     # -- when ----------------------------------------------------------------------------
     def _step_of(self, e) -> int | None:
