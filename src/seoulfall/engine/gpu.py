@@ -102,7 +102,7 @@ def _events(ev, nev, nxt):
     elif kind == K.EV_CARRIER:
         cuda.atomic.add(nxt, (c, K.C_ATT), 1)
     else:
-        cuda.atomic.add(nxt, (c, K.C_ATT), 65536)
+        cuda.atomic.add(nxt, (c, K.C_ATT), K.IMMUNE_ATTACK)
 
 
 def _blocks(n: int) -> int:
@@ -178,7 +178,7 @@ class GPUStepper(Stepper):
         fs, fn = b["sound"]
         ev, nev, stats = b["ev"], b["nev"], b["stats"]
         init = np.zeros(K.NSTATS, np.int64)
-        init[K.NLIVING + 0] = init[K.NLIVING + 2] = 1 << 30
+        init[K.NLIVING + 0] = init[K.NLIVING + 2] = K.NO_ROW
         init[K.NLIVING + 1] = init[K.NLIVING + 3] = -1
         P = self.params_at(step)
         general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0

@@ -69,6 +69,13 @@ NCOLS = 8
 
 # Event kinds in the per-step event list (``ev``: cell << 2 | kind).
 EV_KILL, EV_CARRIER, EV_IMMUNE = 0, 1, 2
+#: ``C_ATT`` packs two counts in one int32: carriers' attacks in the low bits, immune hybrids'
+#: attacks above ``ATTACK_BITS`` (each adds ``IMMUNE_ATTACK``).
+ATTACK_BITS = 16
+IMMUNE_ATTACK = 1 << ATTACK_BITS
+CARRIER_ATTACKS = IMMUNE_ATTACK - 1  # the mask of the carriers' count
+#: Where a running minimum of rows or columns starts (above any raster's side).
+NO_ROW = 1 << 30
 FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is out of reach
 
 # Slots of the parameter vectors, named from their one declaration (``engine/parameters.py``;
@@ -445,7 +452,7 @@ def merge_overflow(nxt, ovf, novf, ev, nev, n, IP):
             elif kind == EV_CARRIER:
                 nxt[c, C_ATT] += 1
             else:
-                nxt[c, C_ATT] += 65536
+                nxt[c, C_ATT] += IMMUNE_ATTACK
 
 
 @njit(cache=True)
@@ -599,8 +606,8 @@ def agent_step(
             kills = cnt[c, C_KILLS]
             if att + kills > 0:
                 hc = max(1, cnt[c, HUMAN])
-                hb += (att & 65535) / hc
-                hk = (att >> 16) / hc
+                hb += (att & CARRIER_ATTACKS) / hc
+                hk = (att >> ATTACK_BITS) / hc
                 hw = P[P_WOUND_P] * kills / hc
             tot = hb + hk + hw
             if tot > 0.0:
@@ -866,7 +873,7 @@ def pass_chunk(
     no = lo
     ne = lo
     t0 = t1 = t2 = t3 = t4 = 0
-    zr0 = zc0 = 1 << 30
+    zr0 = zc0 = NO_ROW
     zr1 = zc1 = -1
     # the row of cell c: (c + 0.5) / nx lies at least 0.5 / nx from an integer, far more
     # than the rounding of two double operations for any raster below 10^12 cells
@@ -918,14 +925,16 @@ def pass_chunk(
     nev[ch] = ne
 
 
-# where ``bounds`` sits among the arguments of ``pass_chunk`` after ``ch``
-_PASS_BOUNDS = pass_chunk.py_func.__code__.co_varnames.index("bounds") - 1
+#: The arguments of ``pass_chunk`` after ``ch``, by name: callers build them by name
+#: (``Stepper._pass_args``), so that the order is said once, here in the signature.
+PASS_ARGS = pass_chunk.py_func.__code__.co_varnames[1 : pass_chunk.py_func.__code__.co_argcount]
+_PASS_BOUNDS = PASS_ARGS.index("bounds")  # where ``bounds`` sits among them
 
 
 @njit(cache=True, nogil=True)
 def combine_stats(stats, bbox, totals):
     """Totals per living state and the threat box, from the chunks' statistics."""
-    bbox[0] = bbox[2] = 1 << 30
+    bbox[0] = bbox[2] = NO_ROW
     bbox[1] = bbox[3] = -1
     totals[:] = 0
     for ch in range(stats.shape[0]):
@@ -1014,7 +1023,7 @@ def count_cells(cell, state, cnt, IP):
 @njit(cache=True)
 def threat_bbox(cnt, nx, bbox):
     """Bounding box (rmin, rmax, cmin, cmax) of cells with infected, zombies or evolved."""
-    bbox[0] = bbox[2] = 1 << 30
+    bbox[0] = bbox[2] = NO_ROW
     bbox[1] = bbox[3] = -1
     for c in range(cnt.shape[0]):
         if cnt[c, INFECTED] + cnt[c, ZOMBIE] + cnt[c, EVOLVED] > 0:
@@ -1121,7 +1130,7 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
             for r in range(region[0], region[1] + 1):
                 for q in range(region[2], region[3] + 1):
                     fn[r * nx + q] = 0.0
-            region[0] = region[2] = 1 << 30
+            region[0] = region[2] = NO_ROW
             region[1] = region[3] = -1
     if loud <= 0.0 or radius <= 0.0:
         return

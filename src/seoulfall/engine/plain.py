@@ -150,8 +150,8 @@ def step(
             att, kills = int(cnt[c, K.C_ATT]), int(cnt[c, K.C_KILLS])
             if att + kills > 0:
                 hc = max(1, int(cnt[c, K.HUMAN]))
-                hb += (att & 65535) / hc
-                hk = (att >> 16) / hc
+                hb += (att & K.CARRIER_ATTACKS) / hc
+                hk = (att >> K.ATTACK_BITS) / hc
                 hw = P[K.P_WOUND_P] * kills / hc
             tot = hb + hk + hw
             if tot > 0:
@@ -193,7 +193,7 @@ def step(
             if tm >= P[K.P_Y_HUNGER] and hc > 0 and lapse > 0:
                 if unit(bits(key[rng.LAPSE], a)) < -math.expm1(-lapse * dt):
                     tm, stay = 0.0, True
-                    events.append((c, K.C_ATT, 1 if sb & K.CARRIER else 65536))
+                    events.append((c, K.C_ATT, 1 if sb & K.CARRIER else K.IMMUNE_ATTACK))
                     pk = -math.expm1(-P[K.P_H_RETALIATE] / P[K.P_Y_PAIN])
                     if unit(bits(key[rng.KILL], a)) < pk:
                         st = K.DEAD

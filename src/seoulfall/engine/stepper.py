@@ -328,41 +328,21 @@ class Stepper:
             return self.P_night
         return self.P
 
-    def _pass_args(self, step, cur, nxt):
+    def _pass_args(self, step, cur, nxt) -> tuple:
+        """The arguments of ``kernels.pass_chunk`` after ``ch``, in the order of its signature.
+
+        Built by name (``kernels.PASS_ARGS``): a stepper array is passed under its own
+        name, so two arrays of one type cannot trade places unnoticed.
+        """
         a = self.agents
-        P = self.params_at(step)
         na = self.n_active  # views of the same dtype and layout: no new compilation
         K.step_keys(self.seed, step, self.keys)
-        return (
-            self.keys,
-            a.cell[:na],
-            a.state[:na],
-            a.timer[:na],
-            a.aid[:na],
-            self.nbr,
-            cur,
-            self.fz,
-            self.fh,
-            self.fe,
-            self.fy,
-            self.fs,
-            self.fn,
-            self.fv,
-            self.zk,
-            P,
-            self.IP,
-            self.CT,
-            self.cast_state,
-            self.cast_cell,
-            self.nx,
-            nxt,
-            self.bounds,
-            self.ovf,
-            self.novf,
-            self.ev,
-            self.nev,
-            self.stats,
-        )
+        given = {
+            "cell": a.cell[:na], "state": a.state[:na], "timer": a.timer[:na], "aid": a.aid[:na],
+            "cnt": cur, "nxt": nxt, "P": self.params_at(step), "cst": self.cast_state,
+            "ccell": self.cast_cell,
+        }  # fmt: skip
+        return tuple(given[k] if k in given else getattr(self, k) for k in K.PASS_ARGS)
 
     # -- the step sequence: one for every backend ------------------------------------------
     def advance(self, step0: int, nsteps: int) -> None:
