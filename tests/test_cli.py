@@ -231,6 +231,31 @@ def test_scenario_key_reference_is_generated_from_the_schema():
         "zombie.evolve_rate_per_day",
     ):
         assert f"`{key}`" in keys_markdown(), key
+    for key in ("events.districts", "events.bridges", "events.count", "events.remove"):
+        assert f"`{key}`" in keys_markdown(), key
+
+
+@pytest.mark.parametrize("m", ["well-mixed", "lattice"])
+def test_the_reference_maps_own_defaults_are_shown_and_kept(m):
+    import tomllib
+
+    from seoulfall.scenario import MAP_DEFAULTS, Scenario, bundled_scenarios, keys_markdown
+
+    text = bundled_scenarios()[m].read_text(encoding="utf-8")
+    raw = tomllib.loads(text)
+    doc = keys_markdown()
+    for (table, key), value in MAP_DEFAULTS[m].items():
+        assert raw[table][key] == value, (table, key)  # the bundled file writes each out
+        general = Scenario.model_fields[table].annotation.model_fields[key].default
+        if value != general:  # and the key reference shows it beside Seoul's default
+            row = next(r for r in doc.splitlines() if r.startswith(f"| `{table}.{key}` |"))
+            assert f"{m}: `{value}`" in row
+    # a user's file on the map that leaves them out gets them all the same
+    bare = {t: {k: v for k, v in raw[t].items() if (t, k) not in MAP_DEFAULTS[m]}
+            if isinstance(raw[t], dict) else raw[t] for t in raw}  # fmt: skip
+    assert Scenario.from_dict(bare) == Scenario.load(m)
+    seoul = Scenario.from_dict({**bare, "world": {"map": "seoul"}})
+    assert seoul.noise.fight_loudness == Scenario().noise.fight_loudness != 0.0
 
 
 def test_validate_passes_and_prints_a_table(capsys):

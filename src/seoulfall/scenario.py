@@ -425,6 +425,29 @@ class Output(Table):
     )
 
 
+#: The reference worlds' own defaults (SPEC §7): both leave out the season-2 mechanisms
+#: unless a scenario sets them (per-person strength, shelter, wounds, fight noise, feeding
+#: evolution); the well-mixed world also turns bitten humans at once, and nothing evolves,
+#: turns hybrid or sleeps by night there. Shown in the key reference beside Seoul's.
+_REFERENCE_OFF = {
+    ("human", "strength_sigma"): 0.0,
+    ("human", "shelter_probability"): 0.0,
+    ("infection", "wound_probability"): 0.0,
+    ("noise", "fight_loudness"): 0.0,
+    ("zombie", "evolve_per_bite_per_day"): 0.0,
+}
+MAP_DEFAULTS = {
+    "well-mixed": {
+        **_REFERENCE_OFF,
+        ("infection", "turn_median_min"): 0.0,
+        ("infection", "hybrid_probability"): 0.0,
+        ("zombie", "evolve_rate_per_day"): 0.0,
+        ("zombie", "night_factor"): 1.0,
+    },
+    "lattice": dict(_REFERENCE_OFF),
+}
+
+
 class Scenario(Table):
     """A complete scenario. Load with :meth:`Scenario.load`; override with :meth:`override`."""
 
@@ -459,31 +482,15 @@ class Scenario(Table):
     @model_validator(mode="before")
     @classmethod
     def _world_defaults(cls, data: Any) -> Any:
-        # In the well-mixed reference world, bitten humans turn at once and nothing moves,
-        # evolves or turns hybrid unless the scenario says so (SPEC §7).
-        # Both reference worlds (well-mixed and lattice) leave out the season-2 mechanics
-        # unless set: per-person strength, shelter, wounds, fight noise, feeding evolution.
+        # the reference worlds' own defaults (MAP_DEFAULTS) for what the scenario leaves unset
         if not isinstance(data, dict) or not isinstance(data.get("world") or {}, dict):
             return data
         m = (data.get("world") or {}).get("map")
         if m not in SYNTHETIC_MAPS:
             return data
         data = copy.deepcopy(data)
-        off = [
-            ("human", "strength_sigma", 0.0),
-            ("human", "shelter_probability", 0.0),
-            ("infection", "wound_probability", 0.0),
-            ("noise", "fight_loudness", 0.0),
-            ("zombie", "evolve_per_bite_per_day", 0.0),
-        ]
-        if m == "well-mixed":
-            off += [
-                ("infection", "turn_median_min", 0.0),
-                ("infection", "hybrid_probability", 0.0),
-                ("zombie", "evolve_rate_per_day", 0.0),
-                ("zombie", "night_factor", 1.0),
-            ]
-        for table, key, value in off:
+        off = MAP_DEFAULTS[m].items()
+        for (table, key), value in off:
             t = data.setdefault(table, {})
             if isinstance(t, dict):
                 t.setdefault(key, value)
@@ -905,10 +912,16 @@ def keys_markdown() -> str:
         "`--set table.key=value` on the command line, or `Scenario.override({...})` in Python.",
         "Rates are per minute unless the key names another unit.",
         "",
+        "The reference maps (`well-mixed`, `lattice`: SPEC §7) leave the season-2 mechanisms out",
+        "unless a scenario sets them: where their own default differs from the one for Seoul and",
+        "Hyosan, the column *on the reference maps* gives it. A scenario file on those maps gets",
+        "them too, for every key it leaves unset.",
+        "",
     ]
     fields = Scenario.model_fields.items()
     top = [(n, f) for n, f in fields if _table_model(f.annotation) is None and n not in TAGGED]
-    lines += ["## (top level)", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
+    lines += ["## (top level)", "", "| key | default | on the reference maps | allowed | meaning |"]
+    lines += ["|---|---|---|---|---|"]
     lines += [_key_row(n, f) for n, f in top]
     for name, field in fields:
         model = _table_model(field.annotation)
@@ -943,11 +956,24 @@ def keys_markdown() -> str:
 
 
 def _key_table(name: str, model: type[BaseModel], skip=()) -> list[str]:
-    rows = [_key_row(f"{name}.{k}", f) for k, f in model.model_fields.items() if k not in skip]
-    return ["| key | default | allowed | meaning |", "|---|---|---|---|", *rows]
+    rows = []
+    for k, f in model.model_fields.items():
+        if k in skip:
+            continue
+        own = [
+            f"{m}: `{d[name, k]}`"
+            for m, d in MAP_DEFAULTS.items()
+            if (name, k) in d and d[name, k] != f.default
+        ]
+        rows.append(_key_row(f"{name}.{k}", f, "; ".join(own)))
+    return [
+        "| key | default | on the reference maps | allowed | meaning |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
 
 
-def _key_row(key: str, field) -> str:
+def _key_row(key: str, field, own: str = "") -> str:
     bounds = []
     for m in field.metadata:
         for attr, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
@@ -961,4 +987,4 @@ def _key_row(key: str, field) -> str:
     shown = "unset" if default is None else f"`{default}`"
     if field.is_required():
         shown = "required"
-    return f"| `{key}` | {shown} | {', '.join(bounds)} | {field.description or ''} |"
+    return f"| `{key}` | {shown} | {own} | {', '.join(bounds)} | {field.description or ''} |"
