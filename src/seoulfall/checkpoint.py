@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ import numpy as np
 from seoulfall import safeload
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine import kernels as K
+from seoulfall.snapshots import Recorder
 
 FORMAT = "seoulfall-checkpoint"
 VERSION = 2
@@ -50,6 +52,17 @@ ARRAYS = (
 )  # fmt: skip
 #: Checkpoints kept in a folder: older ones are deleted as each new one is written.
 KEEP = 3
+
+
+@dataclass
+class RunState:
+    """What the run loop carries from step to step (saved in checkpoints)."""
+
+    step: int
+    times: list
+    records: list
+    snaps: Recorder
+    stepping: float = 0.0
 
 
 class CheckpointError(ValueError):
@@ -138,9 +151,6 @@ def restore(sim, path: Path, spool: Path):
 
 
 def _restore(sim, path: Path, spool: Path):
-    from seoulfall.simulation import RunState
-    from seoulfall.snapshots import Recorder
-
     what = f"checkpoint {path.name}"
     try:
         head = json.loads(safeload.read_text(path, what, limit=1 << 16))

@@ -17,12 +17,19 @@ from typing import Annotated
 
 import typer
 
+from seoulfall import __version__, checkpoint
 from seoulfall import runfolder as rf
+from seoulfall import validate as checks_mod
+from seoulfall.atomic import atomic_write_text
 from seoulfall.checkpoint import CheckpointError
+from seoulfall.engine.stepper import BackendError
+from seoulfall.outcome import last_standing
+from seoulfall.results import Results
 from seoulfall.safeload import DamagedFile
-from seoulfall.scenario import ScenarioError
-from seoulfall.simulation import BackendError
-from seoulfall.sweep import SweepError
+from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, load_raw, parse_value
+from seoulfall.simulation import Simulation, check_outputs_fit
+from seoulfall.sweep import OWN as OWN_SWEEP
+from seoulfall.sweep import SweepError, ensemble, read_runs
 
 app = typer.Typer(
     add_completion=False,
@@ -36,8 +43,6 @@ app = typer.Typer(
 
 def _show_version(value: bool) -> None:
     if value:
-        from seoulfall import __version__
-
         typer.echo(f"seoulfall {__version__}")
         raise typer.Exit(0)
 
@@ -117,10 +122,6 @@ def run(
     ] = False,
 ) -> None:
     """Simulate a scenario and write a run folder."""
-    from seoulfall import checkpoint
-    from seoulfall.scenario import Scenario
-    from seoulfall.simulation import Simulation, check_outputs_fit
-
     overrides: list = list(set_ or [])
     if seed is not None:
         overrides.append(("seed", seed))
@@ -219,8 +220,6 @@ _NOTES: list = []
 
 
 def _kept_note(folder: Path, ckpt_dir: Path) -> str:
-    from seoulfall import checkpoint
-
     latest = checkpoint.newest(ckpt_dir)
     if latest is None:
         return f"no checkpoint was written in {folder} (use --checkpoint-every to keep progress)"
@@ -272,8 +271,6 @@ PLAIN_PROGRESS_S = 10.0
 
 
 def _write_outputs(folder: Path, sha: str) -> None:
-    from seoulfall.results import Results
-
     res = Results.load(folder)
     res.write_outputs(folder)
     rf.write_manifest(folder, "complete", sha)
@@ -311,15 +308,11 @@ def _complete(folder: Path, sc) -> bool:
 
 
 def _has_checkpoints(folder: Path) -> bool:
-    from seoulfall import checkpoint
-
     return checkpoint.newest(folder / rf.CHECKPOINTS) is not None
 
 
 def summary_text(s: dict, folder: Path) -> str:
     """The short summary printed at the end of a run."""
-    from seoulfall.results import last_standing
-
     fall = "Seoul held" if s["fall_day"] is None else f"fell on day {s['fall_day']:.2f}"
     held, names = last_standing(s)
     last = ", ".join(names[:3])
@@ -364,10 +357,6 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
 ) -> None:
     """Run many seeds (and parameter values) and write the odds."""
-    from seoulfall.scenario import Scenario
-    from seoulfall.sweep import OWN as OWN_SWEEP
-    from seoulfall.sweep import ensemble
-
     if workers and scheduler:
         raise BadInput("give --workers or --scheduler, not both")
     overrides: list = list(set_ or [])
@@ -401,8 +390,6 @@ def sweep(
             )
     rf.make_folder(folder)
     with rf.Lock(folder, what="sweep"):  # a second sweep into the folder is refused
-        from seoulfall.atomic import atomic_write_text
-
         atomic_write_text(marker, json.dumps(args, indent=2, ensure_ascii=False) + "\n")
         _NOTES.append(lambda: _sweep_note(folder))
         client = None
@@ -458,8 +445,6 @@ def _vary_grid(items: list[str]) -> dict:
     """``--vary KEY=V1,V2,...`` options as ``{key: [values]}``, refusing what cannot be."""
     from datetime import date, datetime
 
-    from seoulfall.scenario import parse_value
-
     grid: dict = {}
     for item in items:
         if "=" not in item:
@@ -482,8 +467,6 @@ def _vary_grid(items: list[str]) -> dict:
 
 
 def _sweep_note(folder: Path) -> str:
-    from seoulfall.sweep import read_runs
-
     try:
         done = len(read_runs(folder))
     except ValueError:
@@ -499,8 +482,6 @@ def report(
     folder: Annotated[Path, typer.Argument(help="a run folder written by seoulfall run")],
 ) -> None:
     """Rebuild the plots, the animation and report.html of a run folder."""
-    from seoulfall.results import Results
-
     if not folder.is_dir():
         raise BadInput(f"{folder}: no such run folder")
     missing = [n for n in RUN_FILES if not (folder / n).exists()]
@@ -532,8 +513,6 @@ def scenarios(
     ] = None,
 ) -> None:
     """List the bundled scenarios, or print one of them (its TOML, comments included)."""
-    from seoulfall.scenario import bundled_scenarios, load_raw
-
     bundled = bundled_scenarios()
     if name is not None:
         if name not in bundled:
@@ -552,10 +531,8 @@ def scenarios(
 @app.command()
 def validate() -> None:
     """Check the reference models and the engine against the published mathematics."""
-    from seoulfall.validate import format_row, run_checks
-
     typer.echo(f"{'':6}{'check':<66} {'value':>12} {'expected':>12} {'tolerance':>10}")
-    checks = run_checks(progress=lambda c: typer.echo(format_row(c)))
+    checks = checks_mod.run_checks(progress=lambda c: typer.echo(checks_mod.format_row(c)))
     failed = sum(not c.passed for c in checks)
     typer.echo(f"{len(checks) - failed} passed, {failed} failed")
     if failed:

@@ -37,7 +37,8 @@ from matplotlib.text import Text
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine import states
-from seoulfall.results import last_standing
+from seoulfall.outcome import last_standing
+from seoulfall.world import load_world
 
 
 def _plain(fig) -> None:
@@ -465,8 +466,6 @@ def write_plots(results, folder: Path, world=None) -> dict[str, float]:
     )
     timing["curves_seconds"] = time.perf_counter() - t0
     if world is None:
-        from seoulfall.world import load_world
-
         world = load_world(results.scenario)
     if world.ncells > 1:
         t0 = time.perf_counter()
@@ -553,7 +552,6 @@ def write_report(results, folder: Path) -> Path:
         if (folder / name).exists():
             uri = _data_uri(folder / name, "image/png")
             parts.append(f'<h2>{title}</h2><img alt="{html.escape(title)}" src="{uri}">')
-    from seoulfall.world import load_world
 
     world = load_world(sc) if sc.world.map in ("seoul", "hyosan") else None
     korean = dict(zip(world.district_codes, world.district_names_ko)) if world else {}
@@ -720,8 +718,6 @@ def write_ensemble_outputs(ens, folder: Path) -> dict[str, float]:
     atomic_write_bytes(folder / "p_fall.png", _png(plot_p_fall(ens), dpi=90))
     names = ["ensemble_curves.png", "p_fall.png"]
     if ens.scenario is not None:
-        from seoulfall.world import load_world
-
         world = load_world(ens.scenario)
         if world.ncells > 1 and len(world.district_codes) > 1:
             fig = plot_district_odds(ens, world)

@@ -17,12 +17,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from seoulfall import runfolder, safeload
+from seoulfall import report, runfolder, safeload
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
-from seoulfall.engine.states import COLUMNS, OCCASIONAL, SURVIVING
+from seoulfall.engine.states import COLUMNS, OCCASIONAL
 from seoulfall.engine.states import NAMES as STATE_NAMES
+from seoulfall.outcome import cast_fates
+from seoulfall.report import plot_curves
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario
+from seoulfall.snapshots import Snapshots
 
 #: States that always have a column; the others (``evacuated``, ``reserve``) appear once used.
 CORE_STATES = COLUMNS
@@ -57,23 +60,6 @@ def evacuated_from(events: list[dict], t_min: np.ndarray, codes: list[str]) -> n
             if code in index:
                 out[t_min >= e["t_min"], index[code]] += int(n)
     return out
-
-
-def last_standing(summary: dict) -> tuple[bool, list[str]]:
-    """Whether the summary's last districts never fell, and their English names."""
-    d = summary["districts"]
-    codes = summary["last_standing"]
-    return any(d[c]["fall_day"] is None for c in codes), [d[c]["name"] for c in codes]
-
-
-def cast_fates(records: list[dict]) -> dict:
-    """Each character's last record: ``{name: {state, t_min, day, district, survived}}``."""
-    fates = {}
-    for r in records:
-        fates[r["name"]] = {k: v for k, v in r.items() if k != "name"}
-    for f in fates.values():
-        f["survived"] = f["state"] in SURVIVING
-    return fates
 
 
 class Results:
@@ -247,8 +233,6 @@ class Results:
 
     def write_outputs(self, folder: str | Path) -> dict[str, float]:
         """Write the plots, the animation and ``report.html``; returns seconds per output."""
-        from seoulfall import report
-
         folder = Path(folder)
         timing = report.write_plots(self, folder)
         t0 = time.perf_counter()
@@ -275,16 +259,12 @@ class Results:
         cast = _read_records(folder / "cast.jsonl", ("name", "t_min", "day", "state"))
         snapshots = None
         if (folder / "snapshots.npz").exists():
-            from seoulfall.snapshots import Snapshots
-
             snapshots = Snapshots.load(folder / "snapshots.npz")
         return cls(sc, ts, dd, summary, events, cast, snapshots)
 
     # -- presentation ------------------------------------------------------------------
     def plot(self, ax=None, log: bool = False):
         """Epidemic curves: agents in each state against days. Returns the matplotlib Axes."""
-        from seoulfall.report import plot_curves
-
         return plot_curves(self.timeseries, ax=ax, log=log)
 
     def __repr__(self) -> str:

@@ -47,6 +47,8 @@ from seoulfall.schema import (
     Table,
     check_cell,
 )
+from seoulfall.world.raster import find_district
+from seoulfall.world.seoul import read_bridges, read_districts
 
 
 class World(Table):
@@ -527,8 +529,6 @@ class Scenario(Table):
                 )
             if m != "seoul":
                 continue  # a custom map's districts are checked when it is loaded
-            from seoulfall.world.raster import find_district
-            from seoulfall.world.seoul import read_districts
 
             rows = read_districts()
             try:
@@ -555,8 +555,6 @@ class Scenario(Table):
             )
         rows = bridges = None
         if m == "seoul":
-            from seoulfall.world.seoul import read_bridges, read_districts
-
             rows = read_districts()
             bridges = [b["name_en"] for b in read_bridges() if b["crossing"]]
         facts = MapFacts(
@@ -578,8 +576,6 @@ class Scenario(Table):
             if names and m in SYNTHETIC_MAPS:
                 raise ValueError(f"{where}: this map has no districts")
             if rows is not None:
-                from seoulfall.world.raster import find_district
-
                 for d in names:
                     try:
                         find_district(d, [r["code"] for r in rows], [r["name_en"] for r in rows])

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from seoulfall import runfolder
+from seoulfall import checkpoint, runfolder, safeload
+from seoulfall.checkpoint import RunState
 from seoulfall.engine import kernels as K
 from seoulfall.engine.params import build_params, cast_traits, night_params, noise_params
-from seoulfall.engine.population import Agents, create_agents, outbreak_district, start_cell
+from seoulfall.engine.population import (
+    Agents,
+    create_agents,
+    outbreak_district,
+    soldiers,
+    start_cell,
+)
+from seoulfall.engine.stepper import BackendError as BackendError  # re-exported: scripts catch it
 from seoulfall.engine.stepper import Stepper
+from seoulfall.playbook.runner import Playbook
 from seoulfall.results import Results
 from seoulfall.scenario import KST, SYNTHETIC_MAPS, Scenario, ScenarioError
 from seoulfall.snapshots import Recorder, frame_bytes
@@ -23,23 +31,8 @@ from seoulfall.world import Raster, load_world
 BACKENDS = ("cpu", "gpu")
 
 
-class BackendError(RuntimeError):
-    """The backend asked for cannot run here (no CUDA GPU for ``gpu``)."""
-
-
 class InvariantError(RuntimeError):
     """A broken invariant: a bug, never bad input."""
-
-
-@dataclass
-class RunState:
-    """What the run loop carries from step to step (saved in checkpoints)."""
-
-    step: int
-    times: list
-    records: list
-    snaps: Recorder
-    stepping: float = 0.0
 
 
 class Simulation:
@@ -101,8 +94,6 @@ class Simulation:
             self.stepper.add_sound(c, snd.loudness, snd.radius_m / self.world.cell_m, start, end)
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
-        from seoulfall.playbook.runner import Playbook
-
         self.playbook = Playbook(self)
         st = self.stepper
         self.cast_start = [
@@ -163,8 +154,6 @@ class Simulation:
 
     def soldiers_of(self, event) -> int:
         """Agents a ``deploy_soldiers`` event brings (its count, scaled on resident maps)."""
-        from seoulfall.engine.population import soldiers
-
         return soldiers(self.world, self.scenario, event)
 
     def cast_records(self) -> list[dict]:
@@ -227,8 +216,6 @@ class Simulation:
         checkpoint_keep : int
             Checkpoints kept in ``checkpoint_dir``: the newest ones (0: every one).
         """
-        from seoulfall import checkpoint
-
         t_start = time.perf_counter()
         self.stepper.warm_up()  # compile (or load the cache) outside the timed stepping
         compile_seconds = time.perf_counter() - t_start
@@ -366,8 +353,6 @@ def memory_needed(
     kept until the run is written (two copies at the end), the recorded rows and the map's
     own arrays.
     """
-    from seoulfall.engine.population import soldiers
-
     res = float(world.residents.sum())
     synthetic = world.name in SYNTHETIC_MAPS
     n = res if synthetic else res * scenario.population.scale
@@ -391,10 +376,8 @@ def check_fits(world: Raster, scenario: Scenario, snapshots: bool = False) -> No
 
     The snapshots count only with ``snapshots`` (a run that keeps them in memory).
     """
-    from seoulfall.safeload import memory_available
-
     need, n, frames = memory_needed(world, scenario, snapshots)
-    have = memory_available()
+    have = safeload.memory_available()
     if need > 0.9 * have:
         raise ScenarioError(
             f"this run needs about {need / 2**30:.1f} GiB ({n:,} agents, {frames:,} map "

@@ -32,12 +32,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from seoulfall import safeload
+from seoulfall import report, safeload
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine.states import NAMES as STATE_NAMES
 from seoulfall.engine.states import SURVIVING
+from seoulfall.report import plot_ensemble_curves
 from seoulfall.results import jsonl
 from seoulfall.scenario import Scenario, ScenarioError
+from seoulfall.simulation import Simulation, resolve
 
 CURVE_EVERY_MIN = 360.0
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -60,8 +62,6 @@ def run_one(raw: dict, overrides: dict, seed: int) -> dict:
 
     ``raw`` is ``Scenario.to_dict()``; the record is described in the module docstring.
     """
-    from seoulfall.simulation import Simulation
-
     sc = Scenario.from_dict(raw, {**overrides, "seed": int(seed)})
     t0 = time.perf_counter()
     res = Simulation(sc, threads=1).run()
@@ -194,15 +194,11 @@ class Ensemble:
 
     def plot(self):
         """The median and 50 % / 90 % bands of humans and zombies per combination (a Figure)."""
-        from seoulfall.report import plot_ensemble_curves
-
         return plot_ensemble_curves(self)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``ensemble.parquet``, ``ensemble_summary.json``, the plots and the report."""
         import io
-
-        from seoulfall import report
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -379,8 +375,6 @@ def ensemble(
     progress : callable, optional
         ``progress(done, total)`` after each run.
     """
-    from seoulfall.simulation import resolve
-
     sc = resolve(scenario, scale=scale, days=days, overrides=overrides)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:

@@ -24,8 +24,7 @@ from numba import config, cuda
 
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng
-from seoulfall.engine.stepper import Stepper
-from seoulfall.simulation import BackendError
+from seoulfall.engine.stepper import BackendError, Stepper
 
 THREADS_PER_BLOCK = 256
 

@@ -21,6 +21,7 @@ import numpy as np
 from seoulfall import safeload
 from seoulfall.engine import kernels as K
 from seoulfall.engine.parameters import FLOAT
+from seoulfall.engine.population import Agents
 
 #: Below this many agents a step runs in one chunk on the calling thread (no hand-off).
 #: Measured here (2 cores, the default scenario, same runs): 9.6 k agents, 2 days: 2.3-2.4 s
@@ -42,6 +43,10 @@ PARTS_PER_THREAD = 16
 #: default scenario is 5-15 % faster sorting every 128. (It once depended on the thread
 #: count alone, which left large one-thread runs sorting every 128 steps.)
 SORT_EVERY = (16, 128)
+
+
+class BackendError(RuntimeError):
+    """The backend asked for cannot run here (no CUDA GPU for ``gpu``)."""
 
 
 class Stepper:
@@ -427,8 +432,6 @@ class Stepper:
 
     def warm_up(self) -> None:
         """Compile (or load from cache) every kernel on a copy of tiny inputs."""
-        from seoulfall.engine.population import Agents
-
         tiny = Agents(
             cell=np.zeros(2, np.int32),
             state=np.array([0, 2], np.uint8),

@@ -1,5 +1,7 @@
 """Worlds: the raster type, Seoul, and the synthetic reference worlds."""
 
+from seoulfall.scenario import ScenarioError
+from seoulfall.world.hyosan import build_hyosan
 from seoulfall.world.raster import Raster, lattice, well_mixed
 from seoulfall.world.seoul import build_seoul_raster, load_seoul
 
@@ -10,14 +12,10 @@ def load_world(scenario) -> Raster:
     """The world a scenario names (``world.map``), built or loaded."""
     from pathlib import Path
 
-    from seoulfall.scenario import ScenarioError
-
     w = scenario.world
     if w.map == "seoul":
         return load_seoul(w.cell_m, w.river_width_m)
     if w.map == "hyosan":
-        from seoulfall.world.hyosan import build_hyosan
-
         return build_hyosan()
     if w.map == "well-mixed":
         return well_mixed(scenario.population.agents)

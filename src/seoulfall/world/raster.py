@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seoulfall.safeload import DamagedFile, expect, expect_unicode, read_npz
+
 #: Order of the four neighbours in :meth:`Raster.neighbour_table`: north, south, west, east.
 NEIGHBOUR_OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
@@ -159,8 +161,6 @@ class Raster:
         ValueError
             If the file is not a seoulfall world file.
         """
-        from seoulfall.safeload import DamagedFile, expect, expect_unicode, read_npz
-
         try:
             z = read_npz(path, str(path), limit=MAX_WORLD_BYTES)
             meta = json.loads(str(expect_unicode(z, "meta", str(path), ())))
