@@ -454,5 +454,12 @@ def test_the_playbook_sets_parameters_through_the_stepper_only_where_allowed():
     sim = Simulation(Scenario.load("seoul-falls", {"population.scale": 0.0005}), seed=0)
     sim.stepper.set_param("evac_remove", 1.0)
     assert sim.stepper.P[K.P_EVAC_REMOVE] == sim.stepper.P_night[K.P_EVAC_REMOVE] == 1.0
-    with pytest.raises(ValueError, match="scaled at night"):
-        sim.stepper.set_param("bite", 0.1)
+    with pytest.raises(ValueError, match="not settable"):
+        sim.stepper.set_param("bite", 0.1)  # the night scales it; no event sets it
+    with pytest.raises(ValueError, match="not a value an event may set"):
+        sim.stepper.set_param("evac_remove", 0.5)  # a switch
+    drift = sim.stepper.P[K.P_H_DRIFT]
+    with pytest.raises(ValueError, match="not a value an event may set"):
+        sim.stepper.set_param("h_drift", drift * 2)  # an event may only lower it
+    sim.stepper.set_param("h_drift", drift / 2)
+    assert sim.stepper.P[K.P_H_DRIFT] == sim.stepper.P_night[K.P_H_DRIFT] == drift / 2

@@ -486,7 +486,7 @@ def test_event_types_are_their_own_classes():
 
     sc = Scenario.load("hyosan")
     kinds = {e.type: type(e) for e in sc.events}
-    assert set(kinds) <= set(EVENT_TYPES) and len(EVENT_TYPES) == len(EVENT_CLASSES) == 6
+    assert set(kinds) <= set(EVENT_TYPES) and len(EVENT_TYPES) == len(EVENT_CLASSES) == 7
     for t, cls in kinds.items():
         assert issubclass(cls, EventBase) and EVENT_TYPES[EVENT_CLASSES.index(cls)] == t
     # a strike has no soldiers' count, a cordon no loudness: the fields belong to the type
@@ -494,3 +494,59 @@ def test_event_types_are_their_own_classes():
         not hasattr(kinds["airstrike"], "count") or "count" not in kinds["airstrike"].model_fields
     )
     assert "loudness" not in kinds["quarantine"].model_fields
+
+
+CURFEW = {"type": "curfew", "name": "martial law", "at_min": 0, "drift_factor": 0.0}
+
+
+def _far_humans_moved(events, steps=30):
+    """How many humans of Dobong-gu (far from the Gangnam outbreak) moved in ``steps``."""
+    sc = Scenario.load(
+        "seoul-falls-no-response", {"population.scale": 0.002, "human.drift_mps": 0.05}
+    ).override({"events": events})
+    sim = Simulation(sc, seed=3)
+    sim.playbook.fire_due(0)
+    a = sim.agents
+    far = sim.world.district_index("Dobong-gu")
+    who = np.flatnonzero((a.states() == K.HUMAN) & (a.cell >= 0))
+    who = who[sim.cell_district[a.cell[who]] == far]
+    ids, cells = a.aid[who].copy(), a.cell[who].copy()
+    sim.advance(0, steps)
+    now = dict(zip(a.aid.tolist(), a.cell.tolist()))
+    return len(ids), sum(now[i] != c for i, c in zip(ids.tolist(), cells.tolist()))
+
+
+def test_a_curfew_keeps_people_home_and_leaves_fleeing_alone():
+    n, moved_free = _far_humans_moved([])
+    n2, moved_curfew = _far_humans_moved([CURFEW])
+    assert n == n2 > 500
+    assert moved_free > 0.1 * n  # 30 steps of drift move many of them
+    assert moved_curfew == 0  # nobody there senses a zombie: nobody moves
+    # near the outbreak people still flee: the curfew changes only the drift speed
+    sc = Scenario.load("seoul-falls-no-response", {"population.scale": 0.002}).override(
+        {"events": [CURFEW]}
+    )
+    sim = Simulation(sc, seed=3)
+    rec = sim.playbook.fire_due(0)[0]
+    assert rec["type"] == "curfew" and rec["drift_factor"] == 0.0
+    assert sim.stepper.P[K.P_H_DRIFT] == 0.0 and sim.stepper.P[K.P_H_FLEE] > 0.0
+
+
+def test_a_run_with_a_curfew_resumes_to_the_same_results(tmp_path):
+    curfew = {**CURFEW, "at_min": 90, "drift_factor": 0.25}
+    sc = Scenario.load(
+        "seoul-falls-no-response", {"population.scale": 0.001, "time.days": 0.25}
+    ).override({"events": [curfew]})
+    first = Simulation(sc, seed=1)
+    whole_drift = first.stepper.P[K.P_H_DRIFT]
+    whole = first.run(checkpoint_every=60, checkpoint_dir=tmp_path, checkpoint_keep=0)
+    ckpts = sorted(tmp_path.glob("ckpt-*.json"))
+    for later in ckpts[2:]:  # written after the curfew: the changed drift is in the file
+        later.unlink()
+        later.with_suffix(".npz").unlink()
+    sim = Simulation(sc, seed=1)
+    resumed = sim.run(checkpoint_every=60, checkpoint_dir=tmp_path, resume=True)
+    assert sim.resumed_from == 120  # from the checkpoint written after the curfew (step 90)
+    assert sim.stepper.P[K.P_H_DRIFT] == whole_drift * 0.25
+    assert resumed.timeseries.equals(whole.timeseries) and resumed.events == whole.events
+    assert resumed.summary["final"] == whole.summary["final"]

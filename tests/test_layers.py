@@ -58,7 +58,7 @@ def test_no_import_circles():
         state[m] = 1
         for n in sorted(graph.get(m, ())):
             if state.get(n) == 1:
-                cycle = trail[trail.index(n):] + [n] if n in trail else [m, n]
+                cycle = trail[trail.index(n) :] + [n] if n in trail else [m, n]
                 # a package importing its own submodule is its normal way of working
                 if not all(b.startswith(a + ".") for a, b in zip(cycle, cycle[1:])):
                     pytest.fail("import circle: " + " -> ".join(cycle))

@@ -49,6 +49,9 @@ class Param:
     the vector's parameters already computed to their values (a parameter may depend on
     those before it). ``width`` slots are reserved (a small table; ``value`` returns a
     sequence). ``night``: the ordinary zombies' night factor multiplies it at night.
+    ``settable``: how an event may change it during a run (``Stepper.set_param``, and what a
+    checkpoint may then hold): ``"switch"`` turns it on or off (0 or 1), ``"lower"`` sets it
+    between 0 and the scenario's value; unset, nothing changes it after set-up.
     """
 
     name: str
@@ -56,6 +59,15 @@ class Param:
     value: Callable[[Any, Units, dict], Any]
     width: int = 1
     night: bool = False
+    settable: str | None = None
+
+    def allows(self, value: float, scenario_value: float) -> bool:
+        """Whether an event may have set this parameter to ``value``."""
+        if self.settable == "switch":
+            return value in (0.0, 1.0)
+        if self.settable == "lower":
+            return math.isfinite(value) and 0.0 <= value <= scenario_value
+        return value == scenario_value
 
 
 class Vector:
@@ -135,8 +147,8 @@ FLOAT = Vector((
           lambda sc, u, f: -math.expm1(-sc.zombie.evolve_rate_per_day * u.dt / 1440.0)),
     Param("h_flee", "a human's hops per step when fleeing",
           lambda sc, u, f: u.hops(sc.human.flee_mps)),
-    Param("h_drift", "a human's hops per step when drifting",
-          lambda sc, u, f: u.hops(sc.human.drift_mps)),
+    Param("h_drift", "a human's hops per step when drifting (a curfew lowers it)",
+          lambda sc, u, f: u.hops(sc.human.drift_mps), settable="lower"),
     Param("z_chase", "a zombie's hops per step when chasing",
           lambda sc, u, f: u.hops(sc.zombie.speed_mps), night=True),
     Param("z_wander", "a zombie's hops per step when wandering",
@@ -183,7 +195,7 @@ FLOAT = Vector((
           lambda sc, u, f: sc.infection.wound_median_min),
     Param("wound_sigma", "log-normal sigma of it", lambda sc, u, f: sc.infection.wound_sigma),
     Param("evac_remove", "1: evacuees who reach the target leave the map (set by `evacuate`)",
-          lambda sc, u, f: 0.0),
+          lambda sc, u, f: 0.0, settable="switch"),
 ))  # fmt: skip
 
 #: The integer vector ``IP``.

@@ -97,6 +97,7 @@ class Stepper:
         self.nbr = nbr
         self.P, self.IP = P, IP
         self.P_night = P if P_night is None else P_night
+        self.P0, self.P0_night = self.P.copy(), self.P_night.copy()  # as the scenario set them
         self.is_night = is_night  # step -> bool; None: never night
         self.seed = int(seed)
         n = agents.n
@@ -210,12 +211,12 @@ class Stepper:
             or (0 <= nr[0] <= nr[1] < self.ny and 0 <= nr[2] <= nr[3] < self.nx)
         ):
             raise bad(f"{what}: noise_region is not a box on the map")
-        ev = FLOAT.slot("evac_remove")  # events only switch evacuees' removal on or off
-        for name in ("P", "P_night"):
-            have, want = got[name], getattr(self, name)
-            other = np.arange(have.size) != ev
-            if not np.array_equal(have[other], want[other]) or have[ev] not in (0, 1):
-                raise bad(f"{what}: {name} differs from this scenario's parameters")
+        for name in ("P", "P_night"):  # only what events may set can differ from the scenario's
+            have, want = got[name], self.P0 if name == "P" else self.P0_night
+            for p in FLOAT.params:
+                i = FLOAT.slot(p.name)
+                if not p.allows(float(have[i]), float(want[i])):
+                    raise bad(f"{what}: {name} differs from this scenario's parameters")
         R(got["cast_state"], 0, len(K.STATE_NAMES) - 1, "cast_state", what)
         R(got["cast_cell"], -1, ncells - 1, "cast_cell", what)
         sources = []
@@ -318,13 +319,15 @@ class Stepper:
     def set_param(self, name: str, value: float) -> None:
         """Set a float parameter for day and night steps: the playbook's one way in.
 
-        Only parameters the night leaves alone may be set (else the night's copy would need
-        the factor).
+        Only parameters declared ``settable`` (``engine/parameters.py``), to a value their
+        declaration allows; none the night scales.
         """
         p = FLOAT.params[FLOAT.names().index(name)]
-        if p.night:
-            raise ValueError(f"parameter {name!r} is scaled at night: it cannot be set alone")
         i = FLOAT.slot(name)
+        if p.settable is None or p.night:
+            raise ValueError(f"parameter {name!r} is not settable during a run")
+        if not p.allows(value, self.P0[i]):
+            raise ValueError(f"parameter {name!r}: {value} is not a value an event may set")
         self.P[i] = self.P_night[i] = value
 
     def params_at(self, step: int) -> np.ndarray:

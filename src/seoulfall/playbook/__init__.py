@@ -18,13 +18,16 @@ from pydantic import Discriminator, Tag
 from seoulfall.playbook.airstrike import Airstrike
 from seoulfall.playbook.base import TRIGGERS, WHEN, EventBase, MapFacts, PlacedEvent
 from seoulfall.playbook.bridges import CloseBridges
+from seoulfall.playbook.curfew import Curfew
 from seoulfall.playbook.evacuate import Evacuate
 from seoulfall.playbook.lure import SoundLure
 from seoulfall.playbook.quarantine import Quarantine
 from seoulfall.playbook.soldiers import DeploySoldiers
 
 #: Every event type, in the order the documentation lists them.
-EVENT_CLASSES = (Quarantine, CloseBridges, SoundLure, Airstrike, DeploySoldiers, Evacuate)
+EVENT_CLASSES = (
+    Quarantine, CloseBridges, SoundLure, Airstrike, DeploySoldiers, Evacuate, Curfew,
+)  # fmt: skip
 EVENT_TYPES = tuple(c.model_fields["type"].annotation.__args__[0] for c in EVENT_CLASSES)
 
 
@@ -42,7 +45,8 @@ Event = Annotated[
     | Annotated[SoundLure, Tag("sound_lure")]
     | Annotated[Airstrike, Tag("airstrike")]
     | Annotated[DeploySoldiers, Tag("deploy_soldiers")]
-    | Annotated[Evacuate, Tag("evacuate")],
+    | Annotated[Evacuate, Tag("evacuate")]
+    | Annotated[Curfew, Tag("curfew")],
     Discriminator(
         _type_of,
         custom_error_type="event_type",
@@ -70,7 +74,7 @@ def from_flat(table: Any) -> Any:
 
 
 __all__ = [
-    "EVENT_CLASSES", "EVENT_TYPES", "TRIGGERS", "WHEN", "Airstrike", "CloseBridges",
+    "EVENT_CLASSES", "EVENT_TYPES", "TRIGGERS", "WHEN", "Airstrike", "CloseBridges", "Curfew",
     "DeploySoldiers", "Evacuate", "Event", "EventBase", "MapFacts", "PlacedEvent", "Quarantine",
     "SoundLure", "from_flat",
 ]  # fmt: skip
