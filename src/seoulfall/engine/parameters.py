@@ -3,15 +3,15 @@
 The compiled pass reads its parameters from two flat vectors, a float one (``P``) and an
 integer one (``IP``), by fixed slots: numba compiles ``P[P_BITE]`` into one load at a constant
 offset, which is as fast as a named field. The slots used to be numbered by hand in
-``kernels.py`` while ``params.py`` filled them and ``night_params`` listed which the night
+``kernels`` while ``params.py`` filled them and ``night_params`` listed which the night
 scales, three lists kept in step by hand. Now each parameter is one :class:`Param` in
 :data:`FLOAT` or :data:`INT` below; its slot is its position there, the kernels name their
 constants from it (``P_BITE = FLOAT.slot("bite")``, checked at import), and
 :func:`seoulfall.engine.params.build_params` fills the vectors by walking the same list.
 
 Adding a parameter is one line here (append it: slots are positions, and a checkpoint holds
-the vectors), one constant in ``kernels.py`` where the rule reads it, and the rule itself
-(in ``kernels.agent_step`` and its executable specification ``plain.py``).
+the vectors), one constant in ``kernels/layout.py``, and the rule that reads it (in
+``kernels/agent.py`` and its executable specification ``plain.py``).
 
 This module imports nothing of the package: the scenario reaches it as duck-typed
 attributes (``sc.zombie.bite_rate``), so the kernels can import it without a circle.

@@ -1,0 +1,266 @@
+"""The fused pass over the agents in chunks, its counting without atomics, and the tallies."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from seoulfall.engine import rng
+from seoulfall.engine.kernels.agent import _key_tuple, agent_step
+from seoulfall.engine.kernels.layout import (
+    C_ATT,
+    C_KILLS,
+    C_STR,
+    DEAD,
+    EV_CARRIER,
+    EV_KILL,
+    EVOLVED,
+    HUMAN,
+    HYBRID,
+    I_UNITS,
+    IMMUNE_ATTACK,
+    INFECTED,
+    LEVEL_SHIFT,
+    NLIVING,
+    NO_ROW,
+    P_H_DRIFT,
+    P_MASS_ACTION,
+    P_W_NEIGHBOUR,
+    P_W_OWN,
+    SHELTER,
+    STATE_MASK,
+    STATE_NAMES,
+    ZOMBIE,
+)
+
+
+@njit(cache=True, nogil=True)
+def merge_overflow(nxt, ovf, novf, ev, nev, n, IP):
+    """Add what the chunks could not count in their own cell ranges, then the events.
+
+    An overflow entry is ``cell << 8 | byte`` (the agent's state byte; a sheltered human
+    adds no strength: it cannot fight from its shelter); an event is ``cell << 2 | kind``:
+    a zombie destroyed there (``EV_KILL``) or a hybrid's attack (``EV_CARRIER``,
+    ``EV_IMMUNE``).
+    """
+    nchunks = novf.size
+    for ch in range(nchunks):
+        for j in range(ch * n // nchunks, novf[ch]):
+            c = ovf[j] >> 8
+            b = ovf[j] & 255
+            s = b & STATE_MASK
+            nxt[c, s] += 1
+            if s == HUMAN and (b & SHELTER) == 0:
+                nxt[c, C_STR] += IP[I_UNITS + (b >> LEVEL_SHIFT)]
+        for j in range(ch * n // nchunks, nev[ch]):
+            c = ev[j] >> 2
+            kind = ev[j] & 3
+            if kind == EV_KILL:
+                nxt[c, C_KILLS] += 1
+            elif kind == EV_CARRIER:
+                nxt[c, C_ATT] += 1
+            else:
+                nxt[c, C_ATT] += IMMUNE_ATTACK
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def pass_chunk(
+    ch,
+    keys,
+    cell,
+    state,
+    timer,
+    aid,
+    nbr,
+    cnt,
+    fz,
+    fh,
+    fe,
+    fy,
+    fs,
+    fn,
+    fv,
+    zk,
+    P,
+    IP,
+    CT,
+    cst,
+    ccell,
+    nx,
+    nxt,
+    bounds,
+    ovf,
+    novf,
+    ev,
+    nev,
+    stats,
+):
+    """One chunk of the pass: agents ``[ch n / nchunks, (ch + 1) n / nchunks)``.
+
+    ``keys``: the step's random-stream keys (:func:`step_keys`), an array, read into a tuple
+    (held in registers; array elements would be re-read for every agent). Compiled without
+    reference counting (it allocates nothing), so that the per-agent function inlined into
+    its loop costs no atomic reference-count operations on its array arguments.
+
+    ``fz``, ``fh``, ``fe``, ``fy``: zombies humans sense, humans zombies sense, humans evolved
+    zombies sense, zombies hybrids hear (box sums); ``fs``, ``fn``: scheduled sound and the
+    noise of fights (float fields); ``fv``: steps to the evacuation target; ``zk``: the
+    per-step probability that a zombie standing in the cell is shot (a guarded line).
+    ``CT`` holds the named characters' traits (speed, alertness, self-control) by agent id;
+    the pass writes their state and cell into ``cst`` and ``ccell``.
+    """
+    n = cell.size
+    nchunks = bounds.size - 1
+    kt = _key_tuple(keys)
+    general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
+    fast = not general and P[P_H_DRIFT] < 1.0
+    # the fast path's drift draw as one integer compare (``rng.unit_threshold``)
+    drift_bits = rng.unit_threshold(P[P_H_DRIFT]) if fast else np.uint64(0)
+    blo = bounds[ch]
+    bhi = bounds[ch + 1]
+    nxt[blo:bhi] = 0
+    lo = ch * n // nchunks
+    hi = (ch + 1) * n // nchunks
+    no = lo
+    ne = lo
+    t0 = t1 = t2 = t3 = t4 = 0
+    zr0 = zc0 = NO_ROW
+    zr1 = zc1 = -1
+    # the row of cell c: (c + 0.5) / nx lies at least 0.5 / nx from an integer, far more
+    # than the rounding of two double operations for any raster below 10^12 cells
+    inv_nx = 1.0 / nx
+    for i in range(lo, hi):
+        c, st, nsb, units, evc = agent_step(
+            i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
+            IP, CT, cst, ccell, fast, general, drift_bits,
+        )  # fmt: skip
+        if evc >= 0:
+            ev[ne] = evc
+            ne += 1
+        if st >= DEAD:
+            continue
+        # count: into this chunk's own cell range, or the overflow list
+        if blo <= c < bhi:
+            nxt[c, st] += 1
+            nxt[c, C_STR] += units
+        else:
+            ovf[no] = (np.int64(c) << 8) | nsb
+            no += 1
+        if st == HUMAN:
+            t0 += 1
+        elif st == HYBRID:
+            t4 += 1
+        else:
+            if st == INFECTED:
+                t1 += 1
+            elif st == ZOMBIE:
+                t2 += 1
+            else:
+                t3 += 1
+            rr = int((c + 0.5) * inv_nx)  # c // nx, exact (see above), without a division
+            cc = c - rr * nx
+            zr0 = min(zr0, rr)
+            zr1 = max(zr1, rr)
+            zc0 = min(zc0, cc)
+            zc1 = max(zc1, cc)
+    stats[ch, 0] = t0
+    stats[ch, 1] = t1
+    stats[ch, 2] = t2
+    stats[ch, 3] = t3
+    stats[ch, 4] = t4
+    stats[ch, 5] = zr0
+    stats[ch, 6] = zr1
+    stats[ch, 7] = zc0
+    stats[ch, 8] = zc1
+    novf[ch] = no
+    nev[ch] = ne
+
+
+#: The arguments of ``pass_chunk`` after ``ch``, by name: callers build them by name
+#: (``Stepper._pass_args``), so that the order is said once, here in the signature.
+PASS_ARGS = pass_chunk.py_func.__code__.co_varnames[1 : pass_chunk.py_func.__code__.co_argcount]
+
+_PASS_BOUNDS = PASS_ARGS.index("bounds")  # where ``bounds`` sits among them
+
+
+@njit(cache=True, nogil=True)
+def combine_stats(stats, bbox, totals):
+    """Totals per living state and the threat box, from the chunks' statistics."""
+    bbox[0] = bbox[2] = NO_ROW
+    bbox[1] = bbox[3] = -1
+    totals[:] = 0
+    for ch in range(stats.shape[0]):
+        for j in range(NLIVING):
+            totals[j] += stats[ch, j]
+        bbox[0] = min(bbox[0], stats[ch, 5])
+        bbox[1] = max(bbox[1], stats[ch, 6])
+        bbox[2] = min(bbox[2], stats[ch, 7])
+        bbox[3] = max(bbox[3], stats[ch, 8])
+
+
+@njit(cache=True)
+def count_cells(cell, state, cnt, IP):
+    """Per-cell counts of the living states, from scratch."""
+    cnt[:] = 0
+    for i in range(cell.size):
+        s = state[i] & STATE_MASK
+        if s < NLIVING and cell[i] >= 0:
+            cnt[cell[i], s] += 1
+            if s == HUMAN and (state[i] & SHELTER) == 0:
+                cnt[cell[i], C_STR] += IP[I_UNITS + (state[i] >> LEVEL_SHIFT)]
+
+
+@njit(cache=True)
+def threat_bbox(cnt, nx, bbox):
+    """Bounding box (rmin, rmax, cmin, cmax) of cells with infected, zombies or evolved."""
+    bbox[0] = bbox[2] = NO_ROW
+    bbox[1] = bbox[3] = -1
+    for c in range(cnt.shape[0]):
+        if cnt[c, INFECTED] + cnt[c, ZOMBIE] + cnt[c, EVOLVED] > 0:
+            r = c // nx
+            q = c - r * nx
+            bbox[0] = min(bbox[0], r)
+            bbox[1] = max(bbox[1], r)
+            bbox[2] = min(bbox[2], q)
+            bbox[3] = max(bbox[3], q)
+
+
+@njit(cache=True)
+def chunk_bounds(cell, nchunks, ncells, bounds):
+    """Cell ranges owned by each chunk: split where the (sorted) agent array splits.
+
+    A running maximum keeps the ranges disjoint and ordered even when agents are not sorted;
+    sorting only makes the overflow list short.
+    """
+    n = cell.size
+    bounds[0] = 0
+    for ch in range(1, nchunks):
+        c = cell[ch * n // nchunks] if n > 0 else 0
+        if c < 0:
+            c = ncells
+        bounds[ch] = min(ncells, max(bounds[ch - 1], c))
+    bounds[nchunks] = ncells
+
+
+@njit(cache=True)
+def tally(cell, state, cell_district, ndistricts):
+    """Agents per (district, state); row ``ndistricts`` holds agents off the map."""
+    out = np.zeros((ndistricts + 1, len(STATE_NAMES)), np.int64)
+    for i in range(cell.size):
+        c = cell[i]
+        out[cell_district[c] if c >= 0 else ndistricts, state[i] & STATE_MASK] += 1
+    return out
+
+
+@njit(parallel=True, cache=True)
+def pass_parallel(nthreads, *args):
+    """Every chunk of the pass on ``nthreads`` numba threads, dealt out in turn.
+
+    ``args``: those of :func:`pass_chunk` after ``ch``. Thread ``t`` steps chunks ``t, t +
+    nthreads, ...``: neighbouring chunks cost alike, so dealing them out balances the threads
+    where one range per thread would not (numba's ``prange`` schedules statically).
+    """
+    nchunks = args[_PASS_BOUNDS].size - 1
+    for t in prange(nthreads):
+        for ch in range(t, nchunks, nthreads):
+            pass_chunk(ch, *args)
