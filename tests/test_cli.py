@@ -337,3 +337,19 @@ def test_off_a_terminal_the_run_says_what_it_is_doing(tmp_path, monkeypatch, cap
     days = [ln for ln in lines if ": day " in ln]
     assert len(days) == 6 and "day 0.25 of 0.25 (100 %)" in days[-1]
     assert lines[-1].startswith("seoulfall: writing the plots")
+
+
+def test_install_script_says_what_is_missing_in_one_line(tmp_path):
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "install.sh", tmp_path / "install.sh")
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": str(tmp_path / "no-python-here")}
+    r = subprocess.run(
+        ["sh", str(tmp_path / "install.sh")], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 2 and "not found" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / ".venv").exists()
+    assert subprocess.run(["sh", "-n", str(root / "install.sh")]).returncode == 0
