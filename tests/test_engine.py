@@ -125,7 +125,8 @@ def test_the_pass_runs_on_every_thread_asked_for(small_seoul, monkeypatch):
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has one thread on this machine")
     monkeypatch.setattr(stepper, "SERIAL_BELOW", 0)
-    sc = small_seoul.override({"time.days": 0.05})
+    # every step on all threads (the tuner's one-thread trials are tested on their own)
+    sc = small_seoul.override({"time.days": 0.05, "engine.tune_threads": False})
     seen = []
     real = kernels.pass_parallel
 
@@ -141,6 +142,56 @@ def test_the_pass_runs_on_every_thread_asked_for(small_seoul, monkeypatch):
     assert sim.stepper.nthreads == 2
     assert len(seen) == sim.nsteps
     assert set(seen) == {2}
+
+
+def test_the_thread_tuner_steps_on_the_faster_after_each_trial():
+    from seoulfall.engine.stepper import ThreadTuner
+
+    t = ThreadTuner(2, every=32, steps=4)
+    assert [t.threads_for(s) for s in range(10)] == [1] * 4 + [2] * 4 + [2, 2]
+    for s in range(8):  # one thread takes 3 ms a step, two take 5 ms (a busy machine)
+        t.record(s, t.threads_for(s), 0.003 if t.threads_for(s) == 1 else 0.005)
+    assert t.best == 1 and t.threads_for(20) == 1 and (t.trials, t.chose_one) == (1, 1)
+    for s in range(32, 40):  # the load is gone: two threads are faster again
+        t.record(s, t.threads_for(s), 0.003 if t.threads_for(s) == 1 else 0.002)
+    assert t.best == 2 and t.threads_for(60) == 2 and (t.trials, t.chose_one) == (2, 1)
+    t.record(50, 2, 99.0)  # outside a trial: not counted
+    assert t.spent == {1: 0.0, 2: 0.0}
+    assert ThreadTuner(1).threads_for(3) == 1
+
+
+def test_switching_threads_mid_run_changes_nothing(small_seoul, monkeypatch):
+    from seoulfall.engine import stepper
+
+    monkeypatch.setattr(stepper, "SERIAL_BELOW", 0)
+    sc = small_seoul.override({"time.days": 0.25})
+
+    class Flipping(stepper.ThreadTuner):
+        """Chooses the other count after every trial, whatever the timings."""
+
+        def record(self, step, threads, seconds):
+            super().record(step, threads, seconds)
+            if step % self.every == 2 * self.steps - 1:
+                self.best = 1 if self.trials % 2 else self.most
+
+    tuned = Simulation(sc, seed=5, threads=2)
+    tuned.stepper.tuner = Flipping(2, every=24, steps=3)
+    used = []
+    real = tuned.stepper._pass
+
+    def spy(step):
+        used.append(tuned.stepper._k)
+        return real(step)
+
+    tuned.stepper._pass = spy
+    r_tuned = tuned.run()
+    static = Simulation(sc.override({"engine.tune_threads": False}), seed=5, threads=2)
+    r_static = static.run()
+    assert static.stepper.tuned is False and set(used) == {1, 2} and used.count(1) > 50
+    assert r_tuned.timeseries.equals(r_static.timeseries)
+    assert r_tuned.districts.equals(r_static.districts)
+    for x, y in zip(agents_by_id(tuned), agents_by_id(static)):
+        assert np.array_equal(x, y)
 
 
 def test_different_seeds_differ(small_seoul):

@@ -407,6 +407,11 @@ class Engine(Table):
         "50,000 agents, 128 below (where they fit in the caches: measured no faster more "
         "often)",
     )
+    tune_threads: bool = Field(
+        True,
+        description="with several threads, measure every 256 steps whether one thread is "
+        "faster (a busy machine) and step on the faster; false: always all threads",
+    )
 
 
 class Output(Table):

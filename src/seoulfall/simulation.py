@@ -84,6 +84,7 @@ class Simulation:
             is_night=night_table(clock, self.nsteps).__getitem__,
             cast_traits=cast_traits(scenario),
             noise=noise_params(scenario, self.world.cell_m),
+            tune_threads=scenario.engine.tune_threads,
         )
         gen = np.random.default_rng([self.seed, 100, 2])
         dt = clock.dt_min

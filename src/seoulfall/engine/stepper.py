@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,6 +44,51 @@ PARTS_PER_THREAD = 16
 #: default scenario is 5-15 % faster sorting every 128. (It once depended on the thread
 #: count alone, which left large one-thread runs sorting every 128 steps.)
 SORT_EVERY = (16, 128)
+#: With several threads the stepper measures which is faster now, one thread or all of them:
+#: every ``TUNE_EVERY`` steps it times ``TUNE_STEPS`` steps on one thread, then as many on all,
+#: and steps on the faster until the next trial. The split of the work is static (each
+#: thread's parts are dealt out before the step), so a thread that the operating system
+#: suspends for another busy process holds up the whole step: measured here (2 cores, the
+#: default scenario, 2 days), 15.8 s on two threads against 19.4 s on one on a quiet
+#: machine, but 30.3 s against 19.3 s with one other busy process. Results never depend on
+#: the thread count, so switching changes only speed. (``engine.tune_threads = false``
+#: keeps every step on all threads.)
+TUNE_EVERY = 256
+TUNE_STEPS = 8
+
+
+class ThreadTuner:
+    """Chooses, by measurement, how many threads the next steps use: one, or all ``most``."""
+
+    def __init__(self, most: int, every: int = TUNE_EVERY, steps: int = TUNE_STEPS):
+        self.most, self.every, self.steps = most, every, steps
+        self.best = most
+        self.spent = {1: 0.0, most: 0.0}  # seconds of the current trial's steps
+        self.trials = 0  # trials decided so far
+        self.chose_one = 0  # of which for one thread
+
+    def threads_for(self, step: int) -> int:
+        """Threads for ``step``: a trial's, or the faster of the last trial."""
+        if self.most == 1:
+            return 1
+        phase = step % self.every
+        if phase < self.steps:
+            return 1
+        if phase < 2 * self.steps:
+            return self.most
+        return self.best
+
+    def record(self, step: int, threads: int, seconds: float) -> None:
+        """The time a step took; at a trial's end, choose the faster for the next steps."""
+        phase = step % self.every
+        if self.most == 1 or phase >= 2 * self.steps:
+            return
+        self.spent[threads] += seconds
+        if phase == 2 * self.steps - 1:  # the trial is complete
+            self.best = 1 if self.spent[1] < self.spent[self.most] else self.most
+            self.trials += 1
+            self.chose_one += self.best == 1
+            self.spent = {1: 0.0, self.most: 0.0}
 
 
 class BackendError(RuntimeError):
@@ -76,6 +122,9 @@ class Stepper:
     noise : tuple, optional
         ``(radius_cells, loudness, keep)`` of the noise of fights: each zombie destroyed adds
         a disc of that radius and loudness, which fades by ``keep`` per step.
+    tune_threads : bool
+        With several threads, choose by measurement between one thread and all of them
+        (:class:`ThreadTuner`); False steps on all of them.
     """
 
     def __init__(
@@ -91,6 +140,7 @@ class Stepper:
         is_night=None,
         cast_traits=None,
         noise=(0.0, 0.0, 0.0),
+        tune_threads: bool = True,
     ):
         self.agents = agents
         self.ny, self.nx = shape
@@ -106,6 +156,10 @@ class Stepper:
         )
         self.nthreads = 1 if n < SERIAL_BELOW else self.threads  # threads the steps use
         self.nchunks = self.nthreads * (PARTS_PER_THREAD if self.nthreads > 1 else 1)  # parts
+        # threads the next steps use: all, or one where measured faster (``ThreadTuner``)
+        self.tuner = ThreadTuner(self.nthreads if tune_threads else 1)
+        self.tuned = tune_threads
+        self._k = self.nthreads
         ncells = self.ny * self.nx
         self.cnt = np.zeros((ncells, K.NCOLS), np.int32)
         self.work = np.zeros_like(self.cnt)
@@ -280,9 +334,13 @@ class Stepper:
             K.render_sources(self.fs, self.nx, self.ny, src)
 
     def _each_chunk(self, fn, *args) -> None:
-        """Run ``fn(ch, *args)`` for every thread's chunk: 0 here, the others on the pool."""
-        if self.pool is None:
-            fn(0, *args)
+        """Run ``fn(ch, *args)`` for every thread's chunk: 0 here, the others on the pool.
+
+        On one thread (``_k``, the tuner's choice) every chunk runs here, in turn.
+        """
+        if self.pool is None or self._k == 1:
+            for ch in range(self.nthreads):
+                fn(ch, *args)
             return
         futures = [self.pool.submit(fn, ch, *args) for ch in range(1, self.nthreads)]
         fn(0, *args)
@@ -311,8 +369,8 @@ class Stepper:
             self.tiles, self.near, self.need, self.dirty, self.ftmp, self.fields,
             self.every_tile,
         )  # fmt: skip
-        if self.nthreads > 1:
-            K.compute_fields_parallel(self.nthreads, *args)
+        if self._k > 1:
+            K.compute_fields_parallel(self._k, *args)
         else:
             K.compute_fields(*args)
 
@@ -336,21 +394,39 @@ class Stepper:
             return self.P_night
         return self.P
 
+    #: The arguments of the pass that change from step to step (the others are the stepper's
+    #: own arrays, under the same names, filled in place).
+    _STEP_ARGS = ("cell", "state", "timer", "aid", "cnt", "nxt", "P")
+    #: The stepper's attributes passed under another name.
+    _RENAMED = {"cst": "cast_state", "ccell": "cast_cell"}
+
     def _pass_args(self, step, cur, nxt) -> tuple:
         """The arguments of ``kernels.pass_chunk`` after ``ch``, in the order of its signature.
 
         Built by name (``kernels.PASS_ARGS``): a stepper array is passed under its own
-        name, so two arrays of one type cannot trade places unnoticed.
+        name, so two arrays of one type cannot trade places unnoticed. The arrays that stay
+        the same are looked up once per ``advance`` (:meth:`_begin`); a step fills in the
+        rest (a few microseconds less a step than looking every one up).
         """
+        if getattr(self, "_arg_base", None) is None:
+            self._bind_args()
         a = self.agents
         na = self.n_active  # views of the same dtype and layout: no new compilation
         K.step_keys(self.seed, step, self.keys)
-        given = {
-            "cell": a.cell[:na], "state": a.state[:na], "timer": a.timer[:na], "aid": a.aid[:na],
-            "cnt": cur, "nxt": nxt, "P": self.params_at(step), "cst": self.cast_state,
-            "ccell": self.cast_cell,
-        }  # fmt: skip
-        return tuple(given[k] if k in given else getattr(self, k) for k in K.PASS_ARGS)
+        args = self._arg_base.copy()
+        i = self._arg_at
+        args[i["cell"]], args[i["state"]] = a.cell[:na], a.state[:na]
+        args[i["timer"]], args[i["aid"]] = a.timer[:na], a.aid[:na]
+        args[i["cnt"]], args[i["nxt"]], args[i["P"]] = cur, nxt, self.params_at(step)
+        return tuple(args)
+
+    def _bind_args(self) -> None:
+        """Look up the pass's unchanging arguments by name (see :meth:`_pass_args`)."""
+        self._arg_at = {k: K.PASS_ARGS.index(k) for k in self._STEP_ARGS}
+        self._arg_base = [
+            None if k in self._STEP_ARGS else getattr(self, self._RENAMED.get(k, k))
+            for k in K.PASS_ARGS
+        ]
 
     # -- the step sequence: one for every backend ------------------------------------------
     def advance(self, step0: int, nsteps: int) -> None:
@@ -364,12 +440,18 @@ class Stepper:
         ncast = int(self.IP[K.I_NCAST])
         radius, loud, keep = self.noise
         self._begin()
+        tune = self.tuned and self.nthreads > 1
         for step in range(step0, step0 + nsteps):
+            if tune:
+                self._k = self.tuner.threads_for(step)
+                t0 = time.perf_counter()
             self._fields(self._counts_now())
             if self.sources:
                 self._sound(step)
             before = self.cast_state.copy() if ncast else None
             span = self._pass(step)
+            if tune:
+                self.tuner.record(step, self._k, time.perf_counter() - t0)
             if loud > 0.0:
                 K.fight_noise(
                     self.fn, self.ev, self.nev, span, self.nx, self.ny,
@@ -390,6 +472,7 @@ class Stepper:
         """Before the steps of an ``advance``: the chunks, and numba's threads."""
         a = self.agents
         self._cur, self._nxt = self.cnt, self.work
+        self._bind_args()  # the stepper's arrays as they are now (a checkpoint may replace some)
         sort_every = int(self.IP[K.I_SORT_EVERY])
         if sort_every < 0:  # auto: often once the agents outgrow the caches
             sort_every = SORT_EVERY[0] if a.n >= SERIAL_BELOW else SORT_EVERY[1]
@@ -414,8 +497,10 @@ class Stepper:
         args = self._pass_args(step, self._cur, self._nxt)
         if self.pool is None:
             K.pass_chunk(0, *args)
+        elif self._k == 1:  # the tuner found one thread faster: stay out of the thread pool
+            K.pass_serial(*args)
         else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
-            K.pass_parallel(self.nthreads, *args)
+            K.pass_parallel(self._k, *args)
         K.merge_overflow(self._nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active, self.IP)
         K.combine_stats(self.stats, self.bbox, self.totals)
         return self.n_active
@@ -458,6 +543,7 @@ class Stepper:
         s.advance(0, 1)
         if self.nthreads > 1:  # the parallel wrappers cost seconds to compile: only if used
             K.pass_parallel(1, *s._pass_args(1, s.cnt, s.work))
-            s.nthreads = 2  # so that _fields takes (and compiles) its two-thread path
+            K.pass_serial(*s._pass_args(1, s.cnt, s.work))
+            s.nthreads = s._k = 2  # so that _fields takes (and compiles) its two-thread path
             s._fields(s.cnt)
         K.tally(tiny.cell, tiny.state, np.zeros(1, np.int32), 1)

@@ -182,6 +182,7 @@ from seoulfall.engine.kernels.passes import (  # noqa: F401
     merge_overflow,
     pass_chunk,
     pass_parallel,
+    pass_serial,
     tally,
     threat_bbox,
 )

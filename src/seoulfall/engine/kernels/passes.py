@@ -264,3 +264,16 @@ def pass_parallel(nthreads, *args):
     for t in prange(nthreads):
         for ch in range(t, nchunks, nthreads):
             pass_chunk(ch, *args)
+
+
+@njit(cache=True, nogil=True)
+def pass_serial(*args):
+    """Every chunk of the pass in turn on the calling thread, outside numba's thread pool.
+
+    What the stepper runs when one thread is faster (a busy machine: ``ThreadTuner``): even
+    ``pass_parallel(1, ...)`` goes through the thread pool, whose other threads wait for
+    cores the machine has given to other work.
+    """
+    nchunks = args[_PASS_BOUNDS].size - 1
+    for ch in range(nchunks):
+        pass_chunk(ch, *args)
