@@ -148,7 +148,7 @@ def test_checkpoint_format_is_documented_json_and_npz(unbroken):
     import numpy as np
 
     head = json.loads((unbroken / "checkpoints" / "ckpt-000000030.json").read_text())
-    assert head["format"] == "seoulfall-checkpoint" and head["version"] == 2
+    assert head["format"] == "seoulfall-checkpoint" and head["version"] == 3
     assert head["step"] == 30 and len(head["sha256"]) == 64
     with np.load(unbroken / "checkpoints" / "ckpt-000000030.npz", allow_pickle=False) as z:
         assert {"cell", "state", "timer", "aid", "cnt", "meta"} <= set(z.files)
@@ -275,11 +275,13 @@ def test_a_checkpoint_that_unpacks_past_its_bound_is_refused_before_reading(
     assert code == 2 and "unpacks to" in err and err.count("\n") == 1
 
 
-def test_a_version_1_checkpoint_is_refused_in_one_line(unbroken, tmp_path, capsys):
-    folder = _partial(unbroken, tmp_path, 600)
-    _forge(folder, 600, lambda arrays, meta, head: head.update(version=1))
+@pytest.mark.parametrize("old", [1, 2])
+def test_an_older_version_checkpoint_is_refused_in_one_line(unbroken, tmp_path, capsys, old):
+    # version 2 recorded rows without the soldiers' column; version 1 kept every snapshot
+    folder = _partial(unbroken, tmp_path / str(old), 600)
+    _forge(folder, 600, lambda arrays, meta, head: head.update(version=old))
     code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
-    assert code == 2 and "version 1, this seoulfall reads 2" in err and err.count("\n") == 1
+    assert code == 2 and f"version {old}, this seoulfall reads 3" in err and err.count("\n") == 1
 
 
 def test_snapshots_stream_to_disk_and_a_resume_checks_them(unbroken, tmp_path, capsys):

@@ -108,7 +108,7 @@ def test_soldiers_wait_in_reserve_then_deploy_and_advance_on_zombies():
     res = simulate(sc, seed=4)
     ts = res.timeseries
     agents = res.summary["agents"]
-    states = ["human", "infected", "zombie", "evolved", "hybrid", "dead", "reserve"]
+    states = ["human", "infected", "zombie", "evolved", "hybrid", "dead", "reserve", "soldier"]
     assert (ts[states].sum(axis=1) == agents).all()  # conservation with the reserve
     # 25,000 x 0.002; the row at t = 120 min is the state before the step the event starts
     assert (ts.loc[ts.t_min <= 120, "reserve"] == 50).all()
@@ -550,3 +550,26 @@ def test_a_run_with_a_curfew_resumes_to_the_same_results(tmp_path):
     assert sim.stepper.P[K.P_H_DRIFT] == whole_drift * 0.25
     assert resumed.timeseries.equals(whole.timeseries) and resumed.events == whole.events
     assert resumed.summary["final"] == whole.summary["final"]
+
+
+def test_soldiers_are_counted_apart_from_humans():
+    sc = Scenario.load("seoul-falls", {"population.scale": 0.002, "time.days": 1.6})
+    sim = Simulation(sc, seed=0)
+    res = sim.run()
+    a = sim.agents
+    human = (a.states() == K.HUMAN) & (a.cell >= 0)
+    soldier = human & ((a.state >> K.LEVEL_SHIFT) == K.SOLDIER_LEVEL)
+    assert res.summary["final"]["soldier"] == int(soldier.sum()) > 0
+    assert res.summary["final"]["human"] == int((human & ~soldier).sum())
+    ts = res.timeseries
+    deploy = next(e for e in res.events if e["type"] == "deploy_soldiers")
+    before = ts[ts["t_min"] < deploy["t_min"]]
+    assert (before["soldier"] == 0).all() and (before["reserve"] == deploy["deployed"]).all()
+    # every agent in exactly one column: soldiers left the reserve and are not humans
+    states = [c for c in ts.columns if c in K.STATE_NAMES]
+    assert {"human", "soldier", "reserve", "evacuated"} <= set(states)
+    assert (ts[states].sum(axis=1) == res.summary["agents"]).all()
+    # the districts' table splits them alike, and the run's invariants hold with them
+    last = res.districts[res.districts["t_min"] == ts["t_min"].iloc[-1]]
+    assert int(last["soldier"].sum()) == res.summary["final"]["soldier"]
+    sim.check()

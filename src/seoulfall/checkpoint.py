@@ -1,6 +1,6 @@
 """Checkpoints: the complete state of a run between two steps, to resume it bit for bit.
 
-Format (version 2), in ``DIR/checkpoints/``, no pickle:
+Format (version 3), in ``DIR/checkpoints/``, no pickle:
 
 - ``ckpt-<step, 9 digits>.npz``: NumPy arrays: the agents (``cell``, ``state``, ``timer``,
   ``aid``), the per-cell counts (``cnt``, with the last step's attacks and fights), the
@@ -41,7 +41,7 @@ from seoulfall.engine import kernels as K
 from seoulfall.snapshots import Recorder
 
 FORMAT = "seoulfall-checkpoint"
-VERSION = 2
+VERSION = 3  # 3: the recorded rows count soldiers apart (a column more than 2)
 
 
 #: The arrays of a checkpoint's archive, every one of them, nothing else.

@@ -522,7 +522,11 @@ def write_report(results, folder: Path) -> Path:
     cards = [
         ("Fell (humans down to 10 %)", fall),
         ("Peak zombies", f"{s['peak_zombies']['count']:,} (day {s['peak_zombies']['day']:.2f})"),
-        ("Humans left", f"{final.get('human', 0):,} of {s['agents']:,}"),
+        (
+            "Humans left",
+            f"{final.get('human', 0):,} of {s['agents']:,}"
+            + (f", and {final['soldier']:,} soldiers" if final.get("soldier") else ""),
+        ),
         ("Still standing" if held else "Fell last", ", ".join(names)),
         (
             "Evolved / hybrids at the end",

@@ -145,12 +145,15 @@ class Results:
         threat = counts[:, :, [STATE_NAMES.index(s) for s in ("infected", "zombie", "evolved")]]
         threat = threat.sum(axis=2)
         saved = evacuated_from(events or [], t_min, list(world.district_codes))
-        human = STATE_NAMES.index("human")
+        # people: humans and soldiers (a district held by soldiers has not fallen)
+        people = (
+            counts[:, :, STATE_NAMES.index("human")] + counts[:, :, STATE_NAMES.index("soldier")]
+        )
         dist_summary = {}
         for d, (code, name) in enumerate(zip(world.district_codes, world.district_names)):
             dist_summary[code] = {
                 "name": name,
-                "fall_day": _fall_day(day, counts[:, d, human], saved[:, d], threat[:, d]),
+                "fall_day": _fall_day(day, people[:, d], saved[:, d], threat[:, d]),
                 "evacuated": int(saved[-1, d]),
             }
         standing = [c for c, v in dist_summary.items() if v["fall_day"] is None]
@@ -169,7 +172,7 @@ class Results:
             "peak_zombies": {"count": int(zombies[peak]), "day": float(day[peak])},
             "fall_day": _fall_day(
                 day,
-                ts["human"].to_numpy(),
+                people.sum(axis=1),
                 ts["evacuated"].to_numpy() if "evacuated" in ts else np.zeros(len(ts), np.int64),
                 threat.sum(axis=1),
             ),

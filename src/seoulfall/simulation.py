@@ -143,7 +143,9 @@ class Simulation:
         cnt = self.cnt
         if (cnt < 0).any():
             raise InvariantError("a per-cell count is negative")
-        if not np.array_equal(cnt[:, : K.NLIVING].sum(axis=0), tally[: K.NLIVING]):
+        living = tally[: K.NLIVING].copy()
+        living[K.HUMAN] += tally[K.SOLDIER]  # the kernels count soldiers among humans
+        if not np.array_equal(cnt[:, : K.NLIVING].sum(axis=0), living):
             raise InvariantError("per-cell counts disagree with the agents")
         on = a.cell >= 0
         if not self.world.passable.ravel()[a.cell[on]].all():

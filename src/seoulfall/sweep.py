@@ -144,6 +144,8 @@ def read_runs(folder: Path) -> dict[str, dict]:
             continue  # a line cut by a crash (or not JSON at all): that run is run again
         try:
             _Record.model_validate_json(line)  # JSON's own types: 1.5 is no seed
+            if set(rec["final"]) == set(STATE_NAMES) - {"soldier"}:
+                rec["final"]["soldier"] = 0  # written before soldiers had their own count
             if set(rec["final"]) != set(STATE_NAMES):
                 raise ValueError("final must count every state")
             if set(rec["cast"].values()) - set(STATE_NAMES):

@@ -1,7 +1,11 @@
 """The agents' states, declared once: every list of states elsewhere is derived from here.
 
 A state's ``value`` is what the low three bits of an agent's state byte hold (the kernels'
-``HUMAN`` ... ``RESERVE``); the table is in value order. The flags say where the state
+``HUMAN`` ... ``RESERVE``); the table is in value order. A state with ``of`` set is a variant
+of that state told apart by the strength level in the byte's top bits, at no extra memory:
+``soldier`` is a ``human`` of the soldiers' level. It takes the next value after the eight
+byte states, is reported in its own column, and counts with its own state wherever the
+kernels count per cell (a soldier is a human to a zombie). The flags say where the state
 appears:
 
 - ``counted``: stands on the map and is counted per cell by the kernels (the living);
@@ -28,6 +32,7 @@ class State(NamedTuple):
     survives: bool
     cast: bool
     colour: str
+    of: str | None = None
 
 
 # fmt: off
@@ -41,12 +46,17 @@ STATES: tuple[State, ...] = (
     State("dead",      5,    False,  True,  True,    False,   False, "#636363"),
     State("evacuated", 6,    False,  False, False,   True,    False, "#80cdc1"),
     State("reserve",   7,    False,  False, False,   True,    False, "#bababa"),
+    # soldiers: humans of the soldiers' strength level (kernels.SOLDIER_LEVEL)
+    State("soldier",   8,    False,  False, False,   True,    False, "#08306b", of="human"),
 )
 # fmt: on
 
 assert [s.value for s in STATES] == list(range(len(STATES))), "states in value order"
 assert len({s.name for s in STATES}) == len(STATES), "state names are unique"
-assert len(STATES) <= 8, "the state takes the low three bits of the state byte"
+#: The states the low three bits of the state byte hold (the variants follow them).
+NBYTE = sum(s.of is None for s in STATES)
+assert NBYTE <= 8, "the state takes the low three bits of the state byte"
+assert all(s.of is None for s in STATES[:NBYTE]), "the variants come after the byte states"
 # the kernels count the living per cell as the first columns of their counts
 assert [s.counted for s in STATES] == sorted((s.counted for s in STATES), reverse=True)
 

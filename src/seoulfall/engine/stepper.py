@@ -271,7 +271,7 @@ class Stepper:
                 i = FLOAT.slot(p.name)
                 if not p.allows(float(have[i]), float(want[i])):
                     raise bad(f"{what}: {name} differs from this scenario's parameters")
-        R(got["cast_state"], 0, len(K.STATE_NAMES) - 1, "cast_state", what)
+        R(got["cast_state"], 0, K.NBYTE_STATES - 1, "cast_state", what)
         R(got["cast_cell"], -1, ncells - 1, "cast_cell", what)
         sources = []
         for s in meta["sources"]:

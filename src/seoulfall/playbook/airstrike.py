@@ -68,9 +68,13 @@ class Airstrike(PlacedEvent):
         ids = np.flatnonzero(hit)
         u = rng.uniform_array(sim.seed, rng.STRIKE, step, a.aid[ids].astype(np.int64))
         dead = ids[u < self.kill_probability]
+        soldier = (states[dead] == K.HUMAN) & ((a.state[dead] >> K.LEVEL_SHIFT) == K.SOLDIER_LEVEL)
         killed = np.bincount(states[dead], minlength=K.NLIVING)
+        killed[K.HUMAN] -= int(soldier.sum())  # soldiers are counted apart
         a.state[dead] = K.DEAD
         a.timer[dead] = 0.0
         sim.stepper.recount()
         rec["cells"] = int(zone.sum())
         rec["killed"] = {K.STATE_NAMES[k]: int(killed[k]) for k in range(K.NLIVING)}
+        if soldier.any():
+            rec["killed"]["soldier"] = int(soldier.sum())

@@ -14,6 +14,8 @@ HUMAN, INFECTED, ZOMBIE, EVOLVED, HYBRID, DEAD, EVACUATED, RESERVE = (
     for n in ("human", "infected", "zombie", "evolved", "hybrid", "dead", "evacuated", "reserve")
 )
 
+SOLDIER = STATE_NAMES.index("soldier")  # reported apart: a human of the soldiers' level
+NBYTE_STATES = states.NBYTE  # the states the byte holds (the variants follow them)
 NLIVING = states.NCOUNTED  # the living: they stand on the map and are counted per cell
 
 assert NLIVING == 5, "the kernels' sums over a cell's living are written out for five states"

@@ -28,6 +28,8 @@ from seoulfall.engine.kernels.layout import (
     P_W_NEIGHBOUR,
     P_W_OWN,
     SHELTER,
+    SOLDIER,
+    SOLDIER_LEVEL,
     STATE_MASK,
     STATE_NAMES,
     ZOMBIE,
@@ -244,11 +246,17 @@ def chunk_bounds(cell, nchunks, ncells, bounds):
 
 @njit(cache=True)
 def tally(cell, state, cell_district, ndistricts):
-    """Agents per (district, state); row ``ndistricts`` holds agents off the map."""
+    """Agents per (district, state); row ``ndistricts`` holds agents off the map.
+
+    Soldiers (humans of the soldiers' level) are counted as ``SOLDIER``, apart from humans.
+    """
     out = np.zeros((ndistricts + 1, len(STATE_NAMES)), np.int64)
     for i in range(cell.size):
         c = cell[i]
-        out[cell_district[c] if c >= 0 else ndistricts, state[i] & STATE_MASK] += 1
+        s = state[i] & STATE_MASK
+        if s == HUMAN and (state[i] >> LEVEL_SHIFT) == SOLDIER_LEVEL:
+            s = SOLDIER
+        out[cell_district[c] if c >= 0 else ndistricts, s] += 1
     return out
 
 
