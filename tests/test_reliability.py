@@ -182,7 +182,8 @@ def test_the_lock_dies_with_a_killed_process(tmp_path):
 
 
 def test_a_failed_animation_leaves_no_half_file(tmp_path, monkeypatch):
-    from seoulfall import report, simulate
+    from seoulfall import simulate
+    from seoulfall.report import animation as report  # where write_animation finds its frames
     from seoulfall.world import load_world
 
     res = simulate("lattice", days=0.05)
