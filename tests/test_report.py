@@ -174,3 +174,14 @@ def test_seoulfall_never_changes_the_users_matplotlib_backend(tmp_path):
     assert out.returncode == 0, out.stderr
     # the user's backend stays; the plot is one figure of the user's, saving adds none
     assert out.stdout.split() == ["svg", "Axes", "1"]
+
+
+def test_the_report_counts_living_soldiers_beside_the_humans(tmp_path):
+    from seoulfall.report import write_report
+
+    res = simulate("seoul-falls", scale=0.002, days=1.6, seed=0)
+    soldiers = res.summary["final"]["soldier"]
+    assert soldiers > 0  # deployed at day 1.5, some still standing at 1.6
+    page = write_report(res, tmp_path).read_text(encoding="utf-8")
+    humans = res.summary["final"]["human"]
+    assert f"{humans:,} of {res.summary['agents']:,}, and {soldiers:,} soldiers" in page
