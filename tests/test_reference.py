@@ -149,3 +149,19 @@ def test_lattice_critical_alpha_lies_well_below_one():
     p_low = np.mean([alemi_lattice(65, 0.2, seed=s)["reached_edge"] for s in range(200)])
     p_high = np.mean([alemi_lattice(65, 0.7, seed=s)["reached_edge"] for s in range(200)])
     assert p_low > 0.6 and p_high < 0.03
+
+
+def test_exact_final_zombies_by_hand_and_against_gillespie():
+    from seoulfall.reference import alemi_stochastic, final_zombies_exact
+
+    # N = 3, one zombie, alpha = 0.5 (bite 2/3, kill 1/3), by hand over the jump chain:
+    # zombies win with q^2 (1 + p) = 16/27, ending with 3 or 2 zombies: mean 11/4
+    p_win, mean = final_zombies_exact(3, 1, 0.5)
+    assert abs(p_win - 16 / 27) < 1e-12 and abs(mean - 11 / 4) < 1e-12
+    assert final_zombies_exact(50, 1, 0.0) == (1.0, 50.0)  # nobody fights back
+    # a Gillespie sample agrees within 4 standard errors (N = 200, alpha = 0.6)
+    p_win, mean = final_zombies_exact(200, 1, 0.6)
+    df = alemi_stochastic(200, 1, 0.6, runs=4000, seed=21)
+    won = df[df["S"] == 0]["Z"]
+    assert abs(len(won) / 4000 - p_win) < 4 * (p_win * (1 - p_win) / 4000) ** 0.5
+    assert abs(won.mean() - mean) < 4 * won.std() / len(won) ** 0.5

@@ -11,6 +11,7 @@ from seoulfall.reference.alemi import (
     alemi_ode,
     alemi_stochastic,
     final_zombies,
+    final_zombies_exact,
     humans_win_probability,
 )
 from seoulfall.reference.munz import munz, quarantine_r0, treatment_equilibrium
@@ -21,6 +22,7 @@ __all__ = [
     "alemi_ode",
     "alemi_stochastic",
     "final_zombies",
+    "final_zombies_exact",
     "humans_win_probability",
     "munz",
     "quarantine_r0",

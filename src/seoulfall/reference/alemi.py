@@ -56,6 +56,34 @@ def final_zombies(N: float, Z0: float, alpha: float) -> float:
     return Z0 + (1.0 - alpha) * (N - Z0)
 
 
+def final_zombies_exact(N: int, Z0: int, alpha: float) -> tuple[float, float]:
+    """Exact P(zombies win) and mean final Z when they win, for the stochastic model.
+
+    The order of bites and kills is the embedded jump chain of the Gillespie model: from
+    (S, Z) a bite (S - 1, Z + 1) with probability 1 / (1 + α), a kill (S, Z - 1) with
+    α / (1 + α). With ``f(s, z)`` = E[Z at the end; zombies win] from (s, z): ``f(0, z) = z``,
+    ``f(s, 0) = 0`` and ``f(s, z) = q f(s - 1, z + 1) + p f(s, z - 1)``, a first-order
+    recursion in z for each s, solved as a linear filter; likewise the probability. The
+    conditional mean is not the ODE's ``final_zombies``: runs in which zombies nearly died
+    out early are the ones that end as human wins.
+    """
+    from scipy.signal import lfilter
+
+    q, p = 1.0 / (1.0 + alpha), alpha / (1.0 + alpha)
+    S0 = N - Z0
+    zmax = Z0 + S0 + 1
+    z = np.arange(zmax + 1, dtype=float)
+    mean, prob = z.copy(), np.ones_like(z)  # s = 0: zombies have won with Z = z
+    mean[0] = prob[0] = 0.0
+    for _ in range(S0):
+        for f in (mean, prob):
+            g = np.r_[f[1:], 0.0]  # f(s - 1, z + 1)
+            new = lfilter([q], [1.0, -p], g[1:])  # z = 1, 2, ...
+            f[1:] = new
+            f[0] = 0.0
+    return float(prob[Z0]), float(mean[Z0] / prob[Z0])
+
+
 def humans_win_probability(Z0: int, alpha: float) -> float:
     """Gambler's ruin for N → ∞: humans win (zombies die out) with probability min(1, α)^Z0."""
     return min(1.0, alpha) ** Z0
