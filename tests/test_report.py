@@ -185,3 +185,37 @@ def test_the_report_counts_living_soldiers_beside_the_humans(tmp_path):
     page = write_report(res, tmp_path).read_text(encoding="utf-8")
     humans = res.summary["final"]["human"]
     assert f"{humans:,} of {res.summary['agents']:,}, and {soldiers:,} soldiers" in page
+
+
+def test_the_fall_map_draws_the_river_whole_and_the_story_where_it_happened(tmp_path):
+    res = simulate("seoul-falls", seed=0, scale=0.002, days=2.8)
+    world = load_world(res.scenario)
+    fig = plot_fall_map(res, world)
+    ax = fig.axes[0]
+    # the river: no district's fall colour over any water cell (it once hid the Han between
+    # Yongsan-gu and Dongjak-gu / Seocho-gu)
+    grid = next(im.get_array() for im in ax.images if im.get_array().ndim == 2)
+    assert np.ma.getdata(grid)[world.water].size > 1000
+    assert np.isnan(np.ma.getdata(grid)[world.water]).all()
+    marks = {line.get_gid(): line for line in ax.lines}
+    # the outbreak's star stands among the first zombies, in Gangnam-gu
+    star = marks["outbreak"]
+    r, c = int(round(star.get_ydata()[0])), int(round(star.get_xdata()[0]))
+    assert world.district_codes[world.district[r, c]] == "11680"
+    # every event that acted somewhere is marked at the cell its record names
+    placed = [(k, e) for k, e in enumerate(res.events) if e["type"] != "close_bridges"]
+    assert {e["type"] for _, e in placed} == {
+        "deploy_soldiers",
+        "evacuate",
+        "sound_lure",
+        "airstrike",
+    }
+    for k, e in placed:
+        cell = e["target"] if e["type"] == "evacuate" else e["cell"]
+        line = marks[f"event:{k}"]
+        assert (line.get_ydata()[0], line.get_xdata()[0]) == tuple(cell), e["type"]
+    # the closed bridges are painted red over the map
+    overlay = next(im.get_array() for im in ax.images if im.get_array().shape[-1:] == (4,)
+                   and im.get_zorder() == 4)  # fmt: skip
+    closed = world.bridge >= 0
+    assert (overlay[closed][:, 0] > 0.8).all() and overlay[~closed & ~world.water][:, 3].max() == 0

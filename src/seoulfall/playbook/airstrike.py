@@ -75,6 +75,9 @@ class Airstrike(PlacedEvent):
         a.timer[dead] = 0.0
         sim.stepper.recount()
         rec["cells"] = int(zone.sum())
+        rr, cc = np.divmod(np.flatnonzero(zone), sim.world.shape[1])
+        if rr.size:  # where it struck: the zone's centre (for the maps)
+            rec["cell"] = [int(round(rr.mean())), int(round(cc.mean()))]
         rec["killed"] = {K.STATE_NAMES[k]: int(killed[k]) for k in range(K.NLIVING)}
         if soldier.any():
             rec["killed"]["soldier"] = int(soldier.sum())

@@ -77,7 +77,7 @@ def plot_fall_map(results, world):
         days[i] = np.nan if v is None else v
         emptied[i] = v is None and s["districts"].get(code, {}).get("evacuated", 0) > 0
     grid = np.full((ny, nx), np.nan)
-    inside = world.district >= 0
+    inside = (world.district >= 0) & ~world.water  # the river is drawn whole, over districts
     grid[inside] = days[world.district[inside]]
     cmap = matplotlib.colormaps["magma_r"].with_extremes(bad=(0, 0, 0, 0))
     held = inside & np.isnan(grid)
@@ -111,14 +111,92 @@ def plot_fall_map(results, world):
             family=family or "sans-serif",
             bbox={"boxstyle": "round,pad=0.15", "fc": (1, 1, 1, 0.7), "ec": "none"},
         )
+    draw_story(ax, results, world)
     cb = fig.colorbar(im, ax=ax, shrink=0.7)
     cb.set_label("fall day (humans at 10 % of their start)")
     ax.set_title(
         f"{results.scenario.name}: when each district fell\n(pale green: never; lilac: "
-        "evacuated, never fell; blue: river)"
+        "evacuated, never fell; blue: river; red: bridges closed)"
     )
     ax.set_axis_off()
     return fig
+
+
+def outbreak_cell(results) -> tuple[float, float] | None:
+    """(row, col) of the outbreak's start: the centre of the zombies of the first snapshot."""
+    snaps = results.snapshots
+    if snaps is None:
+        return None
+    z = snaps.grid(0, "zombie") + snaps.grid(0, "infected")
+    rr, cc = np.nonzero(z)
+    if rr.size == 0:
+        return None
+    w = z[rr, cc]
+    return float(np.average(rr, weights=w)), float(np.average(cc, weights=w))
+
+
+#: How each event that fired is drawn on the fall map: marker, colour, label.
+EVENT_MARKS = {
+    "deploy_soldiers": ("^", "#1a9641", "soldiers"),
+    "evacuate": ("P", "#7b3294", "evacuation target"),
+    "sound_lure": ("o", "#fdae61", "drones"),
+    "airstrike": ("X", "#d7191c", "strike"),
+}
+
+
+def draw_story(ax, results, world) -> None:
+    """Mark where the outbreak began and where each event of the playbook acted.
+
+    Each drawn marker's ``gid`` names what it marks (``outbreak``, or ``event:<index>``) so
+    that the tests can find it; closed bridges are painted red, a cordon's districts
+    outlined in orange.
+    """
+    start = outbreak_cell(results)
+    if start is not None:
+        r, c = start
+        style = {"ms": 18, "color": "#d7191c", "mec": "white", "mew": 1.2, "ls": "none"}
+        ax.plot(c, r, marker="*", gid="outbreak", zorder=5, **style)
+        ax.annotate("outbreak", (c, r), xytext=(8, -12), textcoords="offset points",
+                    fontsize=8, color="#d7191c", weight="bold")  # fmt: skip
+    overlay = np.zeros((*world.shape, 4))
+    label_box = {"boxstyle": "round,pad=0.1", "fc": (1, 1, 1, 0.75), "ec": "none"}
+    for k, e in enumerate(results.events):
+        kind = e.get("type")
+        if kind == "close_bridges":
+            names = world.bridge_names
+            idx = [names.index(b) for b in e.get("bridges", []) if b in names]
+            overlay[np.isin(world.bridge, idx) & (world.bridge >= 0)] = (0.85, 0.1, 0.1, 1)
+        elif kind == "quarantine":
+            overlay[_outline(world, e.get("districts", []))] = (1.0, 0.55, 0.0, 1)
+        elif kind in EVENT_MARKS:
+            cell = e.get("target") if kind == "evacuate" else e.get("cell")
+            if cell is None:
+                continue
+            marker, colour, label = EVENT_MARKS[kind]
+            r, c = cell
+            style = {"ms": 11, "color": colour, "mec": "black", "mew": 0.8, "ls": "none"}
+            ax.plot(c, r, marker=marker, gid=f"event:{k}", zorder=6, **style)
+            ax.annotate(f"{label}, day {e['day']:.1f}", (c, r), xytext=(7, 5), fontsize=7,
+                        textcoords="offset points", bbox=label_box)  # fmt: skip
+    if overlay[..., 3].any():
+        ax.imshow(overlay, interpolation="nearest", zorder=4)
+
+
+def _outline(world, districts) -> np.ndarray:
+    """The border cells of some districts (a mask), named by code or name."""
+    idx = []
+    for key in districts:
+        try:
+            idx.append(world.district_index(key))
+        except KeyError:
+            continue
+    inside = np.isin(world.district, idx)
+    core = inside.copy()
+    core[1:] &= inside[:-1]
+    core[:-1] &= inside[1:]
+    core[:, 1:] &= inside[:, :-1]
+    core[:, :-1] &= inside[:, 1:]
+    return inside & ~core
 
 
 def snapshot_times(snaps, n: int = 6) -> list[int]:

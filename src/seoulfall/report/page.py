@@ -115,7 +115,7 @@ def write_report(results, folder: Path) -> Path:
             "full-size video is <code>outbreak.mp4</code> in the run folder.</small></p>"
         )
     for name, title in (
-        ("fall_map.png", "When each district fell"),
+        ("fall_map.png", "When each district fell, where it began, where the playbook acted"),
         ("epidemic.png", "Epidemic curves"),
         ("epidemic_log.png", "Epidemic curves (log scale)"),
         ("snapshots.png", "The map at six times"),
