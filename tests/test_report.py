@@ -219,3 +219,26 @@ def test_the_fall_map_draws_the_river_whole_and_the_story_where_it_happened(tmp_
                    and im.get_zorder() == 4)  # fmt: skip
     closed = world.bridge >= 0
     assert (overlay[closed][:, 0] > 0.8).all() and overlay[~closed & ~world.water][:, 3].max() == 0
+
+
+def test_the_snapshot_maps_show_the_moments_of_the_story(run_dir):
+    from seoulfall.report import plot_snapshot_maps, story_times
+
+    res = Results.load(run_dir)  # 1.5 days: the bridges close, the army and evacuation fire
+    story = story_times(res)
+    captions = [c for _, c in story]
+    t = res.snapshots.t_min
+    assert story[0] == (0, "the outbreak begins") and story[-1][0] == len(t) - 1
+    peak = res.summary["peak_zombies"]
+    assert any(f"peak: {peak['count']:,} zombies" in c for c in captions)
+    for e in res.events:  # each event on the first snapshot at or after it
+        i = next(i for i, c in story if e["name"] in c)
+        assert t[i] >= e["t_min"] - 1e-6 and (i == 0 or t[i - 1] < e["t_min"])
+    assert len(story) == 6 and [i for i, _ in story] == sorted({i for i, _ in story})
+    fig = plot_snapshot_maps(res, load_world(res.scenario))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles[0] == "day 0.00: the outbreak begins" and len(titles) == 6
+    # with no event and no fall the gaps are filled evenly
+    quiet = simulate("seoul-falls-no-response", scale=0.001, days=0.5)
+    idx = [i for i, _ in story_times(quiet)]
+    assert len(idx) == 6 and idx[0] == 0 and idx[-1] == len(quiet.snapshots.t_min) - 1

@@ -45,6 +45,7 @@ from seoulfall.report.maps import (  # noqa: F401
     plot_fall_map,
     plot_snapshot_maps,
     snapshot_times,
+    story_times,
 )
 from seoulfall.report.page import (  # noqa: F401
     STYLE,

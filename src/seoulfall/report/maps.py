@@ -206,20 +206,59 @@ def snapshot_times(snaps, n: int = 6) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(0, len(snaps.t_min) - 1, n)})
 
 
+def story_times(results, n: int = 6) -> list[tuple[int, str]]:
+    """Up to ``n`` snapshots where things happen, each with what happened: (index, caption).
+
+    In this order until ``n`` are chosen: the start, the end, the peak of zombies, the fall
+    (if Seoul fell), then each event of the playbook (the first snapshot at or after it);
+    what is left is filled evenly in the longest gaps. Several moments on one snapshot share
+    it.
+    """
+    snaps = results.snapshots
+    t = np.asarray(snaps.t_min, float)
+    s = results.summary
+
+    def at(day: float) -> int:
+        return int(min(len(t) - 1, np.searchsorted(t, day * 1440.0 - 1e-6)))
+
+    moments = [(0, "the outbreak begins"), (len(t) - 1, "the end")]
+    moments.append((at(s["peak_zombies"]["day"]), f"peak: {s['peak_zombies']['count']:,} zombies"))
+    if s.get("fall_day") is not None:
+        moments.append((at(s["fall_day"]), "Seoul falls"))
+    for e in results.events:
+        moments.append((at(e["day"]), e.get("name") or e["type"].replace("_", " ")))
+    chosen: dict[int, list[str]] = {}
+    for i, caption in moments:
+        if i in chosen:
+            chosen[i].append(caption)
+        elif len(chosen) < n:
+            chosen[i] = [caption]
+    while len(chosen) < min(n, len(t)):
+        idx = sorted(chosen)
+        gaps = [(b - a, a, b) for a, b in zip(idx, idx[1:]) if b - a > 1]
+        if not gaps:
+            break
+        _, a, b = max(gaps)
+        chosen[(a + b) // 2] = []
+    return [(i, "; ".join(chosen[i])) for i in sorted(chosen)]
+
+
 @_plain_text
 def plot_snapshot_maps(results, world):
-    """The animation's map at six times."""
+    """The animation's map at six moments of the story (``story_times``)."""
     snaps = results.snapshots
-    idx = snapshot_times(snaps)
+    story = story_times(results)
+    idx = [i for i, _ in story]
     base = basemap_rgb(world)
     ref = _ref(snaps)
     cols = 3
     rows = -(-len(idx) // cols)
     fig, axes = _subplots(rows, cols, figsize=(13, 4.4 * rows), squeeze=False)
     fig.patch.set_facecolor("#08080c")
-    for ax, i in zip(axes.flat, idx):
+    for ax, (i, caption) in zip(axes.flat, story):
         ax.imshow(frame_rgb(base, snaps, i, ref), interpolation="nearest")
-        ax.set_title(f"day {snaps.t_min[i] / 1440:.2f}", color="white")
+        title = f"day {snaps.t_min[i] / 1440:.2f}" + (f": {caption}" if caption else "")
+        ax.set_title(title, color="white", fontsize=9, wrap=True)
         ax.set_axis_off()
     for ax in list(axes.flat)[len(idx) :]:
         ax.set_visible(False)
