@@ -242,3 +242,32 @@ def test_the_snapshot_maps_show_the_moments_of_the_story(run_dir):
     quiet = simulate("seoul-falls-no-response", scale=0.001, days=0.5)
     idx = [i for i, _ in story_times(quiet)]
     assert len(idx) == 6 and idx[0] == 0 and idx[-1] == len(quiet.snapshots.t_min) - 1
+
+
+def test_the_animation_marks_the_events_where_and_when_they_happen(run_dir):
+    from seoulfall.report import MARK_RGB, UPSCALE, animation_frames, story_marks
+
+    res = Results.load(run_dir)
+    world = load_world(res.scenario)
+    masks, rings = story_marks(res, world)
+    closed = next(e for e in res.events if e["type"] == "close_bridges")
+    t = np.asarray(res.snapshots.t_min)
+    after = int(np.searchsorted(t, closed["t_min"]))
+    frames = [np.asarray(f) for f in animation_frames(res, world)]
+    up = max(UPSCALE, -(-640 // world.shape[1]))
+    rr, cc = np.nonzero(world.bridge >= 0)
+    px = frames[0][rr * up + up // 2 + 56, cc * up + up // 2]  # bridge pixels, first frame
+    assert not (px == MARK_RGB["bridge"]).all(axis=1).any()  # still open
+    px = frames[after][rr * up + up // 2 + 56, cc * up + up // 2]
+    assert (px == MARK_RGB["bridge"]).all(axis=1).all()  # red from the frame it closed
+    # the outbreak's ring: drawn on the first frame, around the first zombies, gone a day later
+    t0, r, c, rgb, caption = rings[0]
+    assert caption == "the outbreak begins" and rgb == MARK_RGB["outbreak"]
+    y, x, rad = int((r + 0.5) * up) + 56, int((c + 0.5) * up), max(6, 4 * up)
+
+    def ring_pixels(frame):
+        box = frame[y - rad - 1 : y + rad + 2, x - rad - 1 : x + rad + 2]
+        return int((box == rgb).all(axis=-1).sum())
+
+    late = int(np.searchsorted(t, 1440.0))
+    assert ring_pixels(frames[0]) > 20 and ring_pixels(frames[late]) < ring_pixels(frames[0]) / 4

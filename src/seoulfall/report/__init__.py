@@ -22,7 +22,10 @@ re-exported here.
 from __future__ import annotations
 
 from seoulfall.report.animation import (  # noqa: F401
+    EVENT_SHOWN_MIN,
+    MARK_RGB,
     animation_frames,
+    story_marks,
     write_animation,
 )
 from seoulfall.report.curves import (  # noqa: F401
