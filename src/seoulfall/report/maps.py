@@ -257,8 +257,10 @@ def plot_snapshot_maps(results, world):
     fig.patch.set_facecolor("#08080c")
     for ax, (i, caption) in zip(axes.flat, story):
         ax.imshow(frame_rgb(base, snaps, i, ref), interpolation="nearest")
+        caption = caption if len(caption) <= 60 else caption[:59] + "…"
         title = f"day {snaps.t_min[i] / 1440:.2f}" + (f": {caption}" if caption else "")
-        ax.set_title(title, color="white", fontsize=9, wrap=True)
+        # the names are the user's text: never mathtext (wrapping would parse it)
+        ax.set_title(title, color="white", fontsize=9, parse_math=False)
         ax.set_axis_off()
     for ax in list(axes.flat)[len(idx) :]:
         ax.set_visible(False)
