@@ -92,6 +92,10 @@ class Vector:
         """The slots of several parameters, in the order named."""
         return tuple(self._slot[n] for n in names)
 
+    def param(self, name: str) -> Param:
+        """The declaration of a parameter."""
+        return self.params[self.names().index(name)]
+
     def names(self) -> list[str]:
         """The declared names, in slot order."""
         return [p.name for p in self.params]

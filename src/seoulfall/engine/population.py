@@ -33,6 +33,10 @@ class Agents:
         """Each agent's state (``kernels.STATE_NAMES`` index), without the trait bits."""
         return self.state & K.STATE_MASK
 
+    def soldiers(self) -> np.ndarray:
+        """Which agents are soldiers: humans of the soldiers' strength level (a mask)."""
+        return (self.states() == K.HUMAN) & ((self.state >> K.LEVEL_SHIFT) == K.SOLDIER_LEVEL)
+
     def strength(self) -> np.ndarray:
         """Each agent's fighting strength (meaningful for humans)."""
         return K.STRENGTH_LEVELS[self.state >> K.LEVEL_SHIFT]

@@ -380,7 +380,7 @@ class Stepper:
         Only parameters declared ``settable`` (``engine/parameters.py``), to a value their
         declaration allows; none the night scales.
         """
-        p = FLOAT.params[FLOAT.names().index(name)]
+        p = FLOAT.param(name)
         i = FLOAT.slot(name)
         if p.settable is None or p.night:
             raise ValueError(f"parameter {name!r} is not settable during a run")

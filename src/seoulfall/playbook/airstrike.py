@@ -68,7 +68,7 @@ class Airstrike(PlacedEvent):
         ids = np.flatnonzero(hit)
         u = rng.uniform_array(sim.seed, rng.STRIKE, step, a.aid[ids].astype(np.int64))
         dead = ids[u < self.kill_probability]
-        soldier = (states[dead] == K.HUMAN) & ((a.state[dead] >> K.LEVEL_SHIFT) == K.SOLDIER_LEVEL)
+        soldier = a.soldiers()[dead]
         killed = np.bincount(states[dead], minlength=K.NLIVING)
         killed[K.HUMAN] -= int(soldier.sum())  # soldiers are counted apart
         a.state[dead] = K.DEAD

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from seoulfall.schema import KST, MAX_MINUTES, Table, check_cell
+from seoulfall.schema import KST, MAX_MINUTES, Placed, Table
 
 TRIGGERS = ("first_zombie_south", "first_zombie_north", "first_zombie_in")
 #: The keys that say when an event fires: exactly one of them is set.
@@ -96,19 +96,10 @@ class EventBase(Table):
         raise NotImplementedError
 
 
-class PlacedEvent(EventBase):
-    """An event that happens somewhere: a district, a cell, or a named place."""
+class PlacedEvent(EventBase, Placed):
+    """An event that happens somewhere: a district, a cell (``Placed``), or a named place."""
 
-    district: str | None = Field(
-        None,
-        description="district: gu code or English name (Seoul); the cell is drawn from "
-        "the seed among its residents. `outbreak`: the outbreak's district "
-        "(`outbreak.district`, else where most of the first zombies stand)",
-    )
-    cell: list[int] | None = Field(None, description="cell as [row, col]; overrides `district`")
     place: str | None = Field(None, description="a named place of the world (Hyosan)")
-
-    _two = field_validator("cell")(classmethod(lambda cls, v: check_cell(v)))
 
     @model_validator(mode="after")
     def _placed(self) -> Any:
@@ -126,5 +117,26 @@ class PlacedEvent(EventBase):
 
     def prepare(self, book, i: int) -> None:
         """Draw the event's cell (from its own random stream: nothing else moves)."""
+        super().prepare(book, i)
         if self.placed:
             book.cells[i] = book.resolve_cell(self, i)
+
+
+class DistrictsEvent(EventBase):
+    """An event that acts on whole districts (``districts``, checked against the map)."""
+
+    districts: list[str] = Field([], description="the districts it acts on")
+
+    @model_validator(mode="after")
+    def _needs_districts(self) -> Any:
+        if not self.districts:
+            raise ValueError(f"{self.type}: needs districts = [...]")
+        return self
+
+    def district_names(self) -> list[str]:  # noqa: D102
+        return list(self.districts) + super().district_names()
+
+    def prepare(self, book, i: int) -> None:
+        """Refuse an unknown district before step 0."""
+        super().prepare(book, i)
+        book.cells_of(self.districts)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from seoulfall.engine import kernels as K
-from seoulfall.playbook.base import PlacedEvent
+from seoulfall.playbook.base import DistrictsEvent, PlacedEvent
 
 
-class Evacuate(PlacedEvent):
+class Evacuate(PlacedEvent, DistrictsEvent):
     """An evacuation: the humans of some districts head for a target.
 
     The humans of `districts` head for the target (the place) by the shortest passable way,
@@ -31,26 +31,13 @@ class Evacuate(PlacedEvent):
         True, description="evacuees who reach the target leave the map (`evacuated`)"
     )
 
-    @model_validator(mode="after")
-    def _needs(self) -> Evacuate:
-        if not self.districts:
-            raise ValueError("evacuate: needs districts = [...]")
-        return self
-
-    def district_names(self) -> list[str]:  # noqa: D102
-        return list(self.districts) + super().district_names()
-
-    def prepare(self, book, i: int) -> None:  # noqa: D102
-        super().prepare(book, i)
-        book.cells_of(self.districts)
-
     def fire(self, book, i: int, step: int, rec: dict) -> None:  # noqa: D102
         sim = book.sim
         st, a = sim.stepper, sim.agents
         src = book.cells_of(self.districts)
         states = a.states()
-        who = (states == K.HUMAN) & (a.cell >= 0)
-        who[who] = src[a.cell[who]] & ((a.state[who] >> K.LEVEL_SHIFT) != K.SOLDIER_LEVEL)
+        who = (states == K.HUMAN) & (a.cell >= 0) & ~a.soldiers()
+        who[who] = src[a.cell[who]]
         a.state[who] |= K.EVACUATING
         target = book.cells[i]
         book.evac_zone = book.disc(target, max(1.0, self.radius_m / sim.world.cell_m / 3))

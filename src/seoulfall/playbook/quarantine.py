@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from seoulfall.playbook.base import EventBase
+from seoulfall.playbook.base import DistrictsEvent
 
 
-class Quarantine(EventBase):
+class Quarantine(DistrictsEvent):
     """A cordon around districts.
 
     Cuts every link between a cell of the cordoned districts and a cell outside: nobody
@@ -28,18 +28,6 @@ class Quarantine(EventBase):
         "only blocks)",
     )
     cuts_links = True
-
-    @model_validator(mode="after")
-    def _needs(self) -> Quarantine:
-        if not self.districts:
-            raise ValueError("quarantine: needs districts = [...]")
-        return self
-
-    def district_names(self) -> list[str]:  # noqa: D102
-        return list(self.districts) + super().district_names()
-
-    def prepare(self, book, i: int) -> None:  # noqa: D102
-        book.cells_of(self.districts)  # an unknown district is refused before step 0
 
     def fire(self, book, i: int, step: int, rec: dict) -> None:  # noqa: D102
         inside = book.cells_of(self.districts)
