@@ -286,7 +286,8 @@ def test_markup_in_names_reaches_the_pictures_and_the_report_as_plain_text(tmp_p
 
     sc = Scenario.load("lattice", {"world.size": 12, "population.agents": 100, "time.days": 0.02})
     res = simulate(sc.model_copy(update={"name": text}))
-    res.events = [{"type": "airstrike", "name": text, "t_min": 1.0, "day": 0.0}]
+    # placed (a cell): drawn on the fall map and ringed and captioned in the animation
+    res.events = [{"type": "airstrike", "name": text, "t_min": 1.0, "day": 0.0, "cell": [5, 5]}]
     res.save(tmp_path)  # plots (mathtext would raise), the animation and the report
     page = (tmp_path / "report.html").read_text()
     assert "<script>alert" not in page

@@ -249,7 +249,7 @@ def test_the_animation_marks_the_events_where_and_when_they_happen(run_dir):
 
     res = Results.load(run_dir)
     world = load_world(res.scenario)
-    masks, rings = story_marks(res, world)
+    areas, points = story_marks(res, world)
     closed = next(e for e in res.events if e["type"] == "close_bridges")
     t = np.asarray(res.snapshots.t_min)
     after = int(np.searchsorted(t, closed["t_min"]))
@@ -257,12 +257,13 @@ def test_the_animation_marks_the_events_where_and_when_they_happen(run_dir):
     up = max(UPSCALE, -(-640 // world.shape[1]))
     rr, cc = np.nonzero(world.bridge >= 0)
     px = frames[0][rr * up + up // 2 + 56, cc * up + up // 2]  # bridge pixels, first frame
-    assert not (px == MARK_RGB["bridge"]).all(axis=1).any()  # still open
+    assert not (px == MARK_RGB["close_bridges"]).all(axis=1).any()  # still open
     px = frames[after][rr * up + up // 2 + 56, cc * up + up // 2]
-    assert (px == MARK_RGB["bridge"]).all(axis=1).all()  # red from the frame it closed
+    assert (px == MARK_RGB["close_bridges"]).all(axis=1).all()  # red from the frame it closed
     # the outbreak's ring: drawn on the first frame, around the first zombies, gone a day later
-    t0, r, c, rgb, caption = rings[0]
-    assert caption == "the outbreak begins" and rgb == MARK_RGB["outbreak"]
+    t0, kind, r, c, caption = points[0]
+    assert (t0, kind, caption) == (0.0, "outbreak", "the outbreak begins")
+    rgb = MARK_RGB[kind]
     y, x, rad = int((r + 0.5) * up) + 56, int((c + 0.5) * up), max(6, 4 * up)
 
     def ring_pixels(frame):

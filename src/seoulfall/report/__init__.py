@@ -25,7 +25,6 @@ from seoulfall.report.animation import (  # noqa: F401
     EVENT_SHOWN_MIN,
     MARK_RGB,
     animation_frames,
-    story_marks,
     write_animation,
 )
 from seoulfall.report.curves import (  # noqa: F401
@@ -48,6 +47,7 @@ from seoulfall.report.maps import (  # noqa: F401
     plot_fall_map,
     plot_snapshot_maps,
     snapshot_times,
+    story_marks,
     story_times,
 )
 from seoulfall.report.page import (  # noqa: F401

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from seoulfall.atomic import atomic_write_bytes
-from seoulfall.report.maps import _outline, _ref, basemap_rgb, frame_rgb, outbreak_cell
+from seoulfall.report.maps import _ref, basemap_rgb, frame_rgb, story_marks
 from seoulfall.report.style import FPS, MAP_RGB, UPSCALE, _clock_font
 
 #: How long an event's mark stays on the animation after it fired (minutes of the run).
 EVENT_SHOWN_MIN = 12 * 60.0
-#: The colours of the animation's marks (RGB).
+#: The colours of the animation's marks (RGB), by ``maps.story_marks`` kind.
 MARK_RGB = {
     "outbreak": (255, 60, 60),
-    "bridge": (230, 40, 40),
-    "cordon": (255, 140, 0),
+    "close_bridges": (230, 40, 40),
+    "quarantine": (255, 140, 0),
     "deploy_soldiers": (60, 220, 90),
     "evacuate": (200, 120, 255),
     "sound_lure": (255, 190, 80),
@@ -29,41 +29,12 @@ MARK_RGB = {
 }
 
 
-def story_marks(results, world) -> tuple[list, list]:
-    """What the animation marks: (masks, rings).
-
-    ``masks``: (t_min, cells mask, RGB) painted from ``t_min`` on: closed bridges, a cordon's
-    outline. ``rings``: (t_min, row, col, RGB, caption) drawn as a ring for
-    ``EVENT_SHOWN_MIN`` after ``t_min``: the outbreak's start, soldiers, the evacuation
-    target, drones, strikes.
-    """
-    masks, rings = [], []
-    start = outbreak_cell(results)
-    if start is not None:
-        rings.append((0.0, start[0], start[1], MARK_RGB["outbreak"], "the outbreak begins"))
-    for e in results.events:
-        kind, t = e.get("type"), float(e.get("t_min", 0.0))
-        label = e.get("name") or kind.replace("_", " ")
-        if kind == "close_bridges":
-            names = world.bridge_names
-            idx = [names.index(b) for b in e.get("bridges", []) if b in names]
-            masks.append((t, np.isin(world.bridge, idx) & (world.bridge >= 0), MARK_RGB["bridge"]))
-            rings.append((t, None, None, MARK_RGB["bridge"], label))
-        elif kind == "quarantine":
-            masks.append((t, _outline(world, e.get("districts", [])), MARK_RGB["cordon"]))
-            rings.append((t, None, None, MARK_RGB["cordon"], label))
-        elif kind in MARK_RGB:
-            cell = e.get("target") if kind == "evacuate" else e.get("cell")
-            if cell is not None:
-                rings.append((t, float(cell[0]), float(cell[1]), MARK_RGB[kind], label))
-    return masks, rings
-
-
 def animation_frames(results, world):
     """The animation's frames as PIL images: map, clock, legend and the story's marks.
 
-    Closed bridges turn red and a cordon's outline orange when they happen; the outbreak's
-    start and each placed event get a ring and a caption for ``EVENT_SHOWN_MIN``.
+    Closed bridges turn red and a cordon's outline orange when they happen
+    (``maps.story_marks``); the outbreak's start and each event get a caption, and a ring
+    where it acted, for ``EVENT_SHOWN_MIN``.
     """
     from PIL import Image, ImageDraw
 
@@ -73,21 +44,23 @@ def animation_frames(results, world):
     start = results.scenario.time.start
     big, small = _clock_font(20), _clock_font(13)
     up = max(UPSCALE, -(-640 // world.shape[1]))  # small maps get bigger pixels
-    masks, rings = story_marks(results, world)
+    areas, points = story_marks(results, world)
     for i, t in enumerate(snaps.t_min):
         core = frame_rgb(base, snaps, i, ref, up)
-        for since, mask, rgb in masks:
+        for since, kind, mask in areas:
             if t >= since:
-                core[np.repeat(np.repeat(mask, up, axis=0), up, axis=1)] = rgb
+                core[np.repeat(np.repeat(mask, up, axis=0), up, axis=1)] = MARK_RGB[kind]
         h, w = core.shape[:2]
         canvas = Image.new("RGB", (w, h + 56), (8, 8, 12))
         canvas.paste(Image.fromarray(core), (0, 56))
         draw = ImageDraw.Draw(canvas)
         captions = []
-        for since, r, c, rgb, caption in rings:
+        for since, kind, r, c, caption in points:
             if not since <= t < since + EVENT_SHOWN_MIN:
                 continue
-            captions.append((caption, rgb))
+            rgb = MARK_RGB.get(kind, (235, 235, 235))
+            # the user's text: line and paragraph separators would break the text layout
+            captions.append(("".join(ch if ch.isprintable() else " " for ch in caption), rgb))
             if r is not None:
                 x, y, rad = (c + 0.5) * up, (r + 0.5) * up + 56, max(6, 4 * up)
                 draw.ellipse((x - rad, y - rad, x + rad, y + rad), outline=rgb, width=3)

@@ -135,13 +135,47 @@ def outbreak_cell(results) -> tuple[float, float] | None:
     return float(np.average(rr, weights=w)), float(np.average(cc, weights=w))
 
 
-#: How each event that fired is drawn on the fall map: marker, colour, label.
+def event_caption(e: dict) -> str:
+    """What the pictures call an event that fired: its name, else its type in words."""
+    return e.get("name") or e["type"].replace("_", " ")
+
+
+def story_marks(results, world) -> tuple[list, list]:
+    """Where and when the story happened, for the fall map and the animation: (areas, points).
+
+    ``areas``: (t_min, event type, cells mask) of what holds from ``t_min`` on: closed
+    bridges (``close_bridges``), a cordon's outline (``quarantine``). ``points``: (t_min,
+    kind, row, col, caption): the outbreak's start (``outbreak``, at 0) and every event, at
+    the cell its record names (the evacuation's ``target``), row and col None for an area's.
+    """
+    areas, points = [], []
+    start = outbreak_cell(results)
+    if start is not None:
+        points.append((0.0, "outbreak", start[0], start[1], "the outbreak begins"))
+    for e in results.events:
+        kind, t = e.get("type"), float(e.get("t_min", 0.0))
+        caption = event_caption(e)
+        if kind == "close_bridges":
+            names = world.bridge_names
+            idx = [names.index(b) for b in e.get("bridges", []) if b in names]
+            areas.append((t, kind, np.isin(world.bridge, idx) & (world.bridge >= 0)))
+        elif kind == "quarantine":
+            areas.append((t, kind, _outline(world, e.get("districts", []))))
+        cell = e.get("target") if kind == "evacuate" else e.get("cell")
+        row, col = (None, None) if cell is None else (float(cell[0]), float(cell[1]))
+        points.append((t, kind, row, col, caption))
+    return areas, points
+
+
+#: How the fall map draws the story: marker, colour and label of each placed event, and the
+#: colour (RGBA) of each area.
 EVENT_MARKS = {
     "deploy_soldiers": ("^", "#1a9641", "soldiers"),
     "evacuate": ("P", "#7b3294", "evacuation target"),
     "sound_lure": ("o", "#fdae61", "drones"),
     "airstrike": ("X", "#d7191c", "strike"),
 }
+AREA_RGBA = {"close_bridges": (0.85, 0.1, 0.1, 1), "quarantine": (1.0, 0.55, 0.0, 1)}
 
 
 def draw_story(ax, results, world) -> None:
@@ -151,35 +185,29 @@ def draw_story(ax, results, world) -> None:
     that the tests can find it; closed bridges are painted red, a cordon's districts
     outlined in orange.
     """
-    start = outbreak_cell(results)
-    if start is not None:
-        r, c = start
-        style = {"ms": 18, "color": "#d7191c", "mec": "white", "mew": 1.2, "ls": "none"}
-        ax.plot(c, r, marker="*", gid="outbreak", zorder=5, **style)
-        ax.annotate("outbreak", (c, r), xytext=(8, -12), textcoords="offset points",
-                    fontsize=8, color="#d7191c", weight="bold")  # fmt: skip
+    areas, points = story_marks(results, world)
     overlay = np.zeros((*world.shape, 4))
-    label_box = {"boxstyle": "round,pad=0.1", "fc": (1, 1, 1, 0.75), "ec": "none"}
-    for k, e in enumerate(results.events):
-        kind = e.get("type")
-        if kind == "close_bridges":
-            names = world.bridge_names
-            idx = [names.index(b) for b in e.get("bridges", []) if b in names]
-            overlay[np.isin(world.bridge, idx) & (world.bridge >= 0)] = (0.85, 0.1, 0.1, 1)
-        elif kind == "quarantine":
-            overlay[_outline(world, e.get("districts", []))] = (1.0, 0.55, 0.0, 1)
-        elif kind in EVENT_MARKS:
-            cell = e.get("target") if kind == "evacuate" else e.get("cell")
-            if cell is None:
-                continue
-            marker, colour, label = EVENT_MARKS[kind]
-            r, c = cell
-            style = {"ms": 11, "color": colour, "mec": "black", "mew": 0.8, "ls": "none"}
-            ax.plot(c, r, marker=marker, gid=f"event:{k}", zorder=6, **style)
-            ax.annotate(f"{label}, day {e['day']:.1f}", (c, r), xytext=(7, 5), fontsize=7,
-                        textcoords="offset points", bbox=label_box)  # fmt: skip
+    for _, kind, mask in areas:
+        overlay[mask] = AREA_RGBA[kind]
     if overlay[..., 3].any():
         ax.imshow(overlay, interpolation="nearest", zorder=4)
+    label_box = {"boxstyle": "round,pad=0.1", "fc": (1, 1, 1, 0.75), "ec": "none"}
+    k = -1  # the event's index in ``results.events`` (the points follow their order)
+    for t, kind, r, c, _ in points:
+        k += kind != "outbreak"
+        if r is None:
+            continue
+        if kind == "outbreak":
+            style = {"ms": 18, "color": "#d7191c", "mec": "white", "mew": 1.2, "ls": "none"}
+            ax.plot(c, r, marker="*", gid="outbreak", zorder=5, **style)
+            ax.annotate("outbreak", (c, r), xytext=(8, -12), textcoords="offset points",
+                        fontsize=8, color="#d7191c", weight="bold")  # fmt: skip
+        elif kind in EVENT_MARKS:
+            marker, colour, label = EVENT_MARKS[kind]
+            style = {"ms": 11, "color": colour, "mec": "black", "mew": 0.8, "ls": "none"}
+            ax.plot(c, r, marker=marker, gid=f"event:{k}", zorder=6, **style)
+            ax.annotate(f"{label}, day {t / 1440:.1f}", (c, r), xytext=(7, 5), fontsize=7,
+                        textcoords="offset points", bbox=label_box)  # fmt: skip
 
 
 def _outline(world, districts) -> np.ndarray:
@@ -226,7 +254,7 @@ def story_times(results, n: int = 6) -> list[tuple[int, str]]:
     if s.get("fall_day") is not None:
         moments.append((at(s["fall_day"]), "Seoul falls"))
     for e in results.events:
-        moments.append((at(e["day"]), e.get("name") or e["type"].replace("_", " ")))
+        moments.append((at(e["day"]), event_caption(e)))
     chosen: dict[int, list[str]] = {}
     for i, caption in moments:
         if i in chosen:
