@@ -232,10 +232,24 @@ EDITS = {
     "n_active past the agents": _meta("n_active", 10**9),
     "a sound off the map": _meta("sources", [[10**9, 1.0, 1.0, 0, 5]]),
     "an unknown event": _meta("pending", [99]),
+    "a cast record of an unknown cause": _meta("cast_records", [[0, 1, 1, 0, 99]]),
+    "a cast record of six values": _meta("cast_records", [[0, 1, 1, 0, 1, 1]]),
     "a missing meta key": lambda arrays, meta, head: meta.pop("records"),
     "a missing array": lambda arrays, meta, head: arrays.pop("zk"),
     "an extra array": lambda arrays, meta, head: arrays.update(x=np.zeros(3)),
 }
+
+
+def test_a_checkpoint_whose_cast_records_have_no_cause_still_resumes(unbroken, tmp_path, capsys):
+    # checkpoints written before causes were recorded keep (id, step, state, cell)
+    folder = _partial(unbroken, tmp_path, 600)
+    _forge(folder, 600, _meta("cast_records", [[0, 5, 1, 0]]))
+    code, out, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 0, err
+    rec = [json.loads(x) for x in (folder / "cast.jsonl").read_text().splitlines()]
+    forged = [r for r in rec if r["name"] == "On-jo" and r["t_min"] > 0][0]
+    assert forged["state"] == "infected" and forged["cause"] is None
+    assert all(r["cause"] for r in rec if r["t_min"] > 0 and r is not forged)
 
 
 @pytest.mark.parametrize("edit", list(EDITS))

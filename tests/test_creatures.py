@@ -8,6 +8,7 @@ from test_engine import agents_by_id, assert_step_matches_plain
 
 from seoulfall import Scenario, simulate
 from seoulfall.engine import kernels as K
+from seoulfall.engine import plain
 from seoulfall.simulation import Simulation
 
 
@@ -321,8 +322,8 @@ def test_the_default_run_shows_evolved_zombies_and_hybrids():
     assert ts["hybrid"].max() > 1  # Nam-ra, and others who turned
 
 
-@pytest.mark.parametrize("steps_before", [0, 30])
-def test_kernel_equals_plain_with_every_creature_mechanism(steps_before):
+def every_mechanism(cast=()):
+    """Seoul at 1/1000 with every creature mechanism strong, a siren, and ``cast``."""
     sc = Scenario.load(
         "seoul-falls",
         {
@@ -342,12 +343,52 @@ def test_kernel_equals_plain_with_every_creature_mechanism(steps_before):
         },
     )
     siren = {"district": "Mapo-gu", "loudness": 50.0, "radius_m": 3000, "duration_min": 90}
-    sc = sc.override({"sounds": [siren]})
-    sim = Simulation(sc, seed=13)
+    over = {"sounds": [siren]}
+    if cast:
+        over["cast"] = list(cast)
+    return sc.override(over)
+
+
+@pytest.mark.parametrize("steps_before", [0, 30])
+def test_kernel_equals_plain_with_every_creature_mechanism(steps_before):
+    sim = Simulation(every_mechanism(), seed=13)
     sim.advance(0, steps_before)
     after, before = assert_step_matches_plain(sim, steps_before)
     assert (after[1] != before[1]).sum() > 5
     assert (sim.stepper.fs > 0).sum() > 100
+
+
+def test_the_kernel_gives_the_named_characters_the_causes_of_the_plain_step():
+    # 600 characters where the outbreak starts (a zombie, four hybrids among them), stepped
+    # until they change; each step the kernel's causes equal the reference's
+    cast = [{"name": f"c{i}", "district": "Mapo-gu"} for i in range(600)]
+    cast[1]["state"] = "zombie"
+    for i, kind in ((2, "carrier"), (3, "immune"), (4, "carrier"), (5, "immune")):
+        cast[i].update(state="hybrid", kind=kind, self_control=0.0)
+    sim = Simulation(every_mechanism(cast), seed=5)
+    st = sim.stepper
+    ny, nx = sim.world.shape
+    seen = []
+    for step in range(40):
+        a = sim.agents
+        ids = np.flatnonzero(a.aid < 600)
+        alive = a.aid[ids][a.states()[ids] < K.DEAD]  # the characters the pass visits
+        st._sound(step)
+        why = {}
+        plain.step(
+            step, sim.seed, a.cell, a.state, a.timer, a.aid, sim.nbr, sim.cnt.copy(),
+            st.params_at(step), sim.IP, ny, nx, fs=st.fs.copy(), fn=st.fn.copy(), CT=st.CT,
+            fv=st.fv.copy(), zk=st.zk.copy(), why=why,
+        )  # fmt: skip
+        sim.advance(step, 1)
+        want = [K.CAUSE_NAMES.index(why.get(int(w), "")) for w in alive]
+        assert st.cast_cause[alive].tolist() == want, step
+        seen += [why[int(w)] for w in alive if int(w) in why]
+    # the reference's causes are those of the records the run keeps
+    recorded = [r["cause"] for r in sim.cast_records() if r["t_min"] > 0]
+    assert sorted(recorded) == sorted(seen)
+    kinds = {"bitten_by_zombie", "bitten_by_evolved", "evolved", "turned", "turned_hybrid"}
+    assert kinds | {"killed_by_humans"} <= set(seen), set(seen)
 
 
 @pytest.mark.parametrize(
@@ -369,3 +410,31 @@ def test_bad_creature_settings_are_refused_with_the_key(over, needle):
     with pytest.raises(ScenarioError, match=needle.replace(".", r"\.")) as e:
         Scenario.load("seoul-falls").override(over)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("kind", ["immune", "carrier"])
+def test_a_hybrids_victims_and_its_death_name_their_cause(kind):
+    # 20 hungry hybrids without self-control among 200 named humans, no zombie: an immune
+    # hybrid's bite kills, a carrier's infects, and the humans who see a bite fight back
+    cast = [{"name": f"p{i}", "cell": [0, 0]} for i in range(200)] + hybrids_cast(20, kind)
+    sc = Scenario.from_dict(
+        {
+            "world": {"map": "well-mixed"},
+            "population": {"agents": 220},
+            "outbreak": {"zombies": 0},
+            "time": {"days": 0.25, "dt_min": 1.0},
+            "infection": {"turn_median_min": 10_000.0},  # nobody turns within the run
+            "hybrid": {"hunger_hours": 0.0, "lapse_rate": 0.05, "self_control": 0.0},
+            "human": {"retaliation": 0.5, "kill_rate": 0.0},
+            "cast": cast,
+        }
+    )
+    res = simulate(sc, seed=3)
+    causes = {}
+    for r in res.cast:
+        if r["t_min"] > 0:
+            causes.setdefault((r["name"][0], r["state"]), set()).add(r["cause"])
+    bitten = ("p", "dead") if kind == "immune" else ("p", "infected")
+    assert causes.pop(bitten) == {"killed_by_hybrid" if kind == "immune" else "bitten_by_hybrid"}
+    assert causes.pop(("h", "dead")) == {"killed_after_bite"}
+    assert causes == {}

@@ -573,3 +573,22 @@ def test_soldiers_are_counted_apart_from_humans():
     last = res.districts[res.districts["t_min"] == ts["t_min"].iloc[-1]]
     assert int(last["soldier"].sum()) == res.summary["final"]["soldier"]
     sim.check()
+
+
+@pytest.mark.parametrize(
+    ("event", "cause"),
+    [
+        ({"type": "airstrike", "at_min": 60, "district": "Mapo-gu", "kill_probability": 1.0},
+         "airstrike"),
+        ({"type": "evacuate", "at_min": 0, "districts": ["Mapo-gu"], "district": "Dobong-gu",
+          "remove": True}, "evacuated"),
+    ],
+)  # fmt: skip
+def test_the_casts_changes_made_by_events_name_their_cause(event, cause):
+    # the cast starts in Mapo-gu: struck there, or evacuated from there, with no zombie
+    res = simulate(seoul([event], **{"outbreak.zombies": 0, "time.days": 0.5}), seed=4)
+    changes = [r for r in res.cast if r["t_min"] > 0]
+    assert len(changes) >= 5
+    assert {r["cause"] for r in changes} == {cause}
+    assert {r["state"] for r in changes} == {"dead" if cause == "airstrike" else "evacuated"}
+    assert all(r["cause"] is None for r in res.cast if r["t_min"] == 0)

@@ -87,12 +87,16 @@ def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours):
         "interaction.mixing": "frequency",
         "interaction.own_weight": 1.0,
         "interaction.neighbour_weight": neighbours,
+        # named characters over the lattice: their changes and causes come back from the device
+        "cast": [{"name": f"c{i}", "cell": [i % 12, i // 12]} for i in range(120)],
     }
     out = simulated("lattice", overrides, 30)
     assert out["equal"] == [True] * 5, out
     assert out["cpu"] == out["gpu"]
     states = out["cpu"]["states"]
     assert states[3] > 0 and states[4] > 0 and states[5] > 0  # evolved, hybrids, dead
+    causes = {r[4] for r in out["cpu"]["cast"]}  # (id, step, state, cell, cause)
+    assert len(out["cpu"]["cast"]) > 10 and len(causes) >= 3, out["cpu"]["cast"]
 
 
 def test_backend_gpu_without_a_gpu_is_one_line_and_exit_2(tmp_path):

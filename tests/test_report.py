@@ -272,3 +272,46 @@ def test_the_animation_marks_the_events_where_and_when_they_happen(run_dir):
 
     late = int(np.searchsorted(t, 1440.0))
     assert ring_pixels(frames[0]) > 20 and ring_pixels(frames[late]) < ring_pixels(frames[0]) / 4
+
+
+def test_the_cast_table_says_why_each_character_changed(tmp_path):
+    import html
+    import re
+
+    from seoulfall import Scenario
+    from seoulfall.report import write_report
+
+    # two hungry immune hybrids among ten named humans in one cell: bites that kill
+    cast = [{"name": f"p{i}", "cell": [0, 0]} for i in range(10)] + [
+        {"name": f"h{i}", "state": "hybrid", "kind": "immune", "cell": [0, 0]} for i in range(2)
+    ]
+    sc = Scenario.from_dict(
+        {
+            "world": {"map": "well-mixed"},
+            "population": {"agents": 12},
+            "outbreak": {"zombies": 0},
+            "time": {"days": 0.25, "dt_min": 1.0},
+            "hybrid": {"hunger_hours": 0.0, "lapse_rate": 0.05, "self_control": 0.0},
+            "human": {"retaliation": 0.0, "kill_rate": 0.0},
+            "cast": cast,
+        }
+    )
+    res = simulate(sc, seed=1)
+    page = write_report(res, tmp_path).read_text(encoding="utf-8")
+    table = page[page.index("<h2>The cast</h2>") :]
+    rows = {
+        m[0]: [html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", m[1])]
+        for m in re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", table)
+    }
+    assert set(rows) == {c["name"] for c in cast}
+    dead = [n for n, f in res.summary["cast"].items() if f["state"] == "dead"]
+    assert dead and all(n.startswith("p") for n in dead)
+    for n, cells in rows.items():
+        state, why, story = cells[0], cells[4], cells[5]
+        if n in dead:
+            f = res.summary["cast"][n]
+            assert (state, why) == ("dead", "killed by an immune hybrid's bite")
+            says = f"killed by an immune hybrid's bite, {f['district_name']}"
+            assert story == f"day {f['day']:.2f}: dead ({says})"
+        else:
+            assert why == "" and story == "no change", (n, cells)

@@ -160,7 +160,12 @@ class Simulation:
         return soldiers(self.world, self.scenario, event)
 
     def cast_records(self) -> list[dict]:
-        """The named characters' records: each one's start, then every change of state."""
+        """The named characters' records: each one's start, then every change of state.
+
+        A change names its ``cause`` (``engine/states.py``'s ``CAUSES``: who bit or killed
+        the character, or what else changed it) and the district where it happened (for
+        ``evacuated``, none: the character has left the map).
+        """
         sc = self.scenario
         if not sc.cast:
             return []
@@ -168,7 +173,7 @@ class Simulation:
         codes, names = self.world.district_codes, self.world.district_names
         dt = sc.time.dt_min
 
-        def rec(who, t_min, state, cell):
+        def rec(who, t_min, state, cell, cause=0):
             d = int(self.cell_district[cell]) if cell >= 0 else -1
             r = {
                 "name": sc.cast[who].name,
@@ -177,13 +182,14 @@ class Simulation:
                 "state": K.STATE_NAMES[state],
                 "district": codes[d] if d >= 0 else None,
                 "district_name": names[d] if d >= 0 else None,
+                "cause": K.CAUSE_NAMES[cause] or None,
             }
             if state == K.HYBRID:
                 r["kind"] = "carrier" if self.cast_kind(who) else "immune"
             return r
 
         out = [rec(w, 0.0, *self.cast_start[w]) for w in range(len(sc.cast))]
-        out += [rec(w, (step + 1) * dt, s, c) for w, step, s, c in st.cast_records]
+        out += [rec(w, (step + 1) * dt, *r) for w, step, *r in st.cast_records]
         return out
 
     def cast_kind(self, who: int) -> bool:

@@ -63,13 +63,13 @@ def available() -> bool:
 
 @cuda.jit
 def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
-          cst, ccell, nx, fast, general, drift_bits, nxt, ev, nev, stats):  # fmt: skip
+          cst, ccell, cwhy, nx, fast, general, drift_bits, nxt, ev, nev, stats):  # fmt: skip
     i = cuda.grid(1)
     if i >= cell.size:
         return
     c, st, nsb, units, evc = _agent_step(
         i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk,
-        P, IP, CT, cst, ccell, fast, general, drift_bits,
+        P, IP, CT, cst, ccell, cwhy, fast, general, drift_bits,
     )  # fmt: skip
     if evc >= 0:
         ev[cuda.atomic.add(nev, 0, 1)] = evc
@@ -160,6 +160,7 @@ class GPUStepper(Stepper):
                 ("cell", a.cell), ("state", a.state), ("timer", a.timer), ("aid", a.aid),
                 ("nbr", self.nbr), ("IP", self.IP), ("CT", self.CT),
                 ("cst", self.cast_state), ("ccell", self.cast_cell),
+                ("cwhy", self.cast_cause),
             )
         }  # fmt: skip
         b = self._device_buffers()
@@ -193,7 +194,7 @@ class GPUStepper(Stepper):
         _pass[_blocks(n), THREADS_PER_BLOCK](
             b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
             fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], b["P"], d["IP"], d["CT"], d["cst"],
-            d["ccell"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
+            d["ccell"], d["cwhy"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
         )  # fmt: skip
         nev.copy_to_host(self.nev_g)
         m = int(self.nev_g[0])
@@ -210,6 +211,7 @@ class GPUStepper(Stepper):
         if int(self.IP[K.I_NCAST]):
             d["cst"].copy_to_host(self.cast_state)
             d["ccell"].copy_to_host(self.cast_cell)
+            d["cwhy"].copy_to_host(self.cast_cause)
         return max(1, n)
 
     def _end_step(self, step: int) -> None:

@@ -94,8 +94,12 @@ def step(
     CT=None,
     fv=None,
     zk=None,
+    why=None,
 ):
     """One step; returns new (cell, state, timer, cnt) and leaves the inputs alone.
+
+    ``why``, a dict, receives the cause of every change of state (agent id -> a name of
+    ``states.CAUSES``), as the kernel writes it for the named characters.
 
     ``fs`` and ``fn`` are the scheduled sound and fight-noise fields (default silence);
     ``CT`` the named characters' traits (speed, alertness, self-control) by id; ``fv`` the
@@ -136,6 +140,7 @@ def step(
         tm0 = tm
         sheltered = bool(sb & K.SHELTER)
         stay = False
+        st0, cause = st, ""
         zc = int(cnt[c, K.ZOMBIE] + cnt[c, K.EVOLVED])
         if st in (K.HUMAN, K.ZOMBIE, K.EVOLVED):
             h, z, e, y, s, n_c = contacts(cnt, nbr, c, P)
@@ -162,19 +167,35 @@ def step(
                     tb = bits(key[rng.TURN], a)
                     if x < hb:
                         st, tm = K.INFECTED, turn_time(tb, P[K.P_TURN_MEDIAN], P[K.P_TURN_SIGMA])
+                        # whose bite: where x fell among the zombies', the evolved's, the
+                        # carrier hybrids' parts of the hazard
+                        f = P[K.P_SHELTER_F] if sheltered else 1.0
+                        hz = P[K.P_BITE] * z / n_c * dt / alert * f
+                        he = P[K.P_BITE_E] * e / n_c * dt / alert * f
+                        if att & K.CARRIER_ATTACKS and x >= hz + he:
+                            cause = "bitten_by_hybrid"
+                        elif x < hz or e == 0:
+                            cause = "bitten_by_zombie"
+                        else:
+                            cause = "bitten_by_evolved"
                     elif x < hb + hk:
-                        st = K.DEAD
+                        st, cause = K.DEAD, "killed_by_hybrid"
                     else:
                         st, tm = K.INFECTED, turn_time(tb, P[K.P_WOUND_MEDIAN], P[K.P_WOUND_SIGMA])
+                        cause = "wounded"
         elif st in (K.ZOMBIE, K.EVOLVED):
             f = s + P[K.P_Y_STRENGTH] * y
             if f > 0:
                 kr = P[K.P_KILL] if st == K.ZOMBIE else P[K.P_KILL_E]
-                if unit(bits(key[rng.KILL], a)) < 1.0 - math.exp(-kr * f / n_c * dt):
+                u, p = unit(bits(key[rng.KILL], a)), 1.0 - math.exp(-kr * f / n_c * dt)
+                if u < p:
                     st = K.DEAD
                     events.append((c, K.C_KILLS, 1))
+                    # by whom: where u fell among the humans' and the hybrids' parts
+                    hybrids = s < f and u / p * f >= s
+                    cause = "killed_by_hybrids" if hybrids else "killed_by_humans"
             if st != K.DEAD and zk[c] > 0 and unit(bits(key[rng.LINE], a)) < zk[c]:
-                st = K.DEAD
+                st, cause = K.DEAD, "shot_at_line"
                 events.append((c, K.C_KILLS, 1))
             if st == K.ZOMBIE:
                 if h > 0 and P[K.P_EVOLVE_BITE] > 0:
@@ -185,7 +206,7 @@ def step(
                 if tm > 0:
                     pe = -math.expm1(-(P[K.P_EVOLVE_RATE] + P[K.P_EVOLVE_BITE] * tm) * dt)
                 if pe > 0 and unit(bits(key[rng.EVOLVE], a)) < pe:
-                    st = K.EVOLVED
+                    st, cause = K.EVOLVED, "evolved"
         elif st == K.HYBRID:
             tm += dt
             hc = int(cnt[c, K.HUMAN])
@@ -196,16 +217,22 @@ def step(
                     events.append((c, K.C_ATT, 1 if sb & K.CARRIER else K.IMMUNE_ATTACK))
                     pk = -math.expm1(-P[K.P_H_RETALIATE] / P[K.P_Y_PAIN])
                     if unit(bits(key[rng.KILL], a)) < pk:
-                        st = K.DEAD
+                        st, cause = K.DEAD, "killed_after_bite"
         if st == K.INFECTED:
             tm -= dt
             if tm <= 0.0:
                 tm, st = 0.0, K.ZOMBIE
+                if st0 == K.INFECTED:  # bitten this step: the bite is the cause
+                    cause = "turned"
                 if P[K.P_HYBRID_P] > 0 and unit(bits(key[rng.HYBRID], a)) < P[K.P_HYBRID_P]:
                     st = K.HYBRID
+                    if st0 == K.INFECTED:
+                        cause = "turned_hybrid"
                     sb &= ~K.CARRIER
                     if unit(bits(key[rng.CARRIER], a)) < P[K.P_CARRIER_P]:
                         sb |= K.CARRIER
+        if why is not None and cause:
+            why[a] = cause
         if st == K.DEAD:
             state[i] = K.DEAD
             continue
@@ -286,6 +313,8 @@ def step(
                     c = best
         if mode == "evac" and fv[c] == 0 and P[K.P_EVAC_REMOVE] > 0:
             cell[i], state[i] = -1, K.EVACUATED
+            if why is not None:
+                why[a] = "evacuated"
             continue
         keep = sb & ~(K.STATE_MASK | K.CARRIER | K.SHELTER)
         if st == K.HUMAN:

@@ -76,3 +76,44 @@ SURVIVING = tuple(s.name for s in STATES if s.survives)
 CAST = {s.name: s.value for s in STATES if s.cast}
 #: Each state's colour in the plots.
 COLOURS = {s.name: s.colour for s in STATES}
+
+
+class Cause(NamedTuple):
+    """Why a named character's state changed: its name in ``cast.jsonl`` and in words."""
+
+    name: str
+    text: str
+
+
+#: Every cause of a change of state, by code (0: none, as for the start). The kernels write
+#: a character's cause with its state (``kernels.CAUSE_*``, one constant per name); the
+#: playbook's events give theirs (``CAUSE_BY_EVENT``).
+# fmt: off
+CAUSES: tuple[Cause, ...] = (
+    Cause("",                  ""),
+    Cause("bitten_by_zombie",  "bitten by a zombie"),
+    Cause("bitten_by_evolved", "bitten by an evolved zombie"),
+    Cause("bitten_by_hybrid",  "bitten by a carrier hybrid"),
+    Cause("killed_by_hybrid",  "killed by an immune hybrid's bite"),
+    Cause("wounded",           "wounded fighting zombies (infected blood)"),
+    Cause("killed_by_humans",  "killed by humans fighting back"),
+    Cause("killed_by_hybrids", "killed by hybrids"),
+    Cause("shot_at_line",      "shot by the soldiers holding a line"),
+    Cause("evolved",           "evolved after feeding"),
+    Cause("turned",            "the infection ran its course"),
+    Cause("turned_hybrid",     "the infection ran its course; kept a human mind"),
+    Cause("killed_after_bite", "killed by the humans it bit in hunger"),
+    Cause("evacuated",         "reached the evacuation target and left the map"),
+    Cause("airstrike",         "killed in an airstrike"),
+    Cause("event",             "changed by an event"),
+)
+# fmt: on
+
+assert len({c.name for c in CAUSES}) == len(CAUSES), "cause names are unique"
+assert len(CAUSES) <= 256, "a cause takes one byte"
+#: Every cause's name, by code.
+CAUSE_NAMES = tuple(c.name for c in CAUSES)
+#: Each cause in words, by name (for the report).
+CAUSE_TEXT = {c.name: c.text for c in CAUSES}
+#: The cause of a character's change made by an event of each type (else ``event``).
+CAUSE_BY_EVENT = {"airstrike": "airstrike"}

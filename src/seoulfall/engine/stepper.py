@@ -197,7 +197,9 @@ class Stepper:
         ncast = int(IP[K.I_NCAST])
         self.cast_state = np.zeros(max(1, ncast), np.uint8)
         self.cast_cell = np.zeros(max(1, ncast), np.int32)
-        self.cast_records: list[tuple[int, int, int, int]] = []  # (id, step, state, cell)
+        self.cast_cause = np.zeros(max(1, ncast), np.uint8)  # why it changed this step
+        # (id, step, state, cell, cause): a cause is a code of ``states.CAUSES``
+        self.cast_records: list[tuple[int, int, int, int, int]] = []
         self.bbox = np.zeros(4, np.int64)
         self.totals = np.zeros(K.NLIVING, np.int64)
         self.shist = np.zeros((self.nthreads, ncells + 2), np.int64)  # sorting: by thread
@@ -290,9 +292,13 @@ class Stepper:
         ncast = int(self.IP[K.I_NCAST])
         cast_records = []
         for r in meta["cast_records"]:
-            ok = isinstance(r, list) and len(r) == 4 and all(isinstance(v, int) for v in r)
-            if not ok or not (0 <= r[0] < ncast and 0 <= r[1] < step and 0 <= r[2] < 8
-                              and -1 <= r[3] < ncells):  # fmt: skip
+            # (id, step, state, cell, cause); checkpoints written before causes were
+            # recorded hold four values: their changes have no cause (0)
+            ok = isinstance(r, list) and len(r) in (4, 5) and all(type(v) is int for v in r)
+            r = r + [0] if ok and len(r) == 4 else r
+            if not ok or not (0 <= r[0] < ncast and 0 <= r[1] < step
+                              and 0 <= r[2] < K.NBYTE_STATES and -1 <= r[3] < ncells
+                              and 0 <= r[4] < len(K.CAUSE_NAMES)):  # fmt: skip
                 raise bad(f"{what}: meta.cast_records holds {r!r}")
             cast_records.append(tuple(r))
         got.update(n_active=n_active, sources=sources, cast_records=cast_records, what=what)
@@ -398,7 +404,7 @@ class Stepper:
     #: own arrays, under the same names, filled in place).
     _STEP_ARGS = ("cell", "state", "timer", "aid", "cnt", "nxt", "P")
     #: The stepper's attributes passed under another name.
-    _RENAMED = {"cst": "cast_state", "ccell": "cast_cell"}
+    _RENAMED = {"cst": "cast_state", "ccell": "cast_cell", "cwhy": "cast_cause"}
 
     def _pass_args(self, step, cur, nxt) -> tuple:
         """The arguments of ``kernels.pass_chunk`` after ``ch``, in the order of its signature.
@@ -462,10 +468,15 @@ class Stepper:
             self._end_step(step)
         self._end()
 
-    def record_cast_changes(self, before: np.ndarray, step: int) -> None:
-        """Record each named character whose state differs from ``before``, at ``step``."""
+    def record_cast_changes(self, before: np.ndarray, step: int, cause: int | None = None) -> None:
+        """Record each named character whose state differs from ``before``, at ``step``.
+
+        The cause is the one the pass wrote (``cast_cause``), or ``cause`` when given (an
+        event's, between steps).
+        """
         for who in np.flatnonzero(self.cast_state != before):
-            rec = (int(who), step, int(self.cast_state[who]), int(self.cast_cell[who]))
+            why = int(self.cast_cause[who]) if cause is None else cause
+            rec = (int(who), step, int(self.cast_state[who]), int(self.cast_cell[who]), why)
             self.cast_records.append(rec)
 
     def _begin(self) -> None:

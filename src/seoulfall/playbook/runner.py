@@ -20,6 +20,7 @@ from seoulfall import safeload
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng
 from seoulfall.engine.population import start_cell
+from seoulfall.engine.states import CAUSE_BY_EVENT
 from seoulfall.schema import KST, ScenarioError
 
 
@@ -187,7 +188,8 @@ class Playbook:
         e.fire(self, i, step, rec)
         if e.cuts_links and self.evac_zone is not None:
             self.route_evacuees()  # the ways out changed
-        st.record_cast_changes(before, step - 1)  # between steps: at the end of the last
+        cause = K.CAUSE_NAMES.index(CAUSE_BY_EVENT.get(e.type, "event"))
+        st.record_cast_changes(before, step - 1, cause)  # between steps: at the end of the last
         self.records.append(rec)
         return rec
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.engine.states import CAUSE_TEXT
 from seoulfall.outcome import last_standing
 from seoulfall.report.animation import write_animation
 from seoulfall.report.curves import plot_curves, plot_district_curves
@@ -62,6 +63,35 @@ def _table(head: list[str], rows: list[list]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows
     )
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _change(r: dict) -> str:
+    """One change of a character's state in words: day, state, why, where."""
+    why = CAUSE_TEXT.get(r.get("cause") or "", "")
+    where = r.get("district_name") or ""
+    detail = ", ".join(x for x in (why, where) if x)
+    state = r["state"] + (f" ({r['kind']})" if r.get("kind") else "")
+    return f"day {_day(r['day'])}: {state}" + (f" ({detail})" if detail else "")
+
+
+def _cast_table(fates: dict, records: list[dict]) -> str:
+    """Each character's fate, why, and every change of state on the way (``cast.jsonl``)."""
+    rows = []
+    for n, f in fates.items():
+        changes = [r for r in records if r["name"] == n and r["t_min"] > 0]
+        rows.append(
+            [
+                n,
+                f["state"] + (f" ({f['kind']})" if f.get("kind") else ""),
+                "yes" if f["survived"] else "no",
+                _day(f["day"]) if f["t_min"] > 0 else "start",
+                f.get("district_name") or "",
+                CAUSE_TEXT.get(f.get("cause") or "", ""),
+                "; ".join(_change(r) for r in changes) or "no change",
+            ]
+        )
+    head = ["character", "final state", "survived", "since day", "where", "why", "story"]
+    return _table(head, rows)
 
 
 STYLE = """
@@ -167,20 +197,7 @@ def write_report(results, folder: Path) -> Path:
     else:
         parts.append("<h2>Events</h2><p>No events fired in this run.</p>")
     if s.get("cast"):
-        cast_rows = [
-            [
-                n,
-                f["state"] + (f" ({f['kind']})" if f.get("kind") else ""),
-                "yes" if f["survived"] else "no",
-                _day(f["day"]) if f["t_min"] > 0 else "start",
-                f.get("district_name") or "",
-            ]
-            for n, f in s["cast"].items()
-        ]
-        parts.append(
-            "<h2>The cast</h2>"
-            + _table(["character", "final state", "survived", "since day", "where"], cast_rows)
-        )
+        parts.append("<h2>The cast</h2>" + _cast_table(s["cast"], results.cast))
     desc = html.escape(sc.description) if sc.description else ""
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -93,6 +93,7 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
     C_STR,
     CARRIER,
     CARRIER_ATTACKS,
+    CAUSE_NAMES,
     COIN_HI,
     COIN_LO,
     DEAD,

@@ -24,6 +24,19 @@ from seoulfall.engine.kernels.layout import (
     C_STR,
     CARRIER,
     CARRIER_ATTACKS,
+    CAUSE_BITE_E,
+    CAUSE_BITE_Y,
+    CAUSE_BITE_Z,
+    CAUSE_EVACUATED,
+    CAUSE_EVOLVED,
+    CAUSE_KILLED_AFTER_BITE,
+    CAUSE_KILLED_BY_H,
+    CAUSE_KILLED_BY_Y,
+    CAUSE_KILLED_BY_YS,
+    CAUSE_LINE,
+    CAUSE_TURNED,
+    CAUSE_TURNED_HYBRID,
+    CAUSE_WOUND,
     COIN_HI,
     COIN_LO,
     DEAD,
@@ -140,6 +153,24 @@ def _contacts(cnt, nbr, c, P):
     return h, z, e, y, s * 0.25, n
 
 
+@njit(inline="always", cache=True)
+def _bite_cause(x, z, e, nc, dt, alert, sheltered, carriers, P):
+    """Whose bite infected a human, from where ``x`` fell in the bite hazard (``agent_step``).
+
+    The hazard adds the zombies' part, the evolved zombies' part, then the carrier
+    hybrids' attacks (``carriers`` of them in the cell): ``x`` past the zombies' two parts
+    is a hybrid's bite.
+    """
+    hz = P[P_BITE] * z / nc * dt / alert
+    he = P[P_BITE_E] * e / nc * dt / alert
+    if sheltered:
+        hz *= P[P_SHELTER_F]
+        he *= P[P_SHELTER_F]
+    if carriers > 0 and x >= hz + he:
+        return CAUSE_BITE_Y
+    return CAUSE_BITE_Z if x < hz or e == 0 else CAUSE_BITE_E
+
+
 #: The random streams the pass draws from, by name (``rng.STREAMS``), in the order of the
 #: per-step keys (``step_keys``); then one key per extra hop.
 PASS_STREAMS = (
@@ -184,7 +215,7 @@ assert NKEYS == 18, "_key_tuple lists the keys one by one"
 @njit(inline="always", cache=True)
 def agent_step(
     i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
-    cst, ccell, fast, general, drift_bits,
+    cst, ccell, cwhy, fast, general, drift_bits,
 ):  # fmt: skip
     """One agent's step: interact, turn, move; the agent's arrays updated in place.
 
@@ -192,7 +223,8 @@ def agent_step(
     (:mod:`seoulfall.engine.gpu`), which differ only in how they count. Returns ``(cell,
     state, state byte, strength units, event)``: the state is ``DEAD`` or more when the
     agent is not counted; the strength units go to ``C_STR`` of its cell; the event is
-    ``cell << 2 | kind`` or -1.
+    ``cell << 2 | kind`` or -1. A named character's state, cell and the cause of its change
+    of state this step (``CAUSE_*``, 0 for none) go to ``cst``, ``ccell`` and ``cwhy``.
     """
     sb = state[i]
     st = sb & STATE_MASK
@@ -240,6 +272,7 @@ def agent_step(
     tm0 = tm
     sheltered = (sb & SHELTER) != 0
     stay = False
+    why = 0  # the cause of a change of state (told apart only for the named characters)
     # 1-2. interact and turn, on the counts at the start of the step
     if st == HUMAN or st == ZOMBIE or st == EVOLVED:
         if general:
@@ -278,11 +311,16 @@ def agent_step(
                     if x < hb:
                         st = INFECTED
                         tm = _turn_time(tb, P[P_TURN_MEDIAN], P[P_TURN_SIGMA])
+                        if a < ncast:
+                            carriers = cnt[c, C_ATT] & CARRIER_ATTACKS
+                            why = _bite_cause(x, z, e, nc, dt, alert, sheltered, carriers, P)
                     elif x < hb + hk:
                         st = DEAD
+                        why = CAUSE_KILLED_BY_Y
                     else:
                         st = INFECTED
                         tm = _turn_time(tb, P[P_WOUND_MEDIAN], P[P_WOUND_SIGMA])
+                        why = CAUSE_WOUND
         else:
             f = s + P[P_Y_STRENGTH] * y
             if f > 0:
@@ -292,9 +330,13 @@ def agent_step(
                 if _may_hit(u, xk) and u < 1.0 - math.exp(-xk):
                     st = DEAD
                     evc = (np.int64(c) << 2) | EV_KILL
+                    why = CAUSE_KILLED_BY_H
+                    if a < ncast and s < f and u / (1.0 - math.exp(-xk)) * f >= s:
+                        why = CAUSE_KILLED_BY_YS  # in the hybrids' share of the hazard
             if st != DEAD and zk[c] > 0.0 and to_unit(agent_bits(keys[K_LINE], a)) < zk[c]:
                 st = DEAD  # shot by the soldiers holding a line
                 evc = (np.int64(c) << 2) | EV_KILL
+                why = CAUSE_LINE
             if st == ZOMBIE:
                 if h > 0 and P[P_EVOLVE_BITE] > 0.0:
                     # feeding: this zombie's share of the bites expected in its cell
@@ -306,9 +348,11 @@ def agent_step(
                     u = to_unit(agent_bits(keys[K_EVOLVE], a))
                     if _may_hit(u, xe) and u < -math.expm1(-xe):
                         st = EVOLVED
+                        why = CAUSE_EVOLVED
                 elif P[P_EVOLVE_P] > 0.0:
                     if to_unit(agent_bits(keys[K_EVOLVE], a)) < P[P_EVOLVE_P]:
                         st = EVOLVED
+                        why = CAUSE_EVOLVED
     elif st == HYBRID:
         tm += dt  # hunger grows
         hc = cnt[c, HUMAN]
@@ -323,19 +367,25 @@ def agent_step(
                 pk = -math.expm1(-P[P_H_RETALIATE] / P[P_Y_PAIN])
                 if to_unit(agent_bits(keys[K_KILL], a)) < pk:
                     st = DEAD  # the humans who saw it fight back
+                    why = CAUSE_KILLED_AFTER_BITE
     if st == INFECTED:
         tm -= dt
         if tm <= 0.0:
             tm = 0.0
             st = ZOMBIE
+            if st0 == INFECTED:  # else it turns the step it was bitten: the bite says why
+                why = CAUSE_TURNED
             if P[P_HYBRID_P] > 0.0 and to_unit(agent_bits(keys[K_HYBRID], a)) < P[P_HYBRID_P]:
                 st = HYBRID
+                if st0 == INFECTED:
+                    why = CAUSE_TURNED_HYBRID
                 sb = sb & ~CARRIER
                 if to_unit(agent_bits(keys[K_CARRIER], a)) < P[P_CARRIER_P]:
                     sb = sb | CARRIER
     if a < ncast:
         cst[a] = st
         ccell[a] = c
+        cwhy[a] = why
     if st == DEAD:
         state[i] = DEAD_BYTE
         return c, st, sb, 0, evc
@@ -442,6 +492,7 @@ def agent_step(
         if a < ncast:
             cst[a] = st
             ccell[a] = -1
+            cwhy[a] = CAUSE_EVACUATED
         state[i] = EVACUATED
         cell[i] = -1
         return c, st, sb, 0, evc

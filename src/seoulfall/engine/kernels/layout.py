@@ -18,6 +18,21 @@ SOLDIER = STATE_NAMES.index("soldier")  # reported apart: a human of the soldier
 NBYTE_STATES = states.NBYTE  # the states the byte holds (the variants follow them)
 NLIVING = states.NCOUNTED  # the living: they stand on the map and are counted per cell
 
+# Why a named character's state changed (declared in ``engine/states.py``), by code.
+CAUSE_NAMES = states.CAUSE_NAMES
+(
+    CAUSE_BITE_Z, CAUSE_BITE_E, CAUSE_BITE_Y, CAUSE_KILLED_BY_Y, CAUSE_WOUND, CAUSE_KILLED_BY_H,
+    CAUSE_KILLED_BY_YS, CAUSE_LINE, CAUSE_EVOLVED, CAUSE_TURNED, CAUSE_TURNED_HYBRID,
+    CAUSE_KILLED_AFTER_BITE, CAUSE_EVACUATED,
+) = (
+    CAUSE_NAMES.index(n)
+    for n in (
+        "bitten_by_zombie", "bitten_by_evolved", "bitten_by_hybrid", "killed_by_hybrid",
+        "wounded", "killed_by_humans", "killed_by_hybrids", "shot_at_line", "evolved",
+        "turned", "turned_hybrid", "killed_after_bite", "evacuated",
+    )
+)  # fmt: skip
+
 assert NLIVING == 5, "the kernels' sums over a cell's living are written out for five states"
 
 # The other bits of the state byte: per-agent traits that cost no extra memory.

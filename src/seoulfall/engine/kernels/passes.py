@@ -88,6 +88,7 @@ def pass_chunk(
     CT,
     cst,
     ccell,
+    cwhy,
     nx,
     nxt,
     bounds,
@@ -109,7 +110,8 @@ def pass_chunk(
     noise of fights (float fields); ``fv``: steps to the evacuation target; ``zk``: the
     per-step probability that a zombie standing in the cell is shot (a guarded line).
     ``CT`` holds the named characters' traits (speed, alertness, self-control) by agent id;
-    the pass writes their state and cell into ``cst`` and ``ccell``.
+    the pass writes their state and cell into ``cst`` and ``ccell``, and the cause of a
+    change of state this step into ``cwhy`` (``CAUSE_*``; 0 for none).
     """
     n = cell.size
     nchunks = bounds.size - 1
@@ -134,7 +136,7 @@ def pass_chunk(
     for i in range(lo, hi):
         c, st, nsb, units, evc = agent_step(
             i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
-            IP, CT, cst, ccell, fast, general, drift_bits,
+            IP, CT, cst, ccell, cwhy, fast, general, drift_bits,
         )  # fmt: skip
         if evc >= 0:
             ev[ne] = evc
