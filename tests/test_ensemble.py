@@ -1,10 +1,6 @@
 """Ensembles: serial, on a LocalCluster and on a separate scheduler and workers, alike."""
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
 
@@ -70,36 +66,11 @@ def test_local_cluster_gives_the_serial_results(serial):
     pd.testing.assert_frame_equal(on_cluster.table, serial.table)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_a_separate_scheduler_and_workers_give_the_serial_results(serial):
+def test_a_separate_scheduler_and_workers_give_the_serial_results(serial, dask_scheduler):
     from dask.distributed import Client
 
-    port = _free_port()
-    dask = shutil.which("dask") or os.path.join(os.path.dirname(sys.executable), "dask")
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    sched = subprocess.Popen(
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    addr = f"tcp://127.0.0.1:{port}"
-    workers = [
-        subprocess.Popen(
-            [dask, "worker", addr, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        for _ in range(2)
-    ]
+    client = Client(dask_scheduler, timeout=30)
     try:
-        client = Client(addr, timeout=30)
         client.wait_for_workers(2, timeout=60)
         remote = ensemble(
             "seoul-falls",
@@ -109,12 +80,8 @@ def test_a_separate_scheduler_and_workers_give_the_serial_results(serial):
             client=client,
         )
         who = {w["host"] for w in client.scheduler_info()["workers"].values()}
-        client.close()
     finally:
-        for p in [*workers, sched]:
-            p.terminate()
-        for p in [*workers, sched]:
-            p.wait(timeout=30)
+        client.close()
     assert who == {"127.0.0.1"}
     assert strip(remote.records) == strip(serial.records)
 

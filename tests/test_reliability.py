@@ -73,6 +73,26 @@ def test_an_interrupted_sweep_exits_130_in_one_line_without_tracebacks(tmp_path)
     assert "runs.jsonl" in err and "rerun the same command" in err
 
 
+def test_a_sweep_beside_another_dask_cluster_says_nothing_of_it(tmp_path):
+    # another cluster holds Dask's default HTTP port (8787): the sweep's own local cluster
+    # takes another port without a warning on the user's terminal
+    import socket
+
+    holder = socket.socket()
+    try:
+        holder.bind(("", 8787))
+        holder.listen()
+    except OSError:
+        pass  # something already holds it: the same situation
+    try:
+        p = cli("sweep", "well-mixed", "--seeds", "1", "--workers", "1", "--quiet",
+                "--out", str(tmp_path / "s"))  # fmt: skip
+        _, err = p.communicate(timeout=120)
+    finally:
+        holder.close()
+    assert p.returncode == 0 and err == "", err
+
+
 def test_a_failing_validate_exits_1(monkeypatch, capsys):
     import seoulfall.validate as v
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -32,3 +34,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj) -> None:
+    """``obj`` as indented UTF-8 JSON (non-ASCII kept as is), atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def parquet_bytes(df) -> bytes:
+    """A pandas DataFrame as the bytes of a Parquet file (without its index)."""
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def atomic_write_parquet(path: str | Path, df) -> None:
+    """A DataFrame as a Parquet file, atomically."""
+    atomic_write_bytes(path, parquet_bytes(df))

@@ -20,14 +20,21 @@ import typer
 from seoulfall import __version__, checkpoint
 from seoulfall import runfolder as rf
 from seoulfall import validate as checks_mod
-from seoulfall.atomic import atomic_write_text
+from seoulfall.atomic import atomic_write_json
+from seoulfall.calibration import OWN as OWN_CALIBRATE
+from seoulfall.calibration import calibrate as run_calibration
+from seoulfall.calibration import parse_target
 from seoulfall.checkpoint import CheckpointError
 from seoulfall.engine.stepper import BackendError
 from seoulfall.outcome import last_standing
 from seoulfall.results import Results
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, load_raw, parse_value
+from seoulfall.sensitivity_analysis import DEFAULT_OUTPUTS, check_design, runs_needed
+from seoulfall.sensitivity_analysis import OWN as OWN_SENSITIVITY
+from seoulfall.sensitivity_analysis import sensitivity as run_sensitivity
 from seoulfall.simulation import Simulation, check_outputs_fit
+from seoulfall.study import StudyError, check_folder_args, check_output, parse_ranges
 from seoulfall.sweep import OWN as OWN_SWEEP
 from seoulfall.sweep import SweepError, ensemble, read_runs
 
@@ -67,6 +74,20 @@ SetOption = Annotated[
         metavar="KEY=VALUE",
         help="override a key, e.g. zombie.bite_rate=0.3 (repeatable; keys: docs/scenario-keys.md)",
     ),
+]
+
+#: The options the studies share (``sweep``, ``calibrate``, ``sensitivity``).
+ScaleOption = Annotated[float | None, typer.Option("--scale", help="population.scale")]
+DaysOption = Annotated[float | None, typer.Option("--days", help="time.days")]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", min=1, help="start a local Dask cluster of N workers")
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option("--scheduler", help="address of a running Dask scheduler")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")]
+ScenarioArgument = Annotated[
+    str, typer.Argument(help="bundled scenario name or path to a TOML file")
 ]
 
 #: Files whose presence marks a folder as holding a run.
@@ -345,88 +366,27 @@ def sweep(
     vary: Annotated[
         list[str] | None, typer.Option("--vary", help="KEY=V1,V2,...: every value is tried")
     ] = None,
-    scale: Annotated[float | None, typer.Option("--scale", help="population.scale")] = None,
-    days: Annotated[float | None, typer.Option("--days", help="time.days")] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="start a local Dask cluster of N workers")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="address of a running Dask scheduler")
-    ] = None,
+    scale: ScaleOption = None,
+    days: DaysOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="ensemble folder")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar or summary")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run many seeds (and parameter values) and write the odds."""
     if workers and scheduler:
         raise BadInput("give --workers or --scheduler, not both")
-    overrides: list = list(set_ or [])
-    if scale is not None:
-        overrides.append(("population.scale", scale))
-    if days is not None:
-        overrides.append(("time.days", days))
-    sc = Scenario.load(scenario, overrides)
+    sc = Scenario.load(scenario, _overrides(set_, scale, days))
     grid = _vary_grid(vary or [])
-    if out is not None:
-        folder = rf.check_out(out)
-    else:
-        folder = Path("runs") / f"sweep-{rf.slug(sc.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     args = {"scenario": json.loads(json.dumps(sc.to_dict(), default=str)), "seeds": seeds,
             "vary": grid}  # fmt: skip
-    marker = folder / "sweep.json"
-    clash = [n for n in rf.foreign_entries(folder) if n in OWN_SWEEP]
-    if clash and not marker.exists():
-        raise BadInput(
-            f"--out {folder}: holds {', '.join(clash)}, which seoulfall did not write; "
-            "choose another folder"
-        )
-    if marker.exists():
-        try:
-            before = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            before = None
-        if before != args:
-            raise BadInput(
-                f"--out {folder}: holds a sweep with other arguments; give another --out"
-            )
-    rf.make_folder(folder)
+    folder = _study_folder(out, "sweep", sc, "sweep.json", args, OWN_SWEEP, "sweep")
     with rf.Lock(folder, what="sweep"):  # a second sweep into the folder is refused
-        atomic_write_text(marker, json.dumps(args, indent=2, ensure_ascii=False) + "\n")
-        _NOTES.append(lambda: _sweep_note(folder))
-        client = None
-        if scheduler:
-            from dask.distributed import Client
-
-            try:
-                client = Client(scheduler, timeout=10)
-            except Exception as exc:  # noqa: BLE001 - any failure to connect is the address's
-                msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-                raise BadInput(f"--scheduler {scheduler}: cannot connect ({msg})") from None
-        elif not workers:
-            workers = os.cpu_count() or 1
-        show = not quiet and sys.stderr.isatty()
+        atomic_write_json(folder / "sweep.json", args)
+        _NOTES.append(lambda: _study_note(folder, "sweep"))
         t0 = time.perf_counter()
-        try:
-            if show:
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    Progress,
-                    TimeRemainingColumn,
-                )
-
-                with Progress(
-                    BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-                ) as bar:
-                    task = bar.add_task("sweep", total=None)
-                    ens = ensemble(
-                        sc, seeds, grid, client, workers=workers, out=folder,
-                        progress=lambda d, n: bar.update(task, completed=d, total=n),
-                    )  # fmt: skip
-            else:
-                ens = ensemble(sc, seeds, grid, client, workers=workers, out=folder)
-        finally:
-            if client is not None:
-                client.close()
+        with _study_client(scheduler, workers) as (client, nworkers), _counter(quiet) as bar:
+            ens = ensemble(sc, seeds, grid, client, workers=nworkers, out=folder, progress=bar)
         if not quiet:
             s = ens.summary
             lines = [f"{s['runs']} runs in {time.perf_counter() - t0:.1f} s -> {folder}"]
@@ -439,6 +399,240 @@ def sweep(
                     odds = ", ".join(f"{n} {p:.2f}" for n, p in c["cast"].items())
                     lines.append(f"    cast survival: {odds}")
             typer.echo("\n".join(lines))
+
+
+def _study_folder(out, kind: str, sc, marker: str, args: dict, own, what: str) -> Path:
+    """The folder of a sweep, calibration or sensitivity study, made and checked.
+
+    Refused: a folder holding files of ours that we did not write (no ``marker``), or a
+    study with other arguments (``marker`` differs).
+    """
+    if out is not None:
+        folder = rf.check_out(out)
+    else:
+        folder = Path("runs") / f"{kind}-{rf.slug(sc.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    clash = [n for n in rf.foreign_entries(folder) if n in own]
+    if clash and not (folder / marker).exists():
+        raise BadInput(
+            f"--out {folder}: holds {', '.join(clash)}, which seoulfall did not write; "
+            "choose another folder"
+        )
+    try:
+        check_folder_args(folder, marker, args, what)
+    except StudyError as exc:
+        raise BadInput(str(exc)) from None
+    rf.make_folder(folder)
+    return folder
+
+
+@contextlib.contextmanager
+def _study_client(scheduler: str | None, workers: int | None):
+    """``(client, workers)`` for a study, as a context.
+
+    A running scheduler's client, or a local cluster's size (every core unless
+    ``--workers``); the client is closed on the way out.
+    """
+    if workers and scheduler:
+        raise BadInput("give --workers or --scheduler, not both")
+    client = None
+    if scheduler:
+        from dask.distributed import Client
+
+        try:
+            client = Client(scheduler, timeout=10)
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is the address's
+            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise BadInput(f"--scheduler {scheduler}: cannot connect ({msg})") from None
+    elif not workers:
+        workers = os.cpu_count() or 1
+    try:
+        yield client, workers
+    finally:
+        if client is not None:
+            client.close()
+
+
+@contextlib.contextmanager
+def _counter(quiet: bool):
+    """A ``progress(done, total)`` callback: a bar on a terminal, else none."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task("runs", total=None)
+        yield lambda d, n: bar.update(task, completed=d, total=n)
+
+
+def _overrides(set_, scale, days) -> list:
+    overrides: list = list(set_ or [])
+    if scale is not None:
+        overrides.append(("population.scale", scale))
+    if days is not None:
+        overrides.append(("time.days", days))
+    return overrides
+
+
+@app.command()
+def calibrate(
+    scenario: ScenarioArgument = "seoul-falls",
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            metavar="KEY=VALUE",
+            help="what the runs should show, e.g. fall_day=5, last_standing=Jongno-gu, "
+            "cast.On-jo=survived, data=observed.csv; add :tol=T and :weight=W (repeatable)",
+        ),
+    ] = None,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--vary",
+            metavar="KEY=LO:HI[:log]",
+            help="a key to search between LO and HI, e.g. zombie.bite_rate=0.05:1:log",
+        ),
+    ] = None,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="trials in the study")] = 20,
+    seeds_per_trial: Annotated[
+        int, typer.Option("--seeds-per-trial", min=1, help="seeds 0 .. K-1 run per trial")
+    ] = 4,
+    scale: ScaleOption = None,
+    days: DaysOption = None,
+    set_: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="calibration folder")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Search for the values that make the targets happen (Optuna), and write best.toml."""
+    if workers and scheduler:
+        raise BadInput("give --workers or --scheduler, not both")
+    sc = Scenario.load(scenario, _overrides(set_, scale, days))
+    ranges = parse_ranges(vary or [], sc)  # every argument is checked before any run
+    targets = [parse_target(t, sc) for t in target or []]
+    if not targets:
+        raise BadInput("--target: give at least one, e.g. --target fall_day=5")
+    args = {"scenario": json.loads(json.dumps(sc.to_dict(), default=str)),
+            "targets": list(target or []), "vary": list(vary or []),
+            "seeds_per_trial": seeds_per_trial}  # fmt: skip
+    folder = _study_folder(out, "calibrate", sc, "calibrate.json", args, OWN_CALIBRATE,
+                           "calibration")  # fmt: skip
+    with rf.Lock(folder, what="calibration"):
+        atomic_write_json(folder / "calibrate.json", args)
+        _NOTES.append(lambda: _study_note(folder, "calibration"))
+        if not quiet:
+            typer.echo(
+                f"seoulfall: calibrate: {trials} trials x {seeds_per_trial} seeds = "
+                f"{trials * seeds_per_trial} runs at most (finished ones are kept) -> {folder}",
+                err=True,
+            )
+        t0 = time.perf_counter()
+        with _study_client(scheduler, workers) as (client, nworkers), _counter(quiet) as bar:
+            cal = run_calibration(
+                sc, targets, [f"{r.key}={r.lo}:{r.hi}" + (":log" if r.log else "")
+                              for r in ranges],
+                trials, seeds_per_trial, client, workers=nworkers, out=folder, progress=bar,
+            )  # fmt: skip
+        if not quiet:
+            best = ", ".join(f"{k}={v:.6g}" for k, v in cal.best.items())
+            hits = ", ".join(f"{k} met in {v:.0%}" for k, v in cal.hits.items())
+            typer.echo(
+                f"{len(cal.trials)} trials in {time.perf_counter() - t0:.1f} s -> {folder}\n"
+                f"  best (trial {cal.best_trial}, score {cal.best_score:.4g}): {best}\n"
+                f"  over its {len(cal.records)} seeds: {hits}\n"
+                f"  run it: seoulfall run {folder / 'best.toml'}"
+            )
+
+
+@app.command()
+def sensitivity(
+    scenario: ScenarioArgument = "seoul-falls",
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--vary", metavar="KEY=LO:HI[:log]", help="a key varied between LO and HI (repeatable)"
+        ),
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help="sobol or morris")] = "sobol",
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            help="N: Sobol' runs N (D + 2) points (N a power of 2), Morris N (D + 1)",
+        ),
+    ] = 64,
+    outputs: Annotated[
+        str,
+        typer.Option(
+            "--outputs",
+            help="comma-separated: fall_day, peak_zombies, peak_day, final.STATE, "
+            "fall_day.DISTRICT",
+        ),
+    ] = ",".join(DEFAULT_OUTPUTS),
+    seeds_per_point: Annotated[
+        int, typer.Option("--seeds-per-point", min=1, help="seeds 0 .. K-1 run per point")
+    ] = 1,
+    scale: ScaleOption = None,
+    days: DaysOption = None,
+    set_: SetOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="sensitivity folder")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Which varied key decides each output: Sobol' or Morris indices (SALib)."""
+    if workers and scheduler:
+        raise BadInput("give --workers or --scheduler, not both")
+    sc = Scenario.load(scenario, _overrides(set_, scale, days))
+    ranges = parse_ranges(vary or [], sc)
+    check_design(method, samples)
+    names = [o.strip() for o in outputs.split(",") if o.strip()]
+    for o in names:
+        check_output(o, sc, "--outputs")
+    if not names:
+        raise BadInput("--outputs: name at least one output")
+    points, runs = runs_needed(ranges, method, samples, seeds_per_point)
+    args = {"scenario": json.loads(json.dumps(sc.to_dict(), default=str)), "vary": list(vary),
+            "method": method, "samples": samples, "outputs": names,
+            "seeds_per_point": seeds_per_point}  # fmt: skip
+    folder = _study_folder(out, "sensitivity", sc, "sensitivity_args.json", args,
+                           OWN_SENSITIVITY, "sensitivity study")  # fmt: skip
+    with rf.Lock(folder, what="sensitivity study"):
+        atomic_write_json(folder / "sensitivity_args.json", args)
+        _NOTES.append(lambda: _study_note(folder, "sensitivity study"))
+        if not quiet:
+            typer.echo(
+                f"seoulfall: sensitivity: {method}, {points} points x {seeds_per_point} seed(s) "
+                f"= {runs} runs (finished ones are kept) -> {folder}",
+                err=True,
+            )
+        t0 = time.perf_counter()
+        with _study_client(scheduler, workers) as (client, nworkers), _counter(quiet) as bar:
+            sens = run_sensitivity(
+                sc, list(vary), method, samples, names, seeds_per_point, client,
+                workers=nworkers, out=folder, progress=bar,
+            )  # fmt: skip
+        if not quiet:
+            col = "ST" if method == "sobol" else "mu_star"
+            lines = [f"{sens.runs} runs in {time.perf_counter() - t0:.1f} s -> {folder}"]
+            for o in sens.outputs:
+                d = sens.indices[sens.indices["output"] == o].sort_values(col, ascending=False)
+                top = ", ".join(f"{r['key']} {r[col]:.2f}" for _, r in d.iterrows())
+                lines.append(f"  {o} ({col}): {top}")
+            typer.echo("\n".join(lines))
+
+
+def _study_note(folder: Path, what: str) -> str:
+    try:
+        done = len(read_runs(folder))
+    except ValueError:
+        done = 0
+    return (
+        f"kept {done} finished run(s) of the {what} in {folder / 'runs.jsonl'}; rerun the "
+        "same command to continue"
+    )
 
 
 def _vary_grid(items: list[str]) -> dict:
@@ -464,17 +658,6 @@ def _vary_grid(items: list[str]) -> dict:
             raise BadInput(f"--vary {key}: a value is given twice")
         grid[key] = vals
     return grid
-
-
-def _sweep_note(folder: Path) -> str:
-    try:
-        done = len(read_runs(folder))
-    except ValueError:
-        done = 0
-    return (
-        f"kept {done} finished run(s) in {folder / 'runs.jsonl'}; rerun the same command to "
-        "continue"
-    )
 
 
 @app.command()
@@ -613,6 +796,7 @@ def main(argv: list[str] | None = None) -> None:
         rf.RunFolderError,
         DamagedFile,
         SweepError,
+        StudyError,
     ) as exc:
         typer.echo(f"seoulfall: error: {exc}", err=True)
         sys.exit(2)

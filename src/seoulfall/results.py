@@ -18,7 +18,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seoulfall import report, runfolder, safeload
-from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+)
 from seoulfall.engine.states import COLUMNS, OCCASIONAL
 from seoulfall.engine.states import NAMES as STATE_NAMES
 from seoulfall.outcome import cast_fates
@@ -215,8 +220,8 @@ class Results:
         if before is None:
             runfolder.write_manifest(folder, "running", sha)
         atomic_write_text(folder / "scenario.toml", self.scenario.to_toml())
-        atomic_write_bytes(folder / "timeseries.parquet", _parquet_bytes(self.timeseries))
-        atomic_write_bytes(folder / "districts.parquet", _parquet_bytes(self.districts))
+        atomic_write_parquet(folder / "timeseries.parquet", self.timeseries)
+        atomic_write_parquet(folder / "districts.parquet", self.districts)
         atomic_write_text(folder / "events.jsonl", jsonl(self.events))
         if self.snapshots is not None:
             atomic_write_bytes(folder / "snapshots.npz", self.snapshots.to_bytes())
@@ -224,10 +229,7 @@ class Results:
             atomic_write_text(folder / "cast.jsonl", jsonl(self.cast))
         else:
             (folder / "cast.jsonl").unlink(missing_ok=True)  # a replaced run's cast
-        atomic_write_text(
-            folder / "summary.json",
-            json.dumps(_jsonable(self.summary), indent=2, ensure_ascii=False) + "\n",
-        )
+        atomic_write_json(folder / "summary.json", _jsonable(self.summary))
         runfolder.write_manifest(folder, "data", sha)
         if report:
             self.write_outputs(folder)
@@ -404,14 +406,6 @@ def jsonl(records: list[dict]) -> str:
 
 
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
-
-
-def _parquet_bytes(df: pd.DataFrame) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    return buf.getvalue()
 
 
 def _jsonable(x):

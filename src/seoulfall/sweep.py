@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -33,7 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seoulfall import report, safeload
-from seoulfall.atomic import atomic_write_bytes, atomic_write_text
+from seoulfall.atomic import atomic_write_json, atomic_write_parquet
 from seoulfall.engine.states import NAMES as STATE_NAMES
 from seoulfall.engine.states import SURVIVING
 from seoulfall.report import plot_ensemble_curves
@@ -57,10 +58,12 @@ OWN = (
 )
 
 
-def run_one(raw: dict, overrides: dict, seed: int) -> dict:
+def run_one(raw: dict, overrides: dict, seed: int, at_min: list[float] | None = None) -> dict:
     """Run one scenario with overrides and a seed; return its record.
 
     ``raw`` is ``Scenario.to_dict()``; the record is described in the module docstring.
+    With ``at_min`` it also holds ``at``: each state's count at those times (minutes; the
+    time series interpolated linearly), for fitting observed curves.
     """
     sc = Scenario.from_dict(raw, {**overrides, "seed": int(seed)})
     t0 = time.perf_counter()
@@ -85,6 +88,9 @@ def run_one(raw: dict, overrides: dict, seed: int) -> dict:
         },
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    if at_min is not None:
+        t = ts["t_min"].to_numpy(float)
+        rec["at"] = {k: np.interp(at_min, t, ts[k]).tolist() for k in STATE_NAMES if k in ts}
     return rec
 
 
@@ -114,6 +120,7 @@ class _Record(BaseModel):
     cast: dict[str, str]
     curves: dict[str, list[float] | list[int]]
     seconds: float = Field(ge=0, allow_inf_nan=False)
+    at: dict[str, list[Annotated[float, Field(ge=0, allow_inf_nan=False)]]] | None = None
 
 
 class SweepError(ValueError):
@@ -200,17 +207,10 @@ class Ensemble:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``ensemble.parquet``, ``ensemble_summary.json``, the plots and the report."""
-        import io
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        self.table.to_parquet(buf, index=False)
-        atomic_write_bytes(folder / "ensemble.parquet", buf.getvalue())
-        atomic_write_text(
-            folder / "ensemble_summary.json",
-            json.dumps(self.summary, indent=2, ensure_ascii=False) + "\n",
-        )
+        atomic_write_parquet(folder / "ensemble.parquet", self.table)
+        atomic_write_json(folder / "ensemble_summary.json", self.summary)
         report.write_ensemble_outputs(self, folder)
         return folder
 
@@ -240,6 +240,13 @@ def _table(records, vary_keys) -> pd.DataFrame:
         if c == "fall_day" or c.startswith("fall_day_"):
             df[c] = df[c].astype(float)
     return df
+
+
+def last_codes(rec: dict) -> list[str]:
+    """A run record's last districts: those that never fell, else those that fell last."""
+    vals = {c: (math.inf if d is None else d) for c, (_, d) in rec["districts"].items()}
+    top = max(vals.values())
+    return [c for c, v in vals.items() if v == top]
 
 
 def _quantiles(values) -> dict:
@@ -282,9 +289,7 @@ def _group_summary(recs: list[dict]) -> dict:
         }
     for r in recs:
         # which district falls last (or never): shared among the latest
-        vals = {c: (math.inf if d is None else d) for c, (_, d) in r["districts"].items()}
-        top = max(vals.values())
-        last = [c for c, v in vals.items() if v == top]
+        last = last_codes(r)
         for c in last:
             districts[c]["p_last"] += 1.0 / (n * len(last))
         # which district is the last to fall, among those that fell (ties shared)
@@ -341,6 +346,92 @@ def _children_ignore_sigint():
         signal.signal(signal.SIGINT, before)
 
 
+class RunLog:
+    """A folder's ``runs.jsonl``: the records already there (``done``), and each new one added.
+
+    Each record is written and flushed to disk as it finishes, so that an interrupted study
+    rerun with the same arguments runs only what is missing. Without a folder it keeps
+    nothing. Use it as a context manager (the file is open inside).
+    """
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.done = read_runs(folder) if folder is not None else {}
+        self._sink = None
+
+    def __enter__(self) -> RunLog:
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / "runs.jsonl"
+            torn = path.exists() and path.stat().st_size > 0
+            torn = torn and not path.read_bytes().endswith(b"\n")
+            self._sink = open(path, "a", encoding="utf-8")
+            if torn:  # a line cut by a crash: end it so the next record starts on its own line
+                self._sink.write("\n")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def add(self, rec: dict) -> None:
+        """Keep a finished run's record (on disk at once)."""
+        self.done[_key(rec["vary"], rec["seed"])] = rec
+        if self._sink is not None:
+            self._sink.write(jsonl([rec]))
+            self._sink.flush()
+            os.fsync(self._sink.fileno())
+
+
+@contextlib.contextmanager
+def dask_client(client=None, workers: int | None = None):
+    """Where runs go, as a context.
+
+    ``client``; else a local Dask cluster of ``workers`` processes (closed on the way out);
+    else ``None``, for one run after another in this process.
+    """
+    own_cluster = None
+    try:
+        if client is None and workers:
+            from dask.distributed import Client, LocalCluster
+
+            with _children_ignore_sigint(), warnings.catch_warnings():
+                # another Dask cluster on this machine holds the default HTTP port: ours
+                # takes another, which is no news to the user (and would break the one line)
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                own_cluster = LocalCluster(
+                    n_workers=int(workers),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,  # a sweep stopped by Ctrl-C is no worker's error
+                )
+            client = Client(own_cluster)
+        yield client
+    finally:
+        if own_cluster is not None:
+            client.close()
+            own_cluster.close()
+
+
+def run_jobs(raw: dict, todo: list, client, finished: Callable[[dict], None], **extra) -> None:
+    """Run each ``(overrides, seed)`` of ``todo`` (:func:`run_one`), here or on ``client``.
+
+    ``finished(record)`` is called as each one ends (in the order they end); ``extra`` goes
+    to :func:`run_one`.
+    """
+    if client is None:
+        for combo, seed in todo:
+            finished(run_one(raw, combo, seed, **extra))
+    elif todo:
+        from dask.distributed import as_completed
+
+        futures = [client.submit(run_one, raw, c, s, pure=False, **extra) for c, s in todo]
+        for fut in as_completed(futures):
+            finished(fut.result())
+
+
 def ensemble(
     scenario: Scenario | str = "seoul-falls",
     seeds: int | list[int] = 10,
@@ -386,58 +477,19 @@ def ensemble(
         sc.override(combo)
     raw = sc.to_dict()
     folder = Path(out) if out is not None else None
-    done = read_runs(folder) if folder is not None else {}
-    todo = [(c, s) for c in combos for s in seed_list if _key(c, s) not in done]
-    records = [done[_key(c, s)] for c in combos for s in seed_list if _key(c, s) in done]
+    log = RunLog(folder)
+    todo = [(c, s) for c in combos for s in seed_list if _key(c, s) not in log.done]
+    records = [log.done[_key(c, s)] for c in combos for s in seed_list if _key(c, s) in log.done]
     total = len(combos) * len(seed_list)
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    sink = None
-    if folder is not None:
-        path = folder / "runs.jsonl"
-        torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-        sink = open(path, "a", encoding="utf-8")
-        if torn:  # a line cut by a crash: end it so the next record starts on its own line
-            sink.write("\n")
 
     def finished(rec):
         records.append(rec)
-        if sink is not None:
-            sink.write(jsonl([rec]))
-            sink.flush()
-            os.fsync(sink.fileno())
+        log.add(rec)
         if progress is not None:
             progress(len(records), total)
 
-    own_cluster = None
-    try:
-        if client is None and workers:
-            from dask.distributed import Client, LocalCluster
-
-            with _children_ignore_sigint():
-                own_cluster = LocalCluster(
-                    n_workers=int(workers),
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,  # a sweep stopped by Ctrl-C is no worker's error
-                )
-            client = Client(own_cluster)
-        if client is None:
-            for combo, seed in todo:
-                finished(run_one(raw, combo, seed))
-        elif todo:
-            from dask.distributed import as_completed
-
-            futures = [client.submit(run_one, raw, c, s, pure=False) for c, s in todo]
-            for fut in as_completed(futures):
-                finished(fut.result())
-    finally:
-        if sink is not None:
-            sink.close()
-        if own_cluster is not None:
-            client.close()
-            own_cluster.close()
+    with log, dask_client(client, workers) as cl:
+        run_jobs(raw, todo, cl, finished)
     result = Ensemble(records, list((vary or {}).keys()), scenario=sc)
     if folder is not None:
         result.save(folder)

@@ -31,6 +31,7 @@ from seoulfall.scenario.grammar import (  # noqa: F401
     _item,
     _key_parts,
     _override_items,
+    get_path,
     parse_value,
     set_path,
 )

@@ -99,6 +99,20 @@ def set_path(raw: dict, key: str, value: Any) -> None:
     node[last] = value
 
 
+def get_path(raw: dict, key: str) -> Any:
+    """The value at ``key`` in ``raw`` (as :func:`set_path` addresses it), or ``None`` if unset."""
+    parts = _key_parts(key)
+    node: Any = raw
+    for i, p in enumerate(parts):
+        if isinstance(node, list):
+            node = _item(node, p, ".".join(parts[: i + 1]), key)
+        elif isinstance(node, dict):
+            node = node.get(p)
+        else:
+            return None
+    return node
+
+
 def _key_parts(key: str) -> list[str]:
     """A key path's parts, with TOML's own grammar for dotted keys.
 
