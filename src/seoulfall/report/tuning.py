@@ -106,6 +106,11 @@ def plot_history(cal):
     return fig
 
 
+def _number(v: float) -> str:
+    """A count with thousands separators, a smaller number to 4 significant digits."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
 def _page(title: str, intro: str, parts: list[str]) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title><style>{STYLE}</style></head><body>
@@ -127,7 +132,7 @@ def write_calibration_outputs(cal, folder: Path) -> None:
     s = cal.summary()
     best = [[k, f"{v:.6g}", f"{r.lo:g} to {r.hi:g}" + (" (log)" if r.log else "")]
             for (k, v), r in zip(cal.best.items(), cal.ranges)]  # fmt: skip
-    targets = [[t["target"], f"{t['tol']:g}", f"{t['weight']:g}", f"{t['value']:.4g}",
+    targets = [[t["target"], _number(t["tol"]), f"{t['weight']:g}", _number(t["value"]),
                 f"{t['hit_rate']:.0%}"] for t in s["targets"]]  # fmt: skip
     parts = [
         "<h2>Best values</h2>" + _table(["key", "best", "searched"], best),
