@@ -712,6 +712,44 @@ def scenarios(
 
 
 @app.command()
+def serve(
+    folders: Annotated[
+        list[Path] | None, typer.Argument(help="run folders to replay (written by seoulfall run)")
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="port (0: any free)")
+    ] = 8765,
+    host: Annotated[
+        str, typer.Option("--host", help="address to listen on (another machine's reach: beware)")
+    ] = "127.0.0.1",
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="open the page in a browser")
+    ] = False,
+) -> None:
+    """Replay run folders on the map in a local web page (prints its URL with a token)."""
+    from seoulfall import studio
+
+    if not folders:
+        raise BadInput("serve: give one or more run folders, e.g. seoulfall serve runs/x")
+    try:
+        views = [studio.RunView(f) for f in folders]
+        sock = studio.bind(host, port)
+    except studio.StudioError as exc:
+        raise BadInput(str(exc)) from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(
+            f"seoulfall studio: warning: listening on {host}: anyone who can reach it and has "
+            "the token sees these runs",
+            err=True,
+        )
+    try:
+        studio.serve(views, sock, open_browser=open_browser)
+    except Interrupted:
+        pass
+    typer.echo("seoulfall studio: stopped", err=True)
+
+
+@app.command()
 def validate() -> None:
     """Check the reference models and the engine against the published mathematics."""
     typer.echo(f"{'':6}{'check':<66} {'value':>12} {'expected':>12} {'tolerance':>10}")

@@ -1,0 +1,172 @@
+// seoulfall studio: replays a run folder's map snapshots on a canvas (plain JavaScript).
+"use strict";
+const token = new URLSearchParams(location.search).get("token") || "";
+const COLOURS = {human: [43, 131, 186], infected: [253, 174, 97], zombie: [215, 25, 28],
+  evolved: [123, 50, 148], hybrid: [26, 150, 65], dead: [99, 99, 99]};
+const LAND = [233, 233, 228], WATER = [166, 200, 224], BRIDGE = [122, 122, 122],
+  OUTSIDE = [255, 255, 255], EDGE = [176, 176, 168];
+const $ = (id) => document.getElementById(id);
+let run = null;  // {id, meta, district, kind, cells, frames: Map}
+let frameNo = 0, timer = null;
+
+async function api(path, binary) {
+  const r = await fetch(path, {headers: {"X-Seoulfall-Token": token}});
+  if (!r.ok) {
+    const body = await r.json().catch(() => null);
+    throw new Error(path + ": " + ((body && (body.error || body.detail)) || r.status));
+  }
+  return binary ? r.arrayBuffer() : r.json();
+}
+
+function fail(e) { const p = $("error"); p.textContent = String(e.message || e); p.hidden = false; }
+
+async function loadRun(id) {
+  stop();
+  const meta = await api(`/api/runs/${id}/meta`);
+  const buf = await api(`/api/runs/${id}/map`, true);
+  const [ny, nx] = meta.shape, n = ny * nx;
+  run = {id, meta, nx, ny,
+    district: new Int16Array(buf, 0, n),
+    kind: new Uint8Array(buf, 2 * n, n),
+    cells: new Int32Array(buf.slice(3 * n)),
+    frames: new Map()};
+  const canvas = $("map");
+  canvas.width = nx; canvas.height = ny;
+  run.base = baseImage();
+  $("title").textContent = `${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents` +
+    (meta.fall_day == null ? ", Seoul held" : `, fell on day ${meta.fall_day.toFixed(2)}`);
+  const slider = $("slider");
+  slider.max = meta.t_min.length - 1; slider.value = 0;
+  $("legend").innerHTML = meta.states.map((s) =>
+    `<li><span style="background:rgb(${COLOURS[s]})"></span>${s}</li>`).join("");
+  $("events").innerHTML = meta.events.map((e) =>
+    `<li data-day="${e.day}">day ${e.day.toFixed(2)}: ${escapeHtml(e.name || e.type)}</li>`).join("");
+  await show(0);
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
+}
+
+function baseImage() {
+  // land, water, bridges, and the district outlines, under the counts
+  const {nx, ny, district, kind} = run;
+  const img = new ImageData(nx, ny);
+  for (let i = 0; i < nx * ny; i++) {
+    let c = [LAND, WATER, BRIDGE, OUTSIDE][kind[i]];
+    const d = district[i], x = i % nx;
+    if (kind[i] === 0 && ((x + 1 < nx && district[i + 1] !== d && kind[i + 1] === 0) ||
+        (i + nx < nx * ny && district[i + nx] !== d && kind[i + nx] === 0))) c = EDGE;
+    img.data.set([c[0], c[1], c[2], 255], 4 * i);
+  }
+  return img;
+}
+
+async function frame(k) {
+  if (!run.frames.has(k)) {
+    const buf = await api(`/api/runs/${run.id}/frame/${k}`, true);
+    run.frames.set(k, new Uint16Array(buf));
+    if (run.frames.size > 64) run.frames.delete(run.frames.keys().next().value);
+  }
+  return run.frames.get(k);
+}
+
+async function show(k) {
+  const counts = await frame(k);
+  frameNo = k;
+  const {cells, meta} = run, P = cells.length, S = meta.states.length;
+  const img = new ImageData(new Uint8ClampedArray(run.base.data), run.nx, run.ny);
+  let peak = 1;
+  for (let p = 0; p < P; p++) {
+    let l = 0;
+    for (let s = 0; s < 5; s++) l += counts[s * P + p];
+    if (l > peak) peak = l;
+  }
+  const scale = Math.log1p(peak), totals = new Array(S).fill(0);
+  for (let p = 0; p < P; p++) {
+    let l = 0, r = 0, g = 0, b = 0;
+    for (let s = 0; s < S; s++) totals[s] += counts[s * P + p];
+    for (let s = 0; s < 5; s++) {
+      const c = counts[s * P + p], rgb = COLOURS[meta.states[s]];
+      l += c; r += c * rgb[0]; g += c * rgb[1]; b += c * rgb[2];
+    }
+    const o = 4 * cells[p];
+    if (l > 0) {
+      const a = 0.35 + 0.65 * Math.log1p(l) / scale;
+      img.data[o] = img.data[o] * (1 - a) + a * r / l;
+      img.data[o + 1] = img.data[o + 1] * (1 - a) + a * g / l;
+      img.data[o + 2] = img.data[o + 2] * (1 - a) + a * b / l;
+    } else if (counts[5 * P + p] > 0) {
+      img.data[o] = img.data[o + 1] = img.data[o + 2] = 190;  // only the dead remain
+    }
+  }
+  $("map").getContext("2d").putImageData(img, 0, 0);
+  const day = meta.t_min[k] / 1440;
+  $("clock").textContent = `day ${day.toFixed(2)}`;
+  $("slider").value = k;
+  $("counts").textContent = meta.states.map((s, i) => `${s} ${totals[i].toLocaleString()}`).join(", ");
+  for (const li of $("events").children) li.classList.toggle("past", +li.dataset.day <= day);
+  drawCurves(day);
+}
+
+function drawCurves(day) {
+  const c = $("curves"), g = c.getContext("2d"), {curves} = run.meta;
+  g.clearRect(0, 0, c.width, c.height);
+  const days = curves.day, last = days[days.length - 1] || 1;
+  const top = Math.max(1, ...curves.human, ...curves.zombie, ...curves.dead);
+  const X = (d) => 30 + (c.width - 40) * d / last, Y = (v) => c.height - 20 - (c.height - 30) * v / top;
+  for (const s of ["human", "zombie", "evolved", "dead"]) {
+    g.strokeStyle = `rgb(${COLOURS[s]})`; g.beginPath();
+    curves[s].forEach((v, i) => (i ? g.lineTo(X(days[i]), Y(v)) : g.moveTo(X(days[i]), Y(v))));
+    g.stroke();
+  }
+  g.strokeStyle = "#000"; g.beginPath(); g.moveTo(X(day), 5); g.lineTo(X(day), c.height - 20); g.stroke();
+  g.fillStyle = "#333"; g.font = "11px sans-serif";
+  g.fillText("0", 24, c.height - 6); g.fillText(`day ${last.toFixed(1)}`, c.width - 60, c.height - 6);
+  g.fillText(top.toLocaleString(), 2, 12);
+}
+
+function stop() { if (timer) { clearInterval(timer); timer = null; } $("play").textContent = "play"; }
+
+function play() {
+  if (timer) { stop(); return; }
+  $("play").textContent = "pause";
+  let busy = false;
+  timer = setInterval(async () => {
+    if (busy) return;  // a slow frame is never queued behind another
+    busy = true;
+    try {
+      if (frameNo >= run.meta.t_min.length - 1) { stop(); return; }
+      await show(frameNo + 1);
+    } catch (e) { stop(); fail(e); } finally { busy = false; }
+  }, 1000 / +$("speed").value);
+}
+
+function tooltip(ev) {
+  if (!run) return;
+  const c = $("map"), r = c.getBoundingClientRect();
+  const x = Math.floor((ev.clientX - r.left) * run.nx / r.width);
+  const y = Math.floor((ev.clientY - r.top) * run.ny / r.height);
+  const tip = $("tip");
+  const d = (x >= 0 && y >= 0 && x < run.nx && y < run.ny) ? run.district[y * run.nx + x] : -1;
+  if (d < 0) { tip.hidden = true; return; }
+  const info = run.meta.districts[d];
+  const fell = info.fall_day == null ? "never fell" : `fell on day ${info.fall_day.toFixed(2)}`;
+  tip.textContent = `${info.name} ${info.name_ko}: ${fell}`;
+  tip.style.left = (ev.clientX - r.left + 12) + "px";
+  tip.style.top = (ev.clientY - r.top + 12) + "px";
+  tip.hidden = false;
+}
+
+async function main() {
+  const runs = await api("/api/runs");
+  $("run").innerHTML = runs.map((r) => `<option value="${r.id}">${escapeHtml(r.name)}</option>`).join("");
+  $("run").onchange = () => loadRun(+$("run").value).catch(fail);
+  $("slider").oninput = () => { stop(); show(+$("slider").value).catch(fail); };
+  $("play").onclick = play;
+  $("map").onmousemove = tooltip;
+  $("map").onmouseleave = () => { $("tip").hidden = true; };
+  if (runs.length) await loadRun(runs[0].id);
+}
+
+main().catch(fail);
