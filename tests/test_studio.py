@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -180,3 +181,80 @@ def test_the_studio_replays_a_run_in_a_browser_and_stops_on_ctrl_c(run_dir, tmp_
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "stopped" in err and "Traceback" not in err, err
     assert (tmp_path / "studio.png").stat().st_size > 10_000
+
+
+@pytest.fixture()
+def live_client(tmp_path):
+    app = make_app([], TOKEN, runs_dir=tmp_path / "live")
+    return TestClient(app), tmp_path / "live"
+
+
+def _wait(c, path, until, timeout=120):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        st = c.get(path, headers=auth()).json()
+        if until(st):
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"{path}: still {st}")
+
+
+def test_a_live_run_streams_frames_pauses_steps_and_ends_as_a_normal_run_folder(live_client):
+    from seoulfall import Results, Scenario
+
+    c, runs_dir = live_client
+    body = {"scenario": "lattice", "seed": 3, "days": 0.1, "paused": True}
+    r = c.post("/api/live", json=body, headers=auth())
+    assert r.status_code == 200, r.text
+    j = r.json()["id"]
+    # a second live run while one goes is refused
+    again = c.post("/api/live", json={"scenario": "lattice"}, headers=auth())
+    assert again.status_code == 409
+    meta = c.get(f"/api/live/{j}/meta", headers=auth()).json()
+    ny, nx = meta["shape"]
+    cells = np.frombuffer(c.get(f"/api/live/{j}/map", headers=auth()).content[3 * ny * nx :], "<i4")
+    f = c.get(f"/api/live/{j}/frame", params={"after": 0, "wait": 10}, headers=auth())
+    assert f.status_code == 200 and int(f.headers["X-Frame"]) >= 1
+    assert len(f.content) == 2 * len(STATES) * cells.size
+    # started paused: it waits after its first block; one step: one recorded block more
+    st = _wait(c, f"/api/live/{j}", lambda s: s["state"] == "paused")
+    time.sleep(0.5)
+    assert c.get(f"/api/live/{j}", headers=auth()).json()["step"] == st["step"] > 0
+    c.post(f"/api/live/{j}/control", json={"action": "step"}, headers=auth())
+    moved = _wait(c, f"/api/live/{j}", lambda s: s["step"] > st["step"])
+    assert moved["step"] < moved["nsteps"]
+    bad = c.post(f"/api/live/{j}/control", json={"action": "explode"}, headers=auth())
+    assert bad.status_code == 400 and "unknown action" in bad.json()["error"]
+    c.post(f"/api/live/{j}/control", json={"action": "play"}, headers=auth())
+    done = _wait(c, f"/api/live/{j}", lambda s: s["state"] in ("done", "failed"))
+    assert done["state"] == "done" and done["run"] == 0, done
+    # the folder is a normal run folder, the studio replays it, and pausing changed nothing
+    assert c.get("/api/runs", headers=auth()).json()[0]["scenario"] == "lattice"
+    (folder,) = runs_dir.iterdir()
+    saved = Results.load(folder)
+    again = simulate(Scenario.load(folder / "scenario.toml"))
+    assert saved.timeseries.equals(again.timeseries)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"scenario": "atlantis"}, "unknown scenario 'atlantis'"),
+        ({"scenario": "lattice", "seed": -1}, "seed"),
+        ({"scenario": "lattice", "scale": 5}, "scale"),
+        ({"scenario": "lattice", "days": "lots"}, "days"),
+        ({"toml": "[zombie\nbite_rate = 1"}, "invalid TOML"),
+        ({"toml": "[zombie]\nbite_rate = -1"}, "zombie.bite_rate"),
+        ({"scenario": "lattice", "path": "/etc/passwd"}, "path"),
+    ],
+)
+def test_a_bad_live_request_gets_a_message_and_a_4xx(live_client, body, needle):
+    c, runs_dir = live_client
+    r = c.post("/api/live", json=body, headers=auth())
+    assert r.status_code == 400 and needle in r.json()["error"], r.text
+    assert not runs_dir.exists()
+
+
+def test_live_runs_are_off_without_a_runs_folder(client):
+    r = client.post("/api/live", json={"scenario": "lattice"}, headers=auth())
+    assert r.status_code == 403

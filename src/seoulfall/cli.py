@@ -725,14 +725,15 @@ def serve(
     open_browser: Annotated[
         bool, typer.Option("--open", help="open the page in a browser")
     ] = False,
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", help="where live runs started from the page are saved")
+    ] = Path("runs"),
 ) -> None:
-    """Replay run folders on the map in a local web page (prints its URL with a token)."""
+    """Replay run folders, and start live runs, on the map in a local web page."""
     from seoulfall import studio
 
-    if not folders:
-        raise BadInput("serve: give one or more run folders, e.g. seoulfall serve runs/x")
     try:
-        views = [studio.RunView(f) for f in folders]
+        views = [studio.RunView(f) for f in folders or []]
         sock = studio.bind(host, port)
     except studio.StudioError as exc:
         raise BadInput(str(exc)) from None
@@ -743,7 +744,7 @@ def serve(
             err=True,
         )
     try:
-        studio.serve(views, sock, open_browser=open_browser)
+        studio.serve(views, sock, open_browser=open_browser, runs_dir=runs_dir)
     except Interrupted:
         pass
     typer.echo("seoulfall studio: stopped", err=True)

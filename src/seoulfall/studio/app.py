@@ -6,19 +6,23 @@ import hmac
 import secrets
 import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 
 from seoulfall.report.style import korean_font_face
 from seoulfall.results import Results
-from seoulfall.runfolder import LEGACY_MARKERS
+from seoulfall.runfolder import LEGACY_MARKERS, slug
 from seoulfall.safeload import DamagedFile
-from seoulfall.scenario import ScenarioError
+from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, parse_toml
 from seoulfall.snapshots import STATES
+from seoulfall.studio.live import LiveRun, world_districts, world_payload
 from seoulfall.world import load_world
 
 STATIC = Path(__file__).with_name("static")
@@ -26,6 +30,8 @@ STATIC = Path(__file__).with_name("static")
 READS = (*LEGACY_MARKERS, "districts.parquet", "events.jsonl", "cast.jsonl", "snapshots.npz")
 #: Curves sent to the page: at most this many points.
 CURVE_POINTS = 600
+#: The largest scenario TOML the page may upload (characters).
+MAX_TOML = 200_000
 
 
 class StudioError(ValueError):
@@ -61,7 +67,6 @@ class RunView:
         ts = res.timeseries
         step = max(1, len(ts) // CURVE_POINTS)
         curves = ts.iloc[::step]
-        districts = s["districts"]
         self.meta = {
             "name": folder.name,
             "scenario": s["scenario"],
@@ -71,15 +76,9 @@ class RunView:
             "cell_m": world.cell_m,
             "states": list(STATES),
             "t_min": [float(t) for t in self.snapshots.t_min],
-            "districts": [
-                {
-                    "code": c,
-                    "name": world.district_names[i],
-                    "name_ko": world.district_names_ko[i] if world.district_names_ko else "",
-                    "fall_day": districts.get(c, {}).get("fall_day"),
-                }
-                for i, c in enumerate(world.district_codes)
-            ],
+            "districts": world_districts(
+                world, {c: d.get("fall_day") for c, d in s["districts"].items()}
+            ),
             "events": [
                 {k: e[k] for k in ("type", "name", "day", "cell") if k in e} for e in res.events
             ],
@@ -89,15 +88,7 @@ class RunView:
             },
             "fall_day": s["fall_day"],
         }
-        # the map: each cell's district (-1 outside), then its kind (0 land, 1 water, 2 bridge,
-        # 3 outside), then the cells the frames count, in their order
-        kind = np.where(world.water, 1, 0).astype(np.uint8)
-        kind[world.bridge >= 0] = 2
-        kind[~world.inside] = 3
-        district = np.where(world.inside, world.district, -1).astype("<i2")
-        self.map_bytes = (
-            district.tobytes() + kind.tobytes() + self.snapshots.cells.astype("<i4").tobytes()
-        )
+        self.map_bytes = world_payload(world, self.snapshots.cells)
 
     def frame(self, k: int) -> bytes:
         """Snapshot ``k``'s counts: states x stored cells, little-endian uint16."""
@@ -106,9 +97,38 @@ class RunView:
         return np.ascontiguousarray(self.snapshots.counts[k], "<u2").tobytes()
 
 
-def make_app(views: list[RunView], token: str) -> FastAPI:
-    """The studio's app for these runs; every data request needs ``token``."""
+class LiveRequest(BaseModel):
+    """A live run asked for by the page: a bundled scenario or an uploaded TOML, and sizes."""
+
+    model_config = ConfigDict(extra="forbid")
+    scenario: str | None = None
+    toml: str | None = Field(None, max_length=MAX_TOML)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    scale: float | None = Field(None, gt=0.0, le=1.0)
+    days: float | None = Field(None, gt=0.0, le=60.0)
+    paused: bool = False  # stop after the first recorded block, waiting for play or step
+
+
+class Control(BaseModel):
+    """A control of a live run: ``pause``, ``play``, ``step`` or ``stop``."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: str
+
+
+def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> FastAPI:
+    """The studio's app for these runs; every data request needs ``token``.
+
+    With ``runs_dir`` the page may start live runs, saved as run folders there.
+    """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    live: list[LiveRun] = []
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"] if p != "body")
+        return JSONResponse({"error": f"{where}: {err['msg']}"}, 400)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -162,6 +182,84 @@ def make_app(views: list[RunView], token: str) -> FastAPI:
             raise HTTPException(404, f"no frame {k}") from None
         return Response(data, media_type="application/octet-stream")
 
+    @app.get("/api/scenarios")
+    def scenarios():
+        return {"bundled": list(bundled_scenarios()), "live": runs_dir is not None}
+
+    def add_view(folder: Path) -> int:
+        views.append(RunView(folder))
+        return len(views) - 1
+
+    @app.post("/api/live")
+    def start(req: LiveRequest):
+        if runs_dir is None:
+            raise HTTPException(403, "live runs are off (seoulfall serve --runs-dir DIR)")
+        if any(not r.finished for r in live):
+            raise HTTPException(409, "a live run is going: stop it first")
+        over = {"seed": req.seed}
+        if req.scale is not None:
+            over["population.scale"] = req.scale
+        if req.days is not None:
+            over["time.days"] = req.days
+        try:
+            if req.toml is not None:
+                sc = Scenario.from_dict(parse_toml(req.toml, "the uploaded scenario"), over)
+            elif req.scenario in bundled_scenarios():
+                sc = Scenario.load(req.scenario, over)
+            else:
+                known = ", ".join(bundled_scenarios())
+                raise ScenarioError(f"unknown scenario {req.scenario!r}; bundled: {known}")
+        except ScenarioError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = runs_dir / f"studio-{slug(sc.name)}-seed{sc.seed}-{stamp}-{len(live)}"
+        live.append(LiveRun(sc, folder, on_done=add_view, paused=req.paused))
+        return {"id": len(live) - 1, "folder": str(folder)}
+
+    def live_run(j: int) -> LiveRun:
+        if not 0 <= j < len(live):
+            raise HTTPException(404, "no such live run")
+        return live[j]
+
+    @app.get("/api/live/{j}")
+    def live_status(j: int):
+        return live_run(j).status()
+
+    @app.get("/api/live/{j}/meta")
+    def live_meta(j: int):
+        r = live_run(j)
+        if not r.wait_ready(120) or r.sim is None:
+            return JSONResponse({"error": r.error or "the run is still setting up"}, 400)
+        sc, world = r.scenario, r.sim.world
+        return {"name": r.folder.name, "scenario": sc.name, "seed": sc.seed,
+                "agents": int(r.sim.agents.n), "shape": list(world.shape), "states": list(STATES),
+                "districts": world_districts(world), "nsteps": r.nsteps,
+                "dt_min": sc.time.dt_min}  # fmt: skip
+
+    @app.get("/api/live/{j}/map")
+    def live_map(j: int):
+        r = live_run(j)
+        if not r.wait_ready(120) or r.sim is None:
+            return JSONResponse({"error": r.error or "the run is still setting up"}, 400)
+        return Response(r.map_bytes, media_type="application/octet-stream")
+
+    @app.get("/api/live/{j}/frame")
+    def live_frame(j: int, after: int = -1, wait: float = 5.0):
+        got = live_run(j).frame(after, min(max(wait, 0.0), 10.0))
+        if got is None:
+            return Response(status_code=204)
+        seq, t_min, data = got
+        headers = {"X-Frame": str(seq), "X-T-Min": repr(t_min)}
+        return Response(data, media_type="application/octet-stream", headers=headers)
+
+    @app.post("/api/live/{j}/control")
+    def live_control(j: int, req: Control):
+        try:
+            live_run(j).control(req.action)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return live_run(j).status()
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -187,7 +285,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(views: list[RunView], sock: socket.socket, open_browser: bool = False) -> None:
+def serve(
+    views: list[RunView], sock: socket.socket, open_browser: bool = False, runs_dir=None
+) -> None:
     """Run the studio on ``sock`` until Ctrl-C; its URL (with the token) is printed first."""
     import uvicorn
 
@@ -202,5 +302,6 @@ def serve(views: list[RunView], sock: socket.socket, open_browser: bool = False)
         import webbrowser
 
         webbrowser.open(url)
-    config = uvicorn.Config(make_app(views, token), log_level="warning", lifespan="off")
+    app = make_app(views, token, runs_dir)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])

@@ -23,16 +23,7 @@ function fail(e) { const p = $("error"); p.textContent = String(e.message || e);
 async function loadRun(id) {
   stop();
   const meta = await api(`/api/runs/${id}/meta`);
-  const buf = await api(`/api/runs/${id}/map`, true);
-  const [ny, nx] = meta.shape, n = ny * nx;
-  run = {id, meta, nx, ny,
-    district: new Int16Array(buf, 0, n),
-    kind: new Uint8Array(buf, 2 * n, n),
-    cells: new Int32Array(buf.slice(3 * n)),
-    frames: new Map()};
-  const canvas = $("map");
-  canvas.width = nx; canvas.height = ny;
-  run.base = baseImage();
+  setMap(meta, await api(`/api/runs/${id}/map`, true), {id});
   $("title").textContent = `${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents` +
     (meta.fall_day == null ? ", Seoul held" : `, fell on day ${meta.fall_day.toFixed(2)}`);
   const slider = $("slider");
@@ -42,6 +33,18 @@ async function loadRun(id) {
   $("events").innerHTML = meta.events.map((e) =>
     `<li data-day="${e.day}">day ${e.day.toFixed(2)}: ${escapeHtml(e.name || e.type)}</li>`).join("");
   await show(0);
+}
+
+function setMap(meta, buf, extra) {
+  const [ny, nx] = meta.shape, n = ny * nx;
+  run = Object.assign({meta, nx, ny,
+    district: new Int16Array(buf, 0, n),
+    kind: new Uint8Array(buf, 2 * n, n),
+    cells: new Int32Array(buf.slice(3 * n)),
+    frames: new Map()}, extra);
+  const canvas = $("map");
+  canvas.width = nx; canvas.height = ny;
+  run.base = baseImage();
 }
 
 function escapeHtml(s) {
@@ -74,6 +77,11 @@ async function frame(k) {
 async function show(k) {
   const counts = await frame(k);
   frameNo = k;
+  draw(counts, run.meta.t_min[k]);
+  $("slider").value = k;
+}
+
+function draw(counts, tMin) {
   const {cells, meta} = run, P = cells.length, S = meta.states.length;
   const img = new ImageData(new Uint8ClampedArray(run.base.data), run.nx, run.ny);
   let peak = 1;
@@ -101,12 +109,12 @@ async function show(k) {
     }
   }
   $("map").getContext("2d").putImageData(img, 0, 0);
-  const day = meta.t_min[k] / 1440;
+  const day = tMin / 1440;
   $("clock").textContent = `day ${day.toFixed(2)}`;
-  $("slider").value = k;
-  $("counts").textContent = meta.states.map((s, i) => `${s} ${totals[i].toLocaleString()}`).join(", ");
+  const shown = run.live == null ? meta.states : meta.states.slice(0, 5);  // live: no dead count
+  $("counts").textContent = shown.map((s, i) => `${s} ${totals[i].toLocaleString()}`).join(", ");
   for (const li of $("events").children) li.classList.toggle("past", +li.dataset.day <= day);
-  drawCurves(day);
+  if (meta.curves) drawCurves(day);
 }
 
 function drawCurves(day) {
@@ -130,6 +138,7 @@ function stop() { if (timer) { clearInterval(timer); timer = null; } $("play").t
 
 function play() {
   if (timer) { stop(); return; }
+  if (!run || run.live != null) return;  // a live run plays itself
   $("play").textContent = "pause";
   let busy = false;
   timer = setInterval(async () => {
@@ -158,11 +167,79 @@ function tooltip(ev) {
   tip.hidden = false;
 }
 
-async function main() {
+// -- live runs ----------------------------------------------------------------------------
+async function post(path, body) {
+  const r = await fetch(path, {method: "POST", body: JSON.stringify(body),
+    headers: {"X-Seoulfall-Token": token, "Content-Type": "application/json"}});
+  const out = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(out.error || out.detail || r.status);
+  return out;
+}
+
+function liveButtons(on) {
+  $("live-start").disabled = on;
+  $("live-pause").textContent = "pause";
+  for (const b of ["live-pause", "live-step", "live-stop"]) $(b).disabled = !on;
+}
+
+async function liveStart() {
+  stop();
+  $("error").hidden = true;
+  const num = (id) => ($(id).value === "" ? null : +$(id).value);
+  const body = {seed: num("live-seed") ?? 0, scale: num("live-scale"), days: num("live-days")};
+  const file = $("live-file").files[0];
+  if (file) body.toml = await file.text(); else body.scenario = $("live-scenario").value;
+  const {id} = await post("/api/live", body);
+  liveButtons(true);
+  $("live-status").textContent = "setting up (the first run compiles the engine)...";
+  const meta = await api(`/api/live/${id}/meta`);
+  setMap(meta, await api(`/api/live/${id}/map`, true), {live: id});
+  $("title").textContent = `live: ${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents`;
+  $("slider").max = 0; $("events").innerHTML = "";
+  $("curves").getContext("2d").clearRect(0, 0, 360, 180);
+  let seq = 0;
+  for (;;) {  // the newest frame each time: a slow page skips frames, never queues them
+    const r = await fetch(`/api/live/${id}/frame?after=${seq}&wait=2`, {headers: {"X-Seoulfall-Token": token}});
+    if (r.status === 200 && run.live === id) {
+      seq = +r.headers.get("X-Frame");
+      draw(new Uint16Array(await r.arrayBuffer()), +r.headers.get("X-T-Min"));
+    }
+    const st = await api(`/api/live/${id}`);
+    $("live-status").textContent = `${st.state}: step ${st.step.toLocaleString()} of ${st.nsteps.toLocaleString()}` +
+      (st.error ? ` (${st.error})` : "");
+    if (["done", "stopped", "failed"].includes(st.state)) {
+      liveButtons(false);
+      if (st.state === "done") await listRuns(st.run);
+      return;
+    }
+  }
+}
+
+async function liveControl(action) {
+  if (run && run.live != null) await post(`/api/live/${run.live}/control`, {action});
+}
+
+async function listRuns(select) {
   const runs = await api("/api/runs");
   $("run").innerHTML = runs.map((r) => `<option value="${r.id}">${escapeHtml(r.name)}</option>`).join("");
+  if (select != null) { $("run").value = select; await loadRun(select); }
+  return runs;
+}
+
+async function main() {
+  const runs = await listRuns();
+  const sc = await api("/api/scenarios");
+  $("live-scenario").innerHTML = sc.bundled.map((n) => `<option>${escapeHtml(n)}</option>`).join("");
+  $("livebox").hidden = !sc.live;
+  $("live-start").onclick = () => liveStart().catch((e) => { liveButtons(false); fail(e); });
+  $("live-pause").onclick = () => {
+    const b = $("live-pause"), a = b.textContent;  // "pause" or "play"
+    liveControl(a).then(() => { b.textContent = a === "pause" ? "play" : "pause"; }).catch(fail);
+  };
+  $("live-step").onclick = () => liveControl("step").then(() => { $("live-pause").textContent = "play"; }).catch(fail);
+  $("live-stop").onclick = () => liveControl("stop").catch(fail);
   $("run").onchange = () => loadRun(+$("run").value).catch(fail);
-  $("slider").oninput = () => { stop(); show(+$("slider").value).catch(fail); };
+  $("slider").oninput = () => { if (run.live == null) { stop(); show(+$("slider").value).catch(fail); } };
   $("play").onclick = play;
   $("map").onmousemove = tooltip;
   $("map").onmouseleave = () => { $("tip").hidden = true; };

@@ -1,0 +1,179 @@
+"""A live run in the studio: the engine steps in a worker thread, the page takes the newest frame.
+
+The run is an ordinary :meth:`Simulation.run`; after each recorded block of steps it hands a
+frame (the per-cell counts of the living, at most every ``FRAME_EVERY_S`` seconds of wall
+time) to a single slot that the page polls. A slow page gets the newest frame and never a
+queue, and the stepping never waits for the page. Pause, play, one block at a time and stop
+act at a block boundary. The finished run is saved as a normal run folder, which the studio
+then replays.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from seoulfall.engine import kernels as K
+from seoulfall.scenario import Scenario
+from seoulfall.simulation import Simulation
+from seoulfall.snapshots import STATES
+
+#: The shortest wall time between two frames of a live run (the page's render interval).
+FRAME_EVERY_S = 0.2
+
+
+class _Stopped(Exception):
+    """Raised in the run's progress callback to end a run stopped from the page."""
+
+
+def world_payload(world, cells: np.ndarray) -> bytes:
+    """The map the page draws under the counts, as bytes.
+
+    Each cell's district (int16, -1 outside), its kind (uint8: 0 land, 1 water, 2 bridge,
+    3 outside), then the counted cells (int32), little-endian.
+    """
+    kind = np.where(world.water, 1, 0).astype(np.uint8)
+    kind[world.bridge >= 0] = 2
+    kind[~world.inside] = 3
+    district = np.where(world.inside, world.district, -1).astype("<i2")
+    return district.tobytes() + kind.tobytes() + np.asarray(cells).astype("<i4").tobytes()
+
+
+def world_districts(world, fall_days: dict | None = None) -> list[dict]:
+    """Each district's code, English and Korean names, and fall day (if known)."""
+    ko = world.district_names_ko or [""] * len(world.district_codes)
+    fall_days = fall_days or {}
+    return [
+        {"code": c, "name": world.district_names[i], "name_ko": ko[i], "fall_day": fall_days.get(c)}
+        for i, c in enumerate(world.district_codes)
+    ]
+
+
+class LiveRun:
+    """One run stepping in a thread.
+
+    ``state`` is starting, running, paused, saving, done, stopped or failed;
+    ``frame(after, timeout)`` waits for a frame newer than ``after``.
+    """
+
+    def __init__(self, scenario: Scenario, folder: Path, on_done=None, paused: bool = False):
+        self.scenario = scenario
+        self.folder = folder
+        self.on_done = on_done
+        self.state = "starting"
+        self.error = None
+        self.step = 0
+        self.nsteps = scenario.steps
+        self.run_id = None  # the replay's number once saved
+        self._paused = paused  # paused: it stops after its first recorded block
+        self._steps_allowed = 0
+        self._stop = False
+        self._cond = threading.Condition()
+        self._frame = (0, 0.0, b"")
+        self._last = 0.0
+        self.sim = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="seoulfall-live", daemon=True)
+        self._thread.start()
+
+    # -- the worker ----------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self.sim = Simulation(self.scenario)
+            self.cells = np.flatnonzero(self.sim.world.passable.ravel())
+            self.map_bytes = world_payload(self.sim.world, self.cells)
+            self._ready.set()
+            self.state = "running"
+            self._publish(0)
+            res = self.sim.run(progress=self._progress)
+            self.state = "saving"
+            res.save(self.folder)
+            if self.on_done is not None:  # replayable before the page hears it is done
+                self.run_id = self.on_done(self.folder)
+            self.state = "done"
+        except _Stopped:
+            self.state = "stopped"
+        except Exception as exc:  # noqa: BLE001 - shown in the page, the server goes on
+            self.error = f"{exc.__class__.__name__}: {exc}"
+            self.state = "failed"
+        finally:
+            self._ready.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _progress(self, step: int, nsteps: int) -> None:
+        self.step = step
+        now = time.monotonic()
+        if now - self._last >= FRAME_EVERY_S or step == nsteps:
+            self._publish(step)
+        with self._cond:
+            if self._steps_allowed > 0:
+                self._steps_allowed -= 1
+            while self._paused and self._steps_allowed == 0 and not self._stop:
+                self.state = "paused"
+                self._cond.wait(0.5)
+            if self._stop:
+                raise _Stopped
+            self.state = "running"
+
+    def _publish(self, step: int) -> None:
+        cnt = self.sim.cnt[self.cells, : K.NLIVING]
+        frame = np.zeros((len(STATES), self.cells.size), "<u2")
+        frame[: K.NLIVING] = np.minimum(cnt.T, 65535)  # the dead are not counted live
+        self._last = time.monotonic()
+        with self._cond:
+            self._frame = (self._frame[0] + 1, step * self.scenario.time.dt_min, frame.tobytes())
+            self._cond.notify_all()
+
+    # -- what the page calls ---------------------------------------------------------------
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the run has its map (set-up done, or failed), waiting up to ``timeout``."""
+        return self._ready.wait(timeout)
+
+    def frame(self, after: int, timeout: float) -> tuple[int, float, bytes] | None:
+        """The newest frame if its number is above ``after`` (waiting up to ``timeout``)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._frame[0] <= after and self.state not in ("done", "stopped", "failed"):
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            return self._frame if self._frame[0] > after else None
+
+    def control(self, action: str) -> None:
+        """``pause``, ``play``, ``step`` (one recorded block) or ``stop``, at a block's end."""
+        with self._cond:
+            if action == "pause":
+                self._paused = True
+            elif action == "play":
+                self._paused = False
+            elif action == "step":
+                self._paused = True
+                self._steps_allowed += 1
+            elif action == "stop":
+                self._stop = True
+            else:
+                raise ValueError(f"unknown action {action!r}: pause, play, step or stop")
+            self._cond.notify_all()
+
+    def status(self) -> dict:
+        """What the page shows: the state, the step, the time, a failure's message."""
+        dt = self.scenario.time.dt_min
+        return {
+            "state": self.state,
+            "step": self.step,
+            "nsteps": self.nsteps,
+            "t_min": self.step * dt,
+            "frame": self._frame[0],
+            "error": self.error,
+            "run": self.run_id,
+        }
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (saved, stopped or failed)."""
+        return self.state in ("done", "stopped", "failed")
