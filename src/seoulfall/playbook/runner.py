@@ -65,7 +65,7 @@ class Playbook:
         for i, e in enumerate(sc.events):
             if not e.enabled:
                 continue
-            self.pending.append((i, e, self._step_of(e), self._trigger_cells(e, world)))
+            self.pending.append((i, e, self.step_of(e), self._trigger_cells(e, world)))
             e.prepare(self, i)
         self.lure_zone: dict[str, tuple[int, float]] = {}  # name -> (final cell, radius cells)
         self.evac_zone: np.ndarray | None = None  # the evacuation's target cells (a mask)
@@ -127,7 +127,8 @@ class Playbook:
         self.records = checked["records"]
 
     # -- when ----------------------------------------------------------------------------
-    def _step_of(self, e) -> int | None:
+    def step_of(self, e) -> int | None:
+        """The step an event fires at (``None``: on its trigger)."""
         if e.trigger is not None:
             return None
         if e.at_min is not None:

@@ -109,6 +109,19 @@ class LiveRequest(BaseModel):
     paused: bool = False  # stop after the first recorded block, waiting for play or step
 
 
+#: The event types the page may fire during a live run. ``deploy_soldiers`` is not among them:
+#: its soldiers are agents set aside in reserve when the run is set up.
+STEERABLE = ("quarantine", "close_bridges", "airstrike", "sound_lure", "evacuate")
+
+
+class Action(BaseModel):
+    """An event the page fires in a live run (scenario keys), or a bridge to close by a cell."""
+
+    model_config = ConfigDict(extra="forbid")
+    event: dict = Field(default_factory=dict)
+    bridge_at: list[int] | None = Field(None, min_length=2, max_length=2)
+
+
 class Control(BaseModel):
     """A control of a live run: ``pause``, ``play``, ``step`` or ``stop``."""
 
@@ -252,6 +265,34 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
         headers = {"X-Frame": str(seq), "X-T-Min": repr(t_min)}
         return Response(data, media_type="application/octet-stream", headers=headers)
 
+    @app.post("/api/live/{j}/act")
+    def live_act(j: int, req: Action):
+        r = live_run(j)
+        event = dict(req.event)
+        if req.bridge_at is not None:
+            name = _bridge_near(r, req.bridge_at) if r.sim is not None else None
+            if name is None:
+                return JSONResponse({"error": f"no bridge at {req.bridge_at}"}, 400)
+            event = {"type": "close_bridges", "bridges": [name]}
+        if event.get("type") not in STEERABLE:
+            allowed = ", ".join(STEERABLE)
+            return JSONResponse(
+                {"error": f"event type {event.get('type')!r}: one of {allowed}"}, 400
+            )
+        try:
+            queued = r.act(event)
+        except (ScenarioError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return {"queued": queued}
+
+    @app.get("/api/live/{j}/scenario")
+    def live_scenario(j: int):
+        """The session as a scenario: replays it bit for bit with ``seoulfall run``."""
+        r = live_run(j)
+        name = f"{slug(r.scenario.name)}-seed{r.scenario.seed}-studio.toml"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(r.scenario.to_toml(), media_type="application/toml", headers=headers)
+
     @app.post("/api/live/{j}/control")
     def live_control(j: int, req: Control):
         try:
@@ -262,6 +303,18 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _bridge_near(run: LiveRun, cell: list[int], reach: int = 2) -> str | None:
+    """The name of the bridge at ``cell`` (or within ``reach`` cells of it)."""
+    world = run.sim.world
+    r, c = cell
+    ny, nx = world.shape
+    rows = slice(max(0, r - reach), min(ny, r + reach + 1))
+    cols = slice(max(0, c - reach), min(nx, c + reach + 1))
+    found = world.bridge[rows, cols]
+    found = found[found >= 0]
+    return world.bridge_names[int(np.bincount(found).argmax())] if found.size else None
 
 
 def bind(host: str, port: int) -> socket.socket:

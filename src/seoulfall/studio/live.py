@@ -69,6 +69,8 @@ class LiveRun:
         self.nsteps = scenario.steps
         self.run_id = None  # the replay's number once saved
         self._paused = paused  # paused: it stops after its first recorded block
+        self._actions: list[dict] = []  # the page's actions, applied at the next boundary
+        self.applied: list[dict] = []  # the events they became (with their step)
         self._steps_allowed = 0
         self._stop = False
         self._cond = threading.Condition()
@@ -110,14 +112,35 @@ class LiveRun:
         if now - self._last >= FRAME_EVERY_S or step == nsteps:
             self._publish(step)
         with self._cond:
+            self._apply_actions()
             if self._steps_allowed > 0:
                 self._steps_allowed -= 1
             while self._paused and self._steps_allowed == 0 and not self._stop:
                 self.state = "paused"
                 self._cond.wait(0.5)
+                self._apply_actions()  # while paused: at this very boundary
             if self._stop:
                 raise _Stopped
             self.state = "running"
+
+    def _apply_actions(self) -> None:
+        """Turn the page's queued actions into events firing at this step (under the lock).
+
+        Each becomes an event of the scenario, timed at this boundary (``at_min``), so the
+        saved scenario replays the session: prepared and added to the playbook exactly as
+        one read from the file would be.
+        """
+        sim = self.sim
+        while self._actions:
+            ev = {**self._actions.pop(0), "at_min": self.step * self.scenario.time.dt_min}
+            sc = sim.scenario.override({"events+": ev})  # checked when it was asked for
+            i = len(sc.events) - 1
+            e = sc.events[i]
+            book = sim.playbook
+            e.prepare(book, i)
+            book.pending.append((i, e, book.step_of(e), None))
+            sim.scenario = self.scenario = sc
+            self.applied.append({**ev, "step": self.step})
 
     def _publish(self, step: int) -> None:
         cnt = self.sim.cnt[self.cells, : K.NLIVING]
@@ -143,6 +166,21 @@ class LiveRun:
                     return None
                 self._cond.wait(left)
             return self._frame if self._frame[0] > after else None
+
+    def act(self, event: dict) -> dict:
+        """Queue an event (a dict of scenario keys) to fire at the next step boundary.
+
+        Checked now against the run's scenario (``ScenarioError`` if it cannot be); named
+        ``studio N`` unless it has a name.
+        """
+        if self.finished or self.sim is None:
+            raise ValueError(f"the run is {self.state}: nothing to steer")
+        ev = {"name": f"studio {len(self.applied) + len(self._actions) + 1}", **event}
+        self.sim.scenario.override({"events+": {**ev, "at_min": 0.0}})
+        with self._cond:
+            self._actions.append(ev)
+            self._cond.notify_all()
+        return ev
 
     def control(self, action: str) -> None:
         """``pause``, ``play``, ``step`` (one recorded block) or ``stop``, at a block's end."""
@@ -171,6 +209,7 @@ class LiveRun:
             "frame": self._frame[0],
             "error": self.error,
             "run": self.run_id,
+            "actions": self.applied,
         }
 
     @property

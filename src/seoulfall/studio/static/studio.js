@@ -194,6 +194,8 @@ async function liveStart() {
   $("live-status").textContent = "setting up (the first run compiles the engine)...";
   const meta = await api(`/api/live/${id}/meta`);
   setMap(meta, await api(`/api/live/${id}/map`, true), {live: id});
+  $("live-save").href = `/api/live/${id}/scenario?token=${encodeURIComponent(token)}`;
+  $("live-save").hidden = false;
   $("title").textContent = `live: ${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents`;
   $("slider").max = 0; $("events").innerHTML = "";
   $("curves").getContext("2d").clearRect(0, 0, 360, 180);
@@ -213,6 +215,27 @@ async function liveStart() {
       return;
     }
   }
+}
+
+async function liveClick(ev) {
+  const what = $("live-click").value;
+  if (!what || !run || run.live == null) return;
+  const c = $("map"), r = c.getBoundingClientRect();
+  const x = Math.floor((ev.clientX - r.left) * run.nx / r.width);
+  const y = Math.floor((ev.clientY - r.top) * run.ny / r.height);
+  const d = run.district[y * run.nx + x];
+  let body;
+  if (what === "bridge") body = {bridge_at: [y, x]};
+  else if (what === "quarantine") {
+    if (d < 0) return;
+    body = {event: {type: "quarantine", districts: [run.meta.districts[d].name]}};
+  } else if (what === "airstrike") body = {event: {type: "airstrike", cell: [y, x], radius_m: 1500}};
+  else body = {event: {type: "sound_lure", cell: [y, x], duration_min: 180}};
+  const {queued} = await post(`/api/live/${run.live}/act`, body);
+  const li = document.createElement("li");
+  li.textContent = `${queued.name}: ${queued.type}` + (queued.districts ? ` ${queued.districts[0]}` : "") +
+    (queued.bridges ? ` ${queued.bridges[0]}` : "") + (queued.cell ? ` at [${queued.cell}]` : "");
+  $("events").appendChild(li);
 }
 
 async function liveControl(action) {
@@ -242,6 +265,7 @@ async function main() {
   $("slider").oninput = () => { if (run.live == null) { stop(); show(+$("slider").value).catch(fail); } };
   $("play").onclick = play;
   $("map").onmousemove = tooltip;
+  $("map").onclick = (ev) => liveClick(ev).catch(fail);
   $("map").onmouseleave = () => { $("tip").hidden = true; };
   if (runs.length) await loadRun(runs[0].id);
 }
