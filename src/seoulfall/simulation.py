@@ -206,6 +206,8 @@ class Simulation:
         resume: bool = False,
         check_every: int | None = None,
         checkpoint_keep: int = 3,
+        tick: Callable[[int], None] | None = None,
+        tick_every: int | None = None,
     ) -> Results:
         """Run to the end and return the results.
 
@@ -224,6 +226,10 @@ class Simulation:
             recorded row of the time series.
         checkpoint_keep : int
             Checkpoints kept in ``checkpoint_dir``: the newest ones (0: every one).
+        tick : callable, optional
+            Called as ``tick(step)`` between two steps at least every ``tick_every`` steps
+            (the studio's live frames and its pauses). The steps go in smaller blocks then,
+            which changes no result.
         """
         t_start = time.perf_counter()
         self.stepper.warm_up()  # compile (or load the cache) outside the timed stepping
@@ -257,6 +263,8 @@ class Simulation:
                 k = min(k, every - step % every)
             if check_every:
                 k = min(k, check_every - step % check_every)
+            if tick_every:
+                k = min(k, tick_every - step % tick_every)
             nxt = book.next_step()
             if nxt is not None and nxt > step:
                 k = min(k, nxt - step)
@@ -280,6 +288,8 @@ class Simulation:
                     progress(step, self.nsteps)
             if every and step % every == 0 and step < self.nsteps:
                 checkpoint.save(self, state, folder, keep=checkpoint_keep)
+            if tick is not None:
+                tick(step)
         times, records, snaps, stepping = state.times, state.records, state.snaps, state.stepping
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(

@@ -1,6 +1,6 @@
 """A live run in the studio: the engine steps in a worker thread, the page takes the newest frame.
 
-The run is an ordinary :meth:`Simulation.run`; after each recorded block of steps it hands a
+The run is an ordinary :meth:`Simulation.run`; between blocks of steps (``tick``) it hands a
 frame (the per-cell counts of the living, at most every ``FRAME_EVERY_S`` seconds of wall
 time) to a single slot that the page polls. A slow page gets the newest frame and never a
 queue, and the stepping never waits for the page. Pause, play, one block at a time and stop
@@ -23,6 +23,8 @@ from seoulfall.snapshots import STATES
 
 #: The shortest wall time between two frames of a live run (the page's render interval).
 FRAME_EVERY_S = 0.2
+#: Boundaries (frames, pauses, actions) per recorded row of the time series.
+TICKS_PER_ROW = 12
 
 
 class _Stopped(Exception):
@@ -76,6 +78,7 @@ class LiveRun:
         self._cond = threading.Condition()
         self._frame = (0, 0.0, b"")
         self._last = 0.0
+        self.publish_seconds = 0.0  # the server's cost of the frames (for the benchmark)
         self.sim = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="seoulfall-live", daemon=True)
@@ -90,7 +93,9 @@ class LiveRun:
             self._ready.set()
             self.state = "running"
             self._publish(0)
-            res = self.sim.run(progress=self._progress)
+            # frames, pauses and actions between blocks of about a twelfth of a recorded row
+            every = max(1, self.sim.record_every // TICKS_PER_ROW)
+            res = self.sim.run(tick=self._tick, tick_every=every)
             self.state = "saving"
             res.save(self.folder)
             if self.on_done is not None:  # replayable before the page hears it is done
@@ -106,10 +111,10 @@ class LiveRun:
             with self._cond:
                 self._cond.notify_all()
 
-    def _progress(self, step: int, nsteps: int) -> None:
+    def _tick(self, step: int) -> None:
         self.step = step
         now = time.monotonic()
-        if now - self._last >= FRAME_EVERY_S or step == nsteps:
+        if now - self._last >= FRAME_EVERY_S or step == self.nsteps:
             self._publish(step)
         with self._cond:
             self._apply_actions()
@@ -143,12 +148,15 @@ class LiveRun:
             self.applied.append({**ev, "step": self.step})
 
     def _publish(self, step: int) -> None:
+        t0 = time.perf_counter()
         cnt = self.sim.cnt[self.cells, : K.NLIVING]
         frame = np.zeros((len(STATES), self.cells.size), "<u2")
         frame[: K.NLIVING] = np.minimum(cnt.T, 65535)  # the dead are not counted live
         self._last = time.monotonic()
+        data = frame.tobytes()
+        self.publish_seconds += time.perf_counter() - t0
         with self._cond:
-            self._frame = (self._frame[0] + 1, step * self.scenario.time.dt_min, frame.tobytes())
+            self._frame = (self._frame[0] + 1, step * self.scenario.time.dt_min, data)
             self._cond.notify_all()
 
     # -- what the page calls ---------------------------------------------------------------
@@ -183,7 +191,7 @@ class LiveRun:
         return ev
 
     def control(self, action: str) -> None:
-        """``pause``, ``play``, ``step`` (one recorded block) or ``stop``, at a block's end."""
+        """``pause``, ``play``, ``step`` (one block) or ``stop``, at a block's end."""
         with self._cond:
             if action == "pause":
                 self._paused = True
@@ -210,6 +218,7 @@ class LiveRun:
             "error": self.error,
             "run": self.run_id,
             "actions": self.applied,
+            "publish_seconds": round(self.publish_seconds, 4),
         }
 
     @property

@@ -109,6 +109,7 @@ function draw(counts, tMin) {
     }
   }
   $("map").getContext("2d").putImageData(img, 0, 0);
+  window.framesDrawn = (window.framesDrawn || 0) + 1;  // for benchmarks/bench_studio.py
   const day = tMin / 1440;
   $("clock").textContent = `day ${day.toFixed(2)}`;
   const shown = run.live == null ? meta.states : meta.states.slice(0, 5);  // live: no dead count
@@ -199,13 +200,15 @@ async function liveStart() {
   $("title").textContent = `live: ${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents`;
   $("slider").max = 0; $("events").innerHTML = "";
   $("curves").getContext("2d").clearRect(0, 0, 360, 180);
-  let seq = 0;
+  let seq = 0, shownAt = 0;
   for (;;) {  // the newest frame each time: a slow page skips frames, never queues them
     const r = await fetch(`/api/live/${id}/frame?after=${seq}&wait=2`, {headers: {"X-Seoulfall-Token": token}});
     if (r.status === 200 && run.live === id) {
       seq = +r.headers.get("X-Frame");
       draw(new Uint16Array(await r.arrayBuffer()), +r.headers.get("X-T-Min"));
     }
+    if (r.status === 200 && performance.now() - shownAt < 500) continue;  // status twice a second
+    shownAt = performance.now();
     const st = await api(`/api/live/${id}`);
     $("live-status").textContent = `${st.state}: step ${st.step.toLocaleString()} of ${st.nsteps.toLocaleString()}` +
       (st.error ? ` (${st.error})` : "");
