@@ -15,7 +15,7 @@ from test_cli import run_cli
 
 from seoulfall import simulate
 from seoulfall.snapshots import STATES
-from seoulfall.studio import RunView, StudioError, make_app
+from seoulfall.studio import RunView, StudioError, make_app, open_folder
 
 TOKEN = "t0k3n-for-the-tests"
 
@@ -362,3 +362,61 @@ FIRST_BRIDGE = """() => {
   const i = run.kind.indexOf(2);
   return [((i % run.nx) + 0.5) / run.nx, (Math.floor(i / run.nx) + 0.5) / run.ny];
 }"""
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    """A small sweep: two bite rates, two seeds each, at 1/1000 for two days."""
+    import json
+
+    from seoulfall import Scenario, ensemble
+
+    folder = tmp_path_factory.mktemp("sweep") / "odds"
+    sc = Scenario.load("seoul-falls", {"population.scale": 0.001, "time.days": 1.0})
+    grid = {"zombie.bite_rate": [0.1, 0.5]}
+    ensemble(sc, seeds=2, vary=grid, out=folder)  # in this process: no cluster to start
+    # the arguments, as `seoulfall sweep` writes them
+    args = {"scenario": json.loads(json.dumps(sc.to_dict(), default=str)), "seeds": 2,
+            "vary": grid}  # fmt: skip
+    (folder / "sweep.json").write_text(json.dumps(args))
+    return folder
+
+
+def test_a_sweep_folder_shows_each_combinations_odds_on_the_map(sweep_dir, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from seoulfall.sweep import Ensemble, read_runs
+
+    c = TestClient(make_app([open_folder(sweep_dir)], TOKEN))
+    meta = c.get("/api/runs/0/meta", headers=auth()).json()
+    assert meta["kind"] == "sweep" and meta["runs"] == 4
+    summary = Ensemble(list(read_runs(sweep_dir).values()), ["zombie.bite_rate"]).summary
+    for combo, want in zip(meta["combinations"], summary["combinations"]):
+        assert combo["district_p_fall"] == {k: v["p_fall"] for k, v in want["districts"].items()}
+    assert c.get("/api/runs/0/frame/0", headers=auth()).status_code == 404
+    # in the browser: Gangnam-gu (where it starts, P(falls) = 1 at the higher rate) is red
+    proc, url = _start(str(sweep_dir))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"))
+            page = browser.new_page(viewport={"width": 1300, "height": 850})
+            page.goto(url)
+            page.wait_for_function("window.framesDrawn >= 1")
+            page.select_option("#combo", "1")
+            x, y = page.evaluate(GANGNAM_CENTRE)
+            rgb = page.evaluate(
+                "([x, y]) => Array.from(document.getElementById('map').getContext('2d')"
+                ".getImageData(Math.floor(x * run.nx), Math.floor(y * run.ny), 1, 1).data)",
+                [x, y],
+            )
+            box = page.locator("#map").bounding_box()
+            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+            tip = page.text_content("#tip")
+            assert page.is_hidden("#replay-controls") and page.is_visible("#combo")
+            browser.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    gangnam = meta["combinations"][1]["district_p_fall"]["11680"]
+    assert tip == f"Gangnam-gu 강남구: P(falls) {gangnam:.2f}"
+    assert gangnam == 1.0 and rgb[:3] == [215, 25, 28]

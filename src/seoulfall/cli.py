@@ -714,7 +714,8 @@ def scenarios(
 @app.command()
 def serve(
     folders: Annotated[
-        list[Path] | None, typer.Argument(help="run folders to replay (written by seoulfall run)")
+        list[Path] | None,
+        typer.Argument(help="run folders to replay, sweep folders to show (seoulfall run, sweep)"),
     ] = None,
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="port (0: any free)")
@@ -733,7 +734,7 @@ def serve(
     from seoulfall import studio
 
     try:
-        views = [studio.RunView(f) for f in folders or []]
+        views = [studio.open_folder(f) for f in folders or []]
         sock = studio.bind(host, port)
     except studio.StudioError as exc:
         raise BadInput(str(exc)) from None

@@ -15,4 +15,12 @@ built yet: see the README.
 
 from __future__ import annotations
 
-from seoulfall.studio.app import RunView, StudioError, bind, make_app, serve  # noqa: F401
+from seoulfall.studio.app import (  # noqa: F401
+    RunView,
+    StudioError,
+    SweepView,
+    bind,
+    make_app,
+    open_folder,
+    serve,
+)

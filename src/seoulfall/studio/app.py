@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import socket
 import sys
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
+from seoulfall import safeload
 from seoulfall.report.style import korean_font_face
 from seoulfall.results import Results
 from seoulfall.runfolder import LEGACY_MARKERS, slug
@@ -23,6 +25,7 @@ from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, parse_toml
 from seoulfall.snapshots import STATES
 from seoulfall.studio.live import LiveRun, world_districts, world_payload
+from seoulfall.sweep import Ensemble, read_runs
 from seoulfall.world import load_world
 
 STATIC = Path(__file__).with_name("static")
@@ -68,6 +71,7 @@ class RunView:
         step = max(1, len(ts) // CURVE_POINTS)
         curves = ts.iloc[::step]
         self.meta = {
+            "kind": "run",
             "name": folder.name,
             "scenario": s["scenario"],
             "seed": s["seed"],
@@ -127,6 +131,72 @@ class Control(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     action: str
+
+
+class SweepView:
+    """A sweep folder, read and checked once: each combination's odds, ready to send.
+
+    The odds are recomputed from the checked run records (``runs.jsonl``) and the sweep's
+    arguments (``sweep.json``), never taken from a summary file as it stands.
+    """
+
+    def __init__(self, folder: Path):
+        folder = Path(folder)
+        root = folder.resolve()
+        for name in ("sweep.json", "runs.jsonl"):
+            p = folder / name
+            if not p.is_file():
+                raise StudioError(f"{folder}: not a sweep folder (missing {name})")
+            if not p.resolve().is_relative_to(root):
+                raise StudioError(
+                    f"{p}: a link out of the sweep folder; the studio will not read it"
+                )
+        try:
+            args = json.loads(safeload.read_text(folder / "sweep.json", "sweep.json"))
+            sc = Scenario.from_dict(args["scenario"])
+            vary = list(args["vary"])
+            records = list(read_runs(folder).values())
+        except (ValueError, KeyError, TypeError, DamagedFile, ScenarioError) as exc:
+            raise StudioError(f"{folder}: cannot read the sweep ({exc})") from None
+        if not records:
+            raise StudioError(f"{folder}: the sweep has no finished run yet")
+        ens = Ensemble(records, vary, scenario=sc)
+        world = load_world(sc)
+        self.folder, self.name = folder, folder.name
+        combos = []
+        for c in ens.summary["combinations"]:
+            label = ", ".join(f"{k} = {v}" for k, v in c["vary"].items()) or "all runs"
+            combos.append(
+                {
+                    "label": label,
+                    "runs": c["runs"],
+                    "p_fall": c["p_fall"],
+                    "p_fall_by_day": c["p_fall_by_day"],
+                    "district_p_fall": {k: v["p_fall"] for k, v in c["districts"].items()},
+                    "cast": c["cast"],
+                }
+            )
+        self.meta = {
+            "kind": "sweep",
+            "name": folder.name,
+            "scenario": sc.name,
+            "runs": len(records),
+            "shape": list(world.shape),
+            "districts": world_districts(world),
+            "combinations": combos,
+        }
+        self.map_bytes = world_payload(world, np.zeros(0, np.int32))
+
+    def frame(self, k: int) -> bytes:
+        """A sweep has no frames."""
+        raise IndexError(k)
+
+
+def open_folder(folder: Path):
+    """The view of a run folder or a sweep folder (``StudioError`` if neither)."""
+    if (Path(folder) / "sweep.json").exists():
+        return SweepView(folder)
+    return RunView(folder)
 
 
 def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> FastAPI:
@@ -199,7 +269,7 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
     def scenarios():
         return {"bundled": list(bundled_scenarios()), "live": runs_dir is not None}
 
-    def add_view(folder: Path) -> int:
+    def add_view(folder: Path) -> int:  # a live run, saved
         views.append(RunView(folder))
         return len(views) - 1
 

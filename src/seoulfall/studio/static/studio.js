@@ -24,6 +24,11 @@ async function loadRun(id) {
   stop();
   const meta = await api(`/api/runs/${id}/meta`);
   setMap(meta, await api(`/api/runs/${id}/map`, true), {id});
+  const sweep = meta.kind === "sweep";
+  for (const el of ["slider", "replay-controls", "clock", "counts"]) $(el).hidden = sweep;
+  $("events-title").textContent = sweep ? "The cast: P(survives)" : "Events";
+  $("combo-box").hidden = !sweep;
+  if (sweep) return showSweep();
   $("title").textContent = `${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents` +
     (meta.fall_day == null ? ", Seoul held" : `, fell on day ${meta.fall_day.toFixed(2)}`);
   const slider = $("slider");
@@ -118,6 +123,49 @@ function draw(counts, tMin) {
   if (meta.curves) drawCurves(day);
 }
 
+// -- sweep folders: the odds ----------------------------------------------------------------
+function showSweep() {
+  const {meta} = run;
+  $("title").textContent = `sweep: ${meta.scenario}, ${meta.runs.toLocaleString()} runs`;
+  $("combo").innerHTML = meta.combinations.map((c, i) =>
+    `<option value="${i}">${escapeHtml(c.label)} (P(falls) ${c.p_fall.toFixed(2)})</option>`).join("");
+  $("combo").onchange = () => drawOdds(+$("combo").value);
+  $("legend").innerHTML = "<li>each district coloured by its P(falls): cream 0, red 1</li>";
+  drawOdds(0);
+}
+
+function drawOdds(i) {
+  const {meta, nx, ny, district} = run, combo = meta.combinations[i];
+  const img = new ImageData(new Uint8ClampedArray(run.base.data), nx, ny);
+  const p = meta.districts.map((d) => combo.district_p_fall[d.code] ?? 0);
+  for (let c = 0; c < nx * ny; c++) {
+    const d = district[c], o = 4 * c;
+    if (d < 0 || run.kind[c] !== 0 || img.data[o] === EDGE[0]) continue;  // keep the outlines
+    const a = p[d];  // cream (never falls) to red (always falls)
+    img.data[o] = 247 + a * (215 - 247); img.data[o + 1] = 244 + a * (25 - 244);
+    img.data[o + 2] = 235 + a * (28 - 235);
+  }
+  $("map").getContext("2d").putImageData(img, 0, 0);
+  window.framesDrawn = (window.framesDrawn || 0) + 1;
+  $("events").innerHTML = Object.entries(combo.cast).map(([n, q]) =>
+    `<li>${escapeHtml(n)}: P(survives) ${q.toFixed(2)}</li>`).join("");
+  // P(Seoul has fallen by day d), one line per combination, the chosen one thick
+  const cv = $("curves"), g = cv.getContext("2d");
+  g.clearRect(0, 0, cv.width, cv.height);
+  meta.combinations.forEach((c, j) => {
+    const pts = Object.entries(c.p_fall_by_day).map(([d, v]) => [+d, v]);
+    const last = Math.max(1, ...pts.map((q) => q[0]));
+    const X = (d) => 30 + (cv.width - 40) * d / last, Y = (v) => cv.height - 20 - (cv.height - 30) * v;
+    g.strokeStyle = j === i ? "#d7191c" : "#999"; g.lineWidth = j === i ? 2 : 1; g.beginPath();
+    pts.forEach(([d, v], k) => (k ? g.lineTo(X(d), Y(v)) : g.moveTo(X(d), Y(v))));
+    g.stroke();
+  });
+  g.lineWidth = 1; g.fillStyle = "#333"; g.font = "11px sans-serif";
+  const lastDay = Math.max(1, ...meta.combinations.flatMap((c) => Object.keys(c.p_fall_by_day).map(Number)));
+  g.fillText("P(Seoul has fallen) by day", 34, 12); g.fillText("1", 20, 14); g.fillText("0", 20, cv.height - 20);
+  g.fillText("day 0", 30, cv.height - 4); g.fillText(`day ${lastDay}`, cv.width - 45, cv.height - 4);
+}
+
 function drawCurves(day) {
   const c = $("curves"), g = c.getContext("2d"), {curves} = run.meta;
   g.clearRect(0, 0, c.width, c.height);
@@ -161,7 +209,11 @@ function tooltip(ev) {
   const d = (x >= 0 && y >= 0 && x < run.nx && y < run.ny) ? run.district[y * run.nx + x] : -1;
   if (d < 0) { tip.hidden = true; return; }
   const info = run.meta.districts[d];
-  const fell = info.fall_day == null ? "never fell" : `fell on day ${info.fall_day.toFixed(2)}`;
+  let fell = info.fall_day == null ? "never fell" : `fell on day ${info.fall_day.toFixed(2)}`;
+  if (run.meta.kind === "sweep") {
+    const q = run.meta.combinations[+$("combo").value].district_p_fall[info.code] ?? 0;
+    fell = `P(falls) ${q.toFixed(2)}`;
+  } else if (run.live != null) fell = "";
   tip.textContent = `${info.name} ${info.name_ko}: ${fell}`;
   tip.style.left = (ev.clientX - r.left + 12) + "px";
   tip.style.top = (ev.clientY - r.top + 12) + "px";
