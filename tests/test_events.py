@@ -288,7 +288,7 @@ def test_triggers_north_and_south_need_seoul():
 
 
 def test_the_default_response_changes_the_outcome():
-    base = {"population.scale": 0.002, "time.days": 4}
+    base = {"population.scale": 0.002, "time.days": 2}  # every response has begun by day 1.6
     with_ = simulate(Scenario.load("seoul-falls", base), seed=0)
     without = simulate(Scenario.load("seoul-falls-no-response", base), seed=0)
     assert {e["type"] for e in with_.events} >= {"close_bridges", "deploy_soldiers", "evacuate"}
