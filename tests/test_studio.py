@@ -1,5 +1,6 @@
 """`seoulfall serve`: the replay studio, its token and origin checks, and what a person sees."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -120,6 +121,32 @@ GANGNAM_CENTRE = """() => {
 }"""
 
 
+@contextlib.contextmanager
+def _studio_page(*args, height=850):
+    """`seoulfall serve ARGS` in a process of its own and its page in Chromium.
+
+    Yields (page, URL, ended); after the block the server gets Ctrl-C and ``ended`` holds its
+    exit status (``code``) and stderr (``err``).
+    """
+    from playwright.sync_api import sync_playwright
+
+    proc, url = _start(*args)
+    ended = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"))
+            try:
+                page = browser.new_page(viewport={"width": 1300, "height": height})
+                page.goto(url)
+                yield page, url, ended
+            finally:
+                browser.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, ended["err"] = proc.communicate(timeout=30)
+        ended["code"] = proc.returncode
+
+
 def _start(*args):
     """`seoulfall serve` in a process of its own; returns it and the URL it printed."""
     proc = subprocess.Popen(
@@ -133,10 +160,7 @@ def _start(*args):
 
 
 def test_the_studio_replays_a_run_in_a_browser_and_stops_on_ctrl_c(run_dir, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    proc, url = _start(str(run_dir))
-    try:
+    with _studio_page(str(run_dir)) as (page, url, ended):
         port = int(url.split(":")[2].split("/")[0])
         # loopback only: the machine's other addresses do not answer
         others = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
@@ -144,42 +168,35 @@ def test_the_studio_replays_a_run_in_a_browser_and_stops_on_ctrl_c(run_dir, tmp_
             with socket.socket() as s, pytest.raises(OSError):
                 s.settimeout(2)
                 s.connect((addr, port))
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"))
-            page = browser.new_page(viewport={"width": 1300, "height": 850})
-            page.goto(url)
-            page.wait_for_function("document.getElementById('counts').textContent.length > 0")
-            assert page.text_content("#clock") == "day 0.00"
-            pixels = "Array.from(document.getElementById('map').getContext('2d')" \
-                ".getImageData(0, 0, 400, 400).data).join()"  # fmt: skip
-            first = page.evaluate(pixels)
-            page.eval_on_selector(
-                "#slider", "(s) => { s.value = 30; s.dispatchEvent(new Event('input')); }"
-            )
-            page.wait_for_function("document.getElementById('clock').textContent === 'day 1.25'")
-            assert page.evaluate(pixels) != first  # the map moved with the slider
-            page.eval_on_selector(
-                "#slider", "(s) => { s.value = 0; s.dispatchEvent(new Event('input')); }"
-            )
-            page.wait_for_function("document.getElementById('clock').textContent === 'day 0.00'")
-            page.click("#play")
-            page.wait_for_function(
-                "parseFloat(document.getElementById('clock').textContent.slice(4)) >= 0.1"
-            )
-            page.click("#play")  # pause
-            # a district's tooltip: its names and its fall day, from the run's summary
-            box = page.locator("#map").bounding_box()
-            x, y = page.evaluate(GANGNAM_CENTRE)  # the mean cell of Gangnam-gu, as fractions
-            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
-            tip = page.text_content("#tip")
-            assert "Gangnam-gu 강남구" in tip and ("fell on day" in tip or "never fell" in tip)
-            assert page.is_hidden("#error")
-            page.screenshot(path=str(tmp_path / "studio.png"))
-            browser.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "stopped" in err and "Traceback" not in err, err
+        page.wait_for_function("document.getElementById('counts').textContent.length > 0")
+        assert page.text_content("#clock") == "day 0.00"
+        pixels = "Array.from(document.getElementById('map').getContext('2d')" \
+            ".getImageData(0, 0, 400, 400).data).join()"  # fmt: skip
+        first = page.evaluate(pixels)
+        page.eval_on_selector(
+            "#slider", "(s) => { s.value = 30; s.dispatchEvent(new Event('input')); }"
+        )
+        page.wait_for_function("document.getElementById('clock').textContent === 'day 1.25'")
+        assert page.evaluate(pixels) != first  # the map moved with the slider
+        page.eval_on_selector(
+            "#slider", "(s) => { s.value = 0; s.dispatchEvent(new Event('input')); }"
+        )
+        page.wait_for_function("document.getElementById('clock').textContent === 'day 0.00'")
+        page.click("#play")
+        page.wait_for_function(
+            "parseFloat(document.getElementById('clock').textContent.slice(4)) >= 0.1"
+        )
+        page.click("#play")  # pause
+        # a district's tooltip: its names and its fall day, from the run's summary
+        box = page.locator("#map").bounding_box()
+        x, y = page.evaluate(GANGNAM_CENTRE)  # the mean cell of Gangnam-gu, as fractions
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        tip = page.text_content("#tip")
+        assert "Gangnam-gu 강남구" in tip and ("fell on day" in tip or "never fell" in tip)
+        assert page.is_hidden("#error")
+        page.screenshot(path=str(tmp_path / "studio.png"))
+    err = ended["err"]
+    assert ended["code"] == 0 and "stopped" in err and "Traceback" not in err, err
     assert (tmp_path / "studio.png").stat().st_size > 10_000
 
 
@@ -314,45 +331,34 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
 
 
 def test_a_live_run_started_and_steered_in_the_browser(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from seoulfall import Results
 
-    proc, url = _start("--runs-dir", str(tmp_path / "live"))
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"))
-            page = browser.new_page(viewport={"width": 1300, "height": 950})
-            page.goto(url)
-            page.wait_for_function("document.getElementById('live-scenario').options.length > 0")
-            page.select_option("#live-scenario", "seoul-falls-no-response")
-            page.fill("#live-scale", "0.001")
-            page.fill("#live-days", "0.5")
-            page.click("#live-start")
-            page.wait_for_function(
-                "document.getElementById('live-status').textContent.startsWith('running')",
-                timeout=120_000,
-            )
-            page.click("#live-pause")
-            page.wait_for_function(
-                "document.getElementById('live-status').textContent.startsWith('paused')"
-            )
-            # a click on a bridge closes it: the page shows the event it became
-            page.select_option("#live-click", "bridge")
-            x, y = page.evaluate(FIRST_BRIDGE)
-            box = page.locator("#map").bounding_box()
-            page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
-            page.wait_for_function("document.getElementById('events').children.length === 1")
-            assert page.text_content("#events").startswith("studio 1: close_bridges ")
-            page.click("#live-pause")  # play
-            page.wait_for_function(
-                "document.getElementById('run').options.length === 1", timeout=120_000
-            )
-            assert page.is_hidden("#error")
-            browser.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+    with _studio_page("--runs-dir", str(tmp_path / "live"), height=950) as (page, _, _):
+        page.wait_for_function("document.getElementById('live-scenario').options.length > 0")
+        page.select_option("#live-scenario", "seoul-falls-no-response")
+        page.fill("#live-scale", "0.001")
+        page.fill("#live-days", "0.5")
+        page.click("#live-start")
+        page.wait_for_function(
+            "document.getElementById('live-status').textContent.startsWith('running')",
+            timeout=120_000,
+        )
+        page.click("#live-pause")
+        page.wait_for_function(
+            "document.getElementById('live-status').textContent.startsWith('paused')"
+        )
+        # a click on a bridge closes it: the page shows the event it became
+        page.select_option("#live-click", "bridge")
+        x, y = page.evaluate(FIRST_BRIDGE)
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        page.wait_for_function("document.getElementById('events').children.length === 1")
+        assert page.text_content("#events").startswith("studio 1: close_bridges ")
+        page.click("#live-pause")  # play
+        page.wait_for_function(
+            "document.getElementById('run').options.length === 1", timeout=120_000
+        )
+        assert page.is_hidden("#error")
     (folder,) = (tmp_path / "live").iterdir()
     fired = Results.load(folder).events
     assert [(e["name"], e["type"]) for e in fired] == [("studio 1", "close_bridges")]
@@ -383,8 +389,6 @@ def sweep_dir(tmp_path_factory):
 
 
 def test_a_sweep_folder_shows_each_combinations_odds_on_the_map(sweep_dir, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from seoulfall.sweep import Ensemble, read_runs
 
     c = TestClient(make_app([open_folder(sweep_dir)], TOKEN))
@@ -395,28 +399,19 @@ def test_a_sweep_folder_shows_each_combinations_odds_on_the_map(sweep_dir, tmp_p
         assert combo["district_p_fall"] == {k: v["p_fall"] for k, v in want["districts"].items()}
     assert c.get("/api/runs/0/frame/0", headers=auth()).status_code == 404
     # in the browser: Gangnam-gu (where it starts, P(falls) = 1 at the higher rate) is red
-    proc, url = _start(str(sweep_dir))
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"))
-            page = browser.new_page(viewport={"width": 1300, "height": 850})
-            page.goto(url)
-            page.wait_for_function("window.framesDrawn >= 1")
-            page.select_option("#combo", "1")
-            x, y = page.evaluate(GANGNAM_CENTRE)
-            rgb = page.evaluate(
-                "([x, y]) => Array.from(document.getElementById('map').getContext('2d')"
-                ".getImageData(Math.floor(x * run.nx), Math.floor(y * run.ny), 1, 1).data)",
-                [x, y],
-            )
-            box = page.locator("#map").bounding_box()
-            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
-            tip = page.text_content("#tip")
-            assert page.is_hidden("#replay-controls") and page.is_visible("#combo")
-            browser.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+    with _studio_page(str(sweep_dir)) as (page, _, _):
+        page.wait_for_function("window.framesDrawn >= 1")
+        page.select_option("#combo", "1")
+        x, y = page.evaluate(GANGNAM_CENTRE)
+        rgb = page.evaluate(
+            "([x, y]) => Array.from(document.getElementById('map').getContext('2d')"
+            ".getImageData(Math.floor(x * run.nx), Math.floor(y * run.ny), 1, 1).data)",
+            [x, y],
+        )
+        box = page.locator("#map").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        tip = page.text_content("#tip")
+        assert page.is_hidden("#replay-controls") and page.is_visible("#combo")
     gangnam = meta["combinations"][1]["district_p_fall"]["11680"]
     assert tip == f"Gangnam-gu 강남구: P(falls) {gangnam:.2f}"
     assert gangnam == 1.0 and rgb[:3] == [215, 25, 28]
