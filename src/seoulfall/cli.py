@@ -510,7 +510,7 @@ def calibrate(
     if workers and scheduler:
         raise BadInput("give --workers or --scheduler, not both")
     sc = Scenario.load(scenario, _overrides(set_, scale, days))
-    ranges = parse_ranges(vary or [], sc)  # every argument is checked before any run
+    parse_ranges(vary or [], sc)  # every argument is checked before any run
     targets = [parse_target(t, sc) for t in target or []]
     if not targets:
         raise BadInput("--target: give at least one, e.g. --target fall_day=5")
@@ -531,9 +531,8 @@ def calibrate(
         t0 = time.perf_counter()
         with _study_client(scheduler, workers) as (client, nworkers), _counter(quiet) as bar:
             cal = run_calibration(
-                sc, targets, [f"{r.key}={r.lo}:{r.hi}" + (":log" if r.log else "")
-                              for r in ranges],
-                trials, seeds_per_trial, client, workers=nworkers, out=folder, progress=bar,
+                sc, targets, list(vary or []), trials, seeds_per_trial, client,
+                workers=nworkers, out=folder, progress=bar,
             )  # fmt: skip
         if not quiet:
             best = ", ".join(f"{k}={v:.6g}" for k, v in cal.best.items())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seoulfall.engine.states import NAMES as STATE_NAMES
-from seoulfall.scenario import Scenario, ScenarioError, get_path
+from seoulfall.scenario import Scenario, get_path
 from seoulfall.world import load_world
 
 #: The outputs every record has (``final.STATE`` and ``fall_day.DISTRICT`` besides).
@@ -156,8 +156,3 @@ def check_folder_args(folder: Path, marker: str, args: dict, what: str) -> None:
         before = None
     if before != json.loads(json.dumps(args)):
         raise StudyError(f"--out {folder}: holds a {what} with other arguments; give another --out")
-
-
-def scenario_error(exc: ScenarioError, what: str) -> StudyError:
-    """A scenario's refusal of a study's value, as the study's one-line error."""
-    return StudyError(f"{what}: {exc}")

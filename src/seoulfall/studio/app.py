@@ -233,8 +233,11 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
             raise HTTPException(404, "no such run")
         return views[i]
 
-    # the Korean district names in a font of their own (a machine without one shows boxes)
+    # the Korean district names in a font of their own (a machine without one shows boxes):
+    # those of the folders shown, and of every bundled world a live run may be on
+    worlds = [load_world(Scenario.load(n)) for n in bundled_scenarios()] if runs_dir else []
     names = "".join(d["name_ko"] for v in views for d in v.meta["districts"])
+    names += "".join("".join(w.district_names_ko) for w in worlds)
     font = "body{font-family:'seoulfall-ko',system-ui,-apple-system,'Segoe UI',sans-serif}"
     face = f"<style>{korean_font_face(names)}{font}</style>"
     page = (STATIC / "index.html").read_text(encoding="utf-8").replace("</head>", face + "</head>")

@@ -214,7 +214,7 @@ function tooltip(ev) {
     const q = run.meta.combinations[+$("combo").value].district_p_fall[info.code] ?? 0;
     fell = `P(falls) ${q.toFixed(2)}`;
   } else if (run.live != null) fell = "";
-  tip.textContent = `${info.name} ${info.name_ko}: ${fell}`;
+  tip.textContent = `${info.name} ${info.name_ko}` + (fell ? `: ${fell}` : "");
   tip.style.left = (ev.clientX - r.left + 12) + "px";
   tip.style.top = (ev.clientY - r.top + 12) + "px";
   tip.hidden = false;
@@ -251,6 +251,9 @@ async function liveStart() {
   $("live-save").hidden = false;
   $("title").textContent = `live: ${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents`;
   $("slider").max = 0; $("events").innerHTML = "";
+  for (const el of ["slider", "replay-controls"]) $(el).hidden = true;  // a live run plays itself
+  for (const el of ["clock", "counts"]) $(el).hidden = false;
+  $("combo-box").hidden = true;
   $("curves").getContext("2d").clearRect(0, 0, 360, 180);
   let seq = 0, shownAt = 0;
   for (;;) {  // the newest frame each time: a slow page skips frames, never queues them
