@@ -486,7 +486,7 @@ def test_event_types_are_their_own_classes():
 
     sc = Scenario.load("hyosan")
     kinds = {e.type: type(e) for e in sc.events}
-    assert set(kinds) <= set(EVENT_TYPES) and len(EVENT_TYPES) == len(EVENT_CLASSES) == 7
+    assert set(kinds) <= set(EVENT_TYPES) and len(EVENT_TYPES) == len(EVENT_CLASSES) == 8
     for t, cls in kinds.items():
         assert issubclass(cls, EventBase) and EVENT_TYPES[EVENT_CLASSES.index(cls)] == t
     # a strike has no soldiers' count, a cordon no loudness: the fields belong to the type
@@ -550,6 +550,61 @@ def test_a_run_with_a_curfew_resumes_to_the_same_results(tmp_path):
     assert sim.stepper.P[K.P_H_DRIFT] == whole_drift * 0.25
     assert resumed.timeseries.equals(whole.timeseries) and resumed.events == whole.events
     assert resumed.summary["final"] == whole.summary["final"]
+
+
+def _rate_run(tmp_path=None, **event):
+    sc = Scenario.load("seoul-falls-no-response", {"population.scale": 0.001, "time.days": 0.25})
+    if event:
+        sc = sc.override({"events": [{"type": "set_rate", "name": "slider", **event}]})
+    sim = Simulation(sc, seed=1)
+    ckpt = {"checkpoint_every": 60, "checkpoint_dir": tmp_path, "checkpoint_keep": 0}
+    return sim, sim.run(**(ckpt if tmp_path else {}))
+
+
+def test_a_rate_change_scales_the_rate_from_its_step_and_resumes(tmp_path):
+    _, plain = _rate_run()
+    # factor 1 is the scenario's rate: the run is the one without the event, bit for bit
+    _, same = _rate_run(rate="zombie.bite_rate", factor=1.0, at_min=90)
+    assert same.timeseries.equals(plain.timeseries)
+    # no bites from the start: nobody is ever infected and the zombies never grow
+    _, none = _rate_run(rate="zombie.bite_rate", factor=0.0, at_min=0)
+    ts = none.timeseries
+    assert (ts["infected"] == 0).all() and ts["zombie"].max() <= ts["zombie"].iloc[0]
+    assert plain.timeseries["infected"].max() > 0
+    # bites x 2.5 from minute 90: zombies and evolved, by day and by night
+    sim, whole = _rate_run(tmp_path, rate="zombie.bite_rate", factor=2.5, at_min=90)
+    st = sim.stepper
+    for i in (K.P_BITE, K.P_BITE_E):
+        assert st.P[i] == 2.5 * st.P0[i] and st.P_night[i] == 2.5 * st.P0_night[i]
+    assert st.P[K.P_KILL] == st.P0[K.P_KILL]
+    assert whole.events[0]["rate"] == "zombie.bite_rate" and whole.events[0]["factor"] == 2.5
+    assert not whole.timeseries.equals(plain.timeseries)
+    assert whole.timeseries["dead"].iloc[-1] != plain.timeseries["dead"].iloc[-1]
+    for later in sorted(tmp_path.glob("ckpt-*.json"))[2:]:  # resume after the change
+        later.unlink()
+        later.with_suffix(".npz").unlink()
+    sc = sim.scenario
+    again = Simulation(sc, seed=1)
+    resumed = again.run(checkpoint_every=60, checkpoint_dir=tmp_path, resume=True)
+    assert again.resumed_from == 120 and again.stepper.P[K.P_BITE] == st.P[K.P_BITE]
+    assert resumed.timeseries.equals(whole.timeseries) and resumed.events == whole.events
+
+
+@pytest.mark.parametrize(
+    ("event", "needle"),
+    [
+        ({"rate": "zombie.bite_rate", "factor": 11}, "factor"),
+        ({"rate": "zombie.bite_rate", "factor": -1}, "factor"),
+        ({"rate": "zombie.speed_mps", "factor": 2}, "human.kill_rate"),
+        ({"rate": "zombie.bite_rate"}, "factor"),
+    ],
+)
+def test_a_bad_rate_change_is_refused_in_one_line(event, needle):
+    with pytest.raises(ScenarioError) as e:
+        Scenario.load("seoul-falls").override(
+            {"events": [{"type": "set_rate", "at_min": 5, **event}]}
+        )
+    assert needle in str(e.value) and "\n" not in str(e.value)
 
 
 def test_soldiers_are_counted_apart_from_humans():

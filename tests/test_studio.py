@@ -263,6 +263,10 @@ def test_a_live_run_streams_frames_pauses_steps_and_ends_as_a_normal_run_folder(
         ({"toml": "[zombie\nbite_rate = 1"}, "invalid TOML"),
         ({"toml": "[zombie]\nbite_rate = -1"}, "zombie.bite_rate"),
         ({"scenario": "lattice", "path": "/etc/passwd"}, "path"),
+        ({"scenario": "seoul-falls", "outbreak_cell": [0, 0]}, "not land of the map"),
+        ({"scenario": "seoul-falls", "outbreak_cell": [-4, 1]}, "outbreak.cell"),
+        ({"scenario": "seoul-falls", "outbreak_cell": [5, 10**6]}, "outbreak"),
+        ({"scenario": "seoul-falls", "outbreak_cell": [3]}, "outbreak_cell"),
     ],
 )
 def test_a_bad_live_request_gets_a_message_and_a_4xx(live_client, body, needle):
@@ -281,12 +285,23 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     from seoulfall import Results, Scenario
 
     c, runs_dir = live_client
+    # before the start: the bundled scenario's map, and a land cell to place the outbreak on
+    meta = c.get("/api/world/seoul-falls-no-response/meta", headers=auth()).json()
+    ny, nx = meta["shape"]
+    payload = c.get("/api/world/seoul-falls-no-response/map", headers=auth()).content
+    district = np.frombuffer(payload[: 2 * ny * nx], "<i2")
+    kind = np.frombuffer(payload[2 * ny * nx : 3 * ny * nx], "u1")
+    dobong = [d["code"] for d in meta["districts"]].index("11320")
+    land = np.flatnonzero((district == dobong) & (kind == 0))
+    start = [int(v) for v in divmod(int(land[land.size // 2]), nx)]
+    for bad in ("atlantis", "..%2F..%2Fetc%2Fpasswd"):
+        assert c.get(f"/api/world/{bad}/meta", headers=auth()).status_code == 404
     body = {"scenario": "seoul-falls-no-response", "seed": 2, "scale": 0.001, "days": 0.3,
-            "paused": True}  # fmt: skip
+            "paused": True, "outbreak_cell": start}  # fmt: skip
     j = c.post("/api/live", json=body, headers=auth()).json()["id"]
     meta = c.get(f"/api/live/{j}/meta", headers=auth()).json()
-    ny, nx = meta["shape"]
-    payload = c.get(f"/api/live/{j}/map", headers=auth()).content
+    assert meta["shape"] == [ny, nx]
+    assert c.get(f"/api/live/{j}/map", headers=auth()).content[: 3 * ny * nx] == payload
     kind = np.frombuffer(payload[2 * ny * nx : 3 * ny * nx], "u1")
     bridge = [int(v) for v in divmod(int(np.flatnonzero(kind == 2)[0]), nx)]
     st = _wait(c, f"/api/live/{j}", lambda s: s["state"] == "paused")
@@ -304,8 +319,12 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     moved = _wait(c, f"/api/live/{j}", lambda s: s["step"] > st["step"] and s["state"] == "paused")
     assert [a["step"] for a in moved["actions"]] == [st["step"]] * 3
     act(event={"type": "sound_lure", "cell": [ny // 3, nx // 3], "loudness": 40})
-    # refused at once, in one line: an unknown district, a type the page may not fire, water
+    act(event={"type": "set_rate", "rate": "zombie.bite_rate", "factor": 2.5})  # a slider
+    # refused at once, in one line: an unknown district, a type the page may not fire, water,
+    # slider values sent by hand that no slider gives
     for bad, needle in (
+        ({"event": {"type": "set_rate", "rate": "zombie.bite_rate", "factor": 99}}, "factor"),
+        ({"event": {"type": "set_rate", "rate": "seed", "factor": 1}}, "rate"),
         ({"event": {"type": "quarantine", "districts": ["Atlantis"]}}, "Atlantis"),
         ({"event": {"type": "deploy_soldiers", "cell": [1, 1]}}, "one of quarantine"),
         ({"bridge_at": [0, 0]}, "no bridge at"),
@@ -315,10 +334,17 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     c.post(f"/api/live/{j}/control", json={"action": "play"}, headers=auth())
     done = _wait(c, f"/api/live/{j}", lambda s: s["state"] in ("done", "failed"))
     assert done["state"] == "done", done
-    assert [a["step"] for a in done["actions"]] == [st["step"]] * 3 + [moved["step"]]
+    assert [a["step"] for a in done["actions"]] == [st["step"]] * 3 + [moved["step"]] * 2
     (folder,) = runs_dir.iterdir()
-    fired = Results.load(folder).events
-    assert [e["name"] for e in fired] == ["studio 1", "studio 2", "studio 3", "studio 4"]
+    saved = Results.load(folder)
+    fired = saved.events
+    assert [e["name"] for e in fired] == [f"studio {k}" for k in range(1, 6)]
+    assert fired[4]["rate"] == "zombie.bite_rate" and fired[4]["factor"] == 2.5
+    # the outbreak began where it was placed: the first zombies stand in Dobong-gu
+    assert saved.scenario.outbreak.cell == start
+    first = saved.snapshots.counts[0][STATES.index("zombie")]
+    at = saved.snapshots.cells[first > 0]
+    assert at.size > 0 and (district[at] == dobong).all()
     assert fired[1]["links_closed"] > 0 and sum(fired[2]["killed"].values()) > 0
     # "save scenario": the session as a TOML file that replays it bit for bit
     toml = c.get(f"/api/live/{j}/scenario", headers=auth())
@@ -338,6 +364,14 @@ def test_a_live_run_started_and_steered_in_the_browser(tmp_path):
         page.select_option("#live-scenario", "seoul-falls-no-response")
         page.fill("#live-scale", "0.001")
         page.fill("#live-days", "0.5")
+        # before the start: the scenario's map; a click places the outbreak in Dobong-gu
+        page.select_option("#live-click", "outbreak")
+        page.wait_for_function("run && run.preview === 'seoul-falls-no-response'")
+        x, y = page.evaluate(DOBONG_CENTRE)
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        assert "in Dobong-gu" in page.text_content("#live-status")
+        placed = page.evaluate("outbreakCell")
         page.click("#live-start")
         page.wait_for_function(
             "document.getElementById('live-status').textContent.startsWith('running')",
@@ -354,15 +388,46 @@ def test_a_live_run_started_and_steered_in_the_browser(tmp_path):
         page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
         page.wait_for_function("document.getElementById('events').children.length === 1")
         assert page.text_content("#events").startswith("studio 1: close_bridges ")
+        # a rate slider: zombies bite half as often from the next boundary
+        page.eval_on_selector(
+            "#rates input[data-rate='zombie.bite_rate']",
+            "(s) => { s.value = 0.5; s.oninput(); s.dispatchEvent(new Event('change')); }",
+        )
+        page.wait_for_function("document.getElementById('events').children.length === 2")
+        assert "set_rate zombie.bite_rate × 0.5" in page.text_content("#events")
+        # record the map while it plays, then save the video
+        page.click("#record")
         page.click("#live-pause")  # play
+        page.wait_for_function("(window.framesRecorded || 0) >= 4", timeout=60_000)
+        with page.expect_download() as got:
+            page.click("#record")
+        video = got.value.path().read_bytes()
+        assert got.value.suggested_filename.endswith(".webm")
         page.wait_for_function(
             "document.getElementById('run').options.length === 1", timeout=120_000
         )
         assert page.is_hidden("#error")
+        page.screenshot(path=str(tmp_path / "live.png"))
+    assert video[:4] == bytes.fromhex("1a45dfa3") and len(video) > 1000  # a WebM (EBML) file
     (folder,) = (tmp_path / "live").iterdir()
-    fired = Results.load(folder).events
-    assert [(e["name"], e["type"]) for e in fired] == [("studio 1", "close_bridges")]
+    res = Results.load(folder)
+    fired = res.events
+    assert [(e["name"], e["type"]) for e in fired] == [
+        ("studio 1", "close_bridges"),
+        ("studio 2", "set_rate"),
+    ]
+    assert fired[1]["factor"] == 0.5 and res.scenario.outbreak.cell == placed
 
+
+DOBONG_CENTRE = """() => {
+  const d = run.meta.districts.findIndex((x) => x.code === "11320");
+  let sx = 0, sy = 0, n = 0;
+  for (let i = 0; i < run.district.length; i++) {
+    if (run.district[i] !== d || run.kind[i] !== 0) continue;
+    sx += i % run.nx; sy += Math.floor(i / run.nx); n++;
+  }
+  return [(sx / n + 0.5) / run.nx, (sy / n + 0.5) / run.ny];
+}"""
 
 FIRST_BRIDGE = """() => {
   const i = run.kind.indexOf(2);
@@ -415,3 +480,76 @@ def test_a_sweep_folder_shows_each_combinations_odds_on_the_map(sweep_dir, tmp_p
     gangnam = meta["combinations"][1]["district_p_fall"]["11680"]
     assert tip == f"Gangnam-gu 강남구: P(falls) {gangnam:.2f}"
     assert gangnam == 1.0 and rgb[:3] == [215, 25, 28]
+
+
+def test_seoulfall_run_serve_shows_the_run_live_and_changes_none_of_it(tmp_path, capsys):
+    """`seoulfall run --serve`: the page watches (and may pause) the command's own run."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    from seoulfall import Results
+
+    args = ["seoul-falls-no-response", "--scale", "0.001", "--days", "0.5", "--seed", "4"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seoulfall.cli", "run", *args, "--out", str(tmp_path / "live"),
+         "--serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("seoulfall studio: http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[-1]
+        base, token = url.split("/?token=")
+        h = {"X-Seoulfall-Token": token}
+        # paused from the page at its first boundary; it is watched, never steered
+        assert httpx.post(f"{base}/api/live/0/control", json={"action": "pause"},
+                          headers=h).status_code == 200  # fmt: skip
+        assert httpx.get(f"{base}/api/scenarios", headers=h).json()["watch"] == 0
+        steer = httpx.post(f"{base}/api/live/0/act", json={"event": {"type": "airstrike",
+                           "cell": [100, 100]}}, headers=h)  # fmt: skip
+        assert steer.status_code == 400 and "watched, not steered" in steer.json()["error"]
+        stop = httpx.post(f"{base}/api/live/0/control", json={"action": "stop"}, headers=h)
+        assert stop.status_code == 400 and "Ctrl-C" in stop.json()["error"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"))
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(url)
+            page.wait_for_function(
+                "document.getElementById('live-status').textContent.startsWith('paused')",
+                timeout=120_000,
+            )
+            assert page.text_content("#title").startswith("live: seoul-falls-no-response")
+            assert page.is_hidden("#live-stop") and page.is_hidden("#live-form")
+            assert page.is_hidden("#rates") and page.is_hidden("#live-save")
+            page.click("#live-pause")  # play: the run goes on to its end, then is replayed
+            page.wait_for_function(
+                "run.live == null && run.meta.t_min !== undefined", timeout=120_000
+            )
+            assert page.is_visible("#slider") and page.is_hidden("#error")
+            browser.close()
+        err = ""
+        while "Ctrl-C stops the studio" not in err:
+            err += proc.stderr.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=30)
+    err += rest
+    assert proc.returncode == 0 and "stopped" in err and "Traceback" not in err, err
+    assert "final: human" in out, out  # the summary, as without --serve
+    # watching and pausing changed nothing: the run is the one without --serve
+    code, _, cli_err = run_cli(["run", *args, "--out", str(tmp_path / "plain"), "--quiet"], capsys)
+    assert code == 0, cli_err
+    watched, plain = Results.load(tmp_path / "live"), Results.load(tmp_path / "plain")
+    assert watched.timeseries.equals(plain.timeseries) and watched.events == plain.events
+
+
+def test_run_serve_on_a_taken_port_is_refused_before_any_work(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, _, err = run_cli(["run", "lattice", "--days", "0.1", "--out", str(tmp_path / "x"),
+                                "--serve", "--port", str(port)], capsys)  # fmt: skip
+    assert code == 2 and f"--port {port}: cannot listen there" in err and "\n" not in err.strip()
+    assert not (tmp_path / "x").exists()

@@ -141,6 +141,16 @@ def run(
     check: Annotated[
         bool, typer.Option("--check", help="check the invariants after every step")
     ] = False,
+    serve_: Annotated[
+        bool,
+        typer.Option("--serve", help="watch the run live in the studio (a local web page)"),
+    ] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="the studio's port with --serve")
+    ] = 8765,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="with --serve: open the page in a browser")
+    ] = False,
 ) -> None:
     """Simulate a scenario and write a run folder."""
     overrides: list = list(set_ or [])
@@ -177,6 +187,14 @@ def run(
     if checkpoint_every:
         every = max(1, int(round(checkpoint_every / sc.time.dt_min)))
     sha = checkpoint.scenario_sha(sc)
+    sock = None
+    if serve_:
+        from seoulfall import studio
+
+        try:
+            sock = studio.bind("127.0.0.1", port)  # a taken port: refused before any work
+        except studio.StudioError as exc:
+            raise BadInput(str(exc)) from None
     sim = None
     if not (resume and folder.is_dir() and _folder_state(folder, sc, sha) in ("complete", "data")):
         # set up (and refuse what cannot fit in memory or on disk) before the folder is made
@@ -218,6 +236,9 @@ def run(
             "check_every": 1 if check else None,
         }
         _NOTES.append(lambda: _kept_note(folder, ckpt_dir))
+        live = _serve_run(sim, folder, sock, open_browser) if sock is not None else None
+        if live is not None:
+            run_args.update(tick=live.tick, tick_every=live.tick_every)
         if not quiet:  # the first run compiles for about half a minute: say so
             typer.echo("seoulfall: preparing the kernels (compiled once, then cached)...", err=True)
         with _progress(sc, sim.nsteps, quiet) as progress:
@@ -234,6 +255,30 @@ def run(
         _write_outputs(folder, sha)
     if not quiet:
         typer.echo(summary_text(res.summary, folder))
+    if live is not None:
+        live.ended(True)  # the page now replays the run folder
+        typer.echo("seoulfall studio: the run is done; Ctrl-C stops the studio", err=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except Interrupted:
+            typer.echo("seoulfall studio: stopped", err=True)
+
+
+def _serve_run(sim, folder: Path, sock, open_browser: bool):
+    """The studio in a thread, showing ``sim`` live as it steps (``seoulfall run --serve``)."""
+    from seoulfall import studio
+    from seoulfall.studio.live import LiveRun
+
+    views: list = []
+
+    def replay(f: Path) -> int:
+        views.append(studio.RunView(f))
+        return len(views) - 1
+
+    live = LiveRun(sim.scenario, folder, on_done=replay, sim=sim)
+    studio.serve(views, sock, open_browser=open_browser, live=[live], background=True)
+    return live
 
 
 #: What an interrupt leaves behind, said in its one line (the newest command's note).

@@ -51,7 +51,9 @@ class Param:
     sequence). ``night``: the ordinary zombies' night factor multiplies it at night.
     ``settable``: how an event may change it during a run (``Stepper.set_param``, and what a
     checkpoint may then hold): ``"switch"`` turns it on or off (0 or 1), ``"lower"`` sets it
-    between 0 and the scenario's value; unset, nothing changes it after set-up.
+    between 0 and the scenario's value; unset, nothing changes it after set-up. ``rate``: the
+    scenario key of a rate it is proportional to; a ``set_rate`` event multiplies every
+    parameter of that key by one factor (0 to :data:`MAX_RATE_FACTOR`), by day and by night.
     """
 
     name: str
@@ -60,9 +62,12 @@ class Param:
     width: int = 1
     night: bool = False
     settable: str | None = None
+    rate: str | None = None
 
     def allows(self, value: float, scenario_value: float) -> bool:
         """Whether an event may have set this parameter to ``value``."""
+        if self.rate is not None:
+            return math.isfinite(value) and 0.0 <= value <= MAX_RATE_FACTOR * scenario_value
         if self.settable == "switch":
             return value in (0.0, 1.0)
         if self.settable == "lower":
@@ -101,6 +106,8 @@ class Vector:
         return [p.name for p in self.params]
 
 
+#: The largest factor a ``set_rate`` event may multiply a rate by.
+MAX_RATE_FACTOR = 10.0
 #: Most hops any agent makes in one step (the pass keeps one random stream per extra hop).
 MAXHOP = 8
 #: The eight strength levels a human can have (a zombie-destroying rate multiplier), level 0
@@ -134,12 +141,16 @@ def _units(sc, u: Units, f: dict) -> list[int]:
 #: The float vector ``P`` (rates per minute unless said; speeds in hops per step).
 FLOAT = Vector((
     Param("dt", "step length (min)", lambda sc, u, f: sc.time.dt_min),
-    Param("bite", "bite rate of a zombie", lambda sc, u, f: sc.zombie.bite_rate, night=True),
+    Param("bite", "bite rate of a zombie", lambda sc, u, f: sc.zombie.bite_rate, night=True,
+          rate="zombie.bite_rate"),
     Param("bite_e", "bite rate of an evolved zombie",
-          lambda sc, u, f: sc.zombie.bite_rate * sc.evolved.bite_factor),
-    Param("kill", "rate at which a human destroys a zombie", lambda sc, u, f: sc.human.kill_rate),
+          lambda sc, u, f: sc.zombie.bite_rate * sc.evolved.bite_factor,
+          rate="zombie.bite_rate"),
+    Param("kill", "rate at which a human destroys a zombie", lambda sc, u, f: sc.human.kill_rate,
+          rate="human.kill_rate"),
     Param("kill_e", "... an evolved zombie",
-          lambda sc, u, f: sc.human.kill_rate / sc.evolved.kill_resistance),
+          lambda sc, u, f: sc.human.kill_rate / sc.evolved.kill_resistance,
+          rate="human.kill_rate"),
     Param("y_strength", "a hybrid's fighting strength", lambda sc, u, f: sc.hybrid.strength),
     Param("turn_median", "median turn time (min)",
           lambda sc, u, f: sc.infection.turn_median_min),
@@ -180,13 +191,13 @@ FLOAT = Vector((
     Param("y_hunger", "minutes after feeding before a hybrid is hungry again",
           lambda sc, u, f: sc.hybrid.hunger_hours * 60.0),
     Param("y_lapse", "rate at which a hungry hybrid next to humans would bite",
-          lambda sc, u, f: sc.hybrid.lapse_rate),
+          lambda sc, u, f: sc.hybrid.lapse_rate, rate="hybrid.lapse_rate"),
     Param("y_self", "self-control of an ordinary hybrid (0..1): the rate is x (1 - it)",
           lambda sc, u, f: sc.hybrid.self_control),
     Param("y_pain", "pain tolerance: divides the hazard of being killed",
           lambda sc, u, f: sc.hybrid.pain_tolerance),
     Param("h_retaliate", "hazard per witness that humans kill an attacking hybrid",
-          lambda sc, u, f: sc.human.retaliation),
+          lambda sc, u, f: sc.human.retaliation, rate="human.retaliation"),
     Param("shelter_p", "per-step probability that a human who sees zombies takes shelter",
           lambda sc, u, f: sc.human.shelter_probability),
     Param("shelter_f", "bite-hazard factor of a sheltered human",
@@ -201,6 +212,9 @@ FLOAT = Vector((
     Param("evac_remove", "1: evacuees who reach the target leave the map (set by `evacuate`)",
           lambda sc, u, f: 0.0, settable="switch"),
 ))  # fmt: skip
+
+#: The scenario keys of the rates a ``set_rate`` event may change, in declaration order.
+RATE_KEYS = tuple(dict.fromkeys(p.rate for p in FLOAT.params if p.rate is not None))
 
 #: The integer vector ``IP``.
 INT = Vector((

@@ -21,7 +21,7 @@ import numpy as np
 
 from seoulfall import safeload
 from seoulfall.engine import kernels as K
-from seoulfall.engine.parameters import FLOAT
+from seoulfall.engine.parameters import FLOAT, MAX_RATE_FACTOR
 from seoulfall.engine.population import Agents
 
 #: Below this many agents a step runs in one chunk on the calling thread (no hand-off).
@@ -393,6 +393,22 @@ class Stepper:
         if not p.allows(value, self.P0[i]):
             raise ValueError(f"parameter {name!r}: {value} is not a value an event may set")
         self.P[i] = self.P_night[i] = value
+
+    def scale_rate(self, key: str, factor: float) -> None:
+        """Multiply a rate (a scenario key of ``RATE_KEYS``) by ``factor``, by day and by night.
+
+        Every parameter declared proportional to it gets ``factor`` times its scenario value
+        (not its current one: a second change replaces the first).
+        """
+        params = [p for p in FLOAT.params if p.rate == key]
+        if not params:
+            raise ValueError(f"{key!r} is not a rate an event may change")
+        if not (math.isfinite(factor) and 0.0 <= factor <= MAX_RATE_FACTOR):
+            raise ValueError(f"rate factor {factor}: between 0 and {MAX_RATE_FACTOR:g}")
+        for p in params:
+            i = FLOAT.slot(p.name)
+            self.P[i] = self.P0[i] * factor
+            self.P_night[i] = self.P0_night[i] * factor
 
     def params_at(self, step: int) -> np.ndarray:
         """The float parameters in force at a step (night scales ordinary zombies)."""

@@ -22,11 +22,12 @@ from seoulfall.playbook.curfew import Curfew
 from seoulfall.playbook.evacuate import Evacuate
 from seoulfall.playbook.lure import SoundLure
 from seoulfall.playbook.quarantine import Quarantine
+from seoulfall.playbook.rates import SetRate
 from seoulfall.playbook.soldiers import DeploySoldiers
 
 #: Every event type, in the order the documentation lists them.
 EVENT_CLASSES = (
-    Quarantine, CloseBridges, SoundLure, Airstrike, DeploySoldiers, Evacuate, Curfew,
+    Quarantine, CloseBridges, SoundLure, Airstrike, DeploySoldiers, Evacuate, Curfew, SetRate,
 )  # fmt: skip
 EVENT_TYPES = tuple(c.model_fields["type"].annotation.__args__[0] for c in EVENT_CLASSES)
 
@@ -46,7 +47,8 @@ Event = Annotated[
     | Annotated[Airstrike, Tag("airstrike")]
     | Annotated[DeploySoldiers, Tag("deploy_soldiers")]
     | Annotated[Evacuate, Tag("evacuate")]
-    | Annotated[Curfew, Tag("curfew")],
+    | Annotated[Curfew, Tag("curfew")]
+    | Annotated[SetRate, Tag("set_rate")],
     Discriminator(
         _type_of,
         custom_error_type="event_type",
@@ -76,5 +78,5 @@ def from_flat(table: Any) -> Any:
 __all__ = [
     "EVENT_CLASSES", "EVENT_TYPES", "TRIGGERS", "WHEN", "Airstrike", "CloseBridges", "Curfew",
     "DeploySoldiers", "Evacuate", "Event", "EventBase", "MapFacts", "PlacedEvent", "Quarantine",
-    "SoundLure", "from_flat",
+    "SetRate", "SoundLure", "from_flat",
 ]  # fmt: skip

@@ -9,8 +9,13 @@ canvas. Every request for data, and the page itself, needs the per-launch token 
 with the URL (as Jupyter does); a request from a foreign ``Origin`` is refused. It listens on
 127.0.0.1 unless told otherwise.
 
-Live runs and steering (starting a run from the page, closing a bridge with a click) are not
-built yet: see the README.
+With ``--runs-dir`` the page also starts live runs (``live.py``): the engine steps in a
+worker thread and the page polls the newest frame of per-cell counts. Before the start a
+click places the outbreak; during the run a click quarantines a district, closes a bridge,
+strikes or sounds a lure, and a slider changes a rate, each an event of the run at the next
+step boundary, so the scenario the page saves replays the session bit for bit. "record"
+saves the map's animation as a WebM video (the browser's MediaRecorder). ``seoulfall run
+--serve`` shows a command-line run the same way (watched and paused, not steered).
 """
 
 from __future__ import annotations

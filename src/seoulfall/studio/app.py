@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from seoulfall import safeload
+from seoulfall.engine.parameters import RATE_KEYS
 from seoulfall.report.style import korean_font_face
 from seoulfall.results import Results
 from seoulfall.runfolder import LEGACY_MARKERS, slug
@@ -111,11 +112,12 @@ class LiveRequest(BaseModel):
     scale: float | None = Field(None, gt=0.0, le=1.0)
     days: float | None = Field(None, gt=0.0, le=60.0)
     paused: bool = False  # stop after the first recorded block, waiting for play or step
+    outbreak_cell: list[int] | None = Field(None, min_length=2, max_length=2)  # a click
 
 
 #: The event types the page may fire during a live run. ``deploy_soldiers`` is not among them:
 #: its soldiers are agents set aside in reserve when the run is set up.
-STEERABLE = ("quarantine", "close_bridges", "airstrike", "sound_lure", "evacuate")
+STEERABLE = ("quarantine", "close_bridges", "airstrike", "sound_lure", "evacuate", "set_rate")
 
 
 class Action(BaseModel):
@@ -199,13 +201,17 @@ def open_folder(folder: Path):
     return RunView(folder)
 
 
-def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> FastAPI:
+def make_app(
+    views: list[RunView], token: str, runs_dir: Path | None = None, live: list | None = None
+) -> FastAPI:
     """The studio's app for these runs; every data request needs ``token``.
 
-    With ``runs_dir`` the page may start live runs, saved as run folders there.
+    With ``runs_dir`` the page may start live runs, saved as run folders there. ``live``:
+    runs already going (``seoulfall run --serve``), which the page opens at once.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    live: list[LiveRun] = []
+    live: list[LiveRun] = live if live is not None else []
+    watch = len(live) - 1 if live else None
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -270,7 +276,25 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
 
     @app.get("/api/scenarios")
     def scenarios():
-        return {"bundled": list(bundled_scenarios()), "live": runs_dir is not None}
+        return {"bundled": list(bundled_scenarios()), "live": runs_dir is not None,
+                "watch": watch, "rates": list(RATE_KEYS)}  # fmt: skip
+
+    def bundled_world(name: str):
+        if name not in bundled_scenarios():
+            raise HTTPException(404, f"no bundled scenario {name!r}")
+        return load_world(Scenario.load(name))
+
+    @app.get("/api/world/{name}/meta")
+    def world_meta(name: str):
+        """A bundled scenario's map before its run starts (to place the outbreak on)."""
+        world = bundled_world(name)
+        return {"name": name, "shape": list(world.shape), "states": list(STATES),
+                "districts": world_districts(world)}  # fmt: skip
+
+    @app.get("/api/world/{name}/map")
+    def world_map(name: str):
+        return Response(world_payload(bundled_world(name), np.zeros(0, np.int32)),
+                        media_type="application/octet-stream")  # fmt: skip
 
     def add_view(folder: Path) -> int:  # a live run, saved
         views.append(RunView(folder))
@@ -287,6 +311,8 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
             over["population.scale"] = req.scale
         if req.days is not None:
             over["time.days"] = req.days
+        if req.outbreak_cell is not None:
+            over["outbreak.cell"] = req.outbreak_cell
         try:
             if req.toml is not None:
                 sc = Scenario.from_dict(parse_toml(req.toml, "the uploaded scenario"), over)
@@ -295,6 +321,8 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
             else:
                 known = ", ".join(bundled_scenarios())
                 raise ScenarioError(f"unknown scenario {req.scenario!r}; bundled: {known}")
+            if req.outbreak_cell is not None:
+                _check_outbreak_cell(sc, req.outbreak_cell)
         except ScenarioError as exc:
             return JSONResponse({"error": str(exc)}, 400)
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -378,6 +406,15 @@ def make_app(views: list[RunView], token: str, runs_dir: Path | None = None) -> 
     return app
 
 
+def _check_outbreak_cell(sc: Scenario, cell: list[int]) -> None:
+    """Refuse an outbreak placed off the land of the scenario's map (``ScenarioError``)."""
+    world = load_world(sc)
+    r, c = cell
+    ny, nx = world.shape
+    if not (0 <= r < ny and 0 <= c < nx and world.land[r, c]):
+        raise ScenarioError(f"outbreak cell {cell}: not land of the map {sc.world.map!r}")
+
+
 def _bridge_near(run: LiveRun, cell: list[int], reach: int = 2) -> str | None:
     """The name of the bridge at ``cell`` (or within ``reach`` cells of it)."""
     world = run.sim.world
@@ -403,6 +440,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on, before the server takes them
     except OSError as exc:
         sock.close()
         raise StudioError(
@@ -412,9 +450,20 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    views: list[RunView], sock: socket.socket, open_browser: bool = False, runs_dir=None
-) -> None:
-    """Run the studio on ``sock`` until Ctrl-C; its URL (with the token) is printed first."""
+    views: list[RunView],
+    sock: socket.socket,
+    open_browser: bool = False,
+    runs_dir=None,
+    live: list | None = None,
+    background: bool = False,
+):
+    """Run the studio on ``sock``; its URL (with the token) is printed first.
+
+    In the foreground it serves until Ctrl-C. ``background``: in a daemon thread, returned
+    at once (``seoulfall run --serve``: the command's thread steps the run in ``live``).
+    """
+    import threading
+
     import uvicorn
 
     token = secrets.token_urlsafe(24)
@@ -423,11 +472,20 @@ def serve(
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{port}/?token={token}"
     print(f"seoulfall studio: {url}", flush=True)
-    print("seoulfall studio: Ctrl-C stops it", file=sys.stderr, flush=True)
+    if not background:
+        print("seoulfall studio: Ctrl-C stops it", file=sys.stderr, flush=True)
+    app = make_app(views, token, runs_dir, live)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    if background:  # no signal handlers off the main thread: Ctrl-C is the command's
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="seoulfall-studio", daemon=True
+        )
+        thread.start()
     if open_browser:
         import webbrowser
 
         webbrowser.open(url)
-    app = make_app(views, token, runs_dir)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    if not background:
+        server.run(sockets=[sock])
+    return server

@@ -55,13 +55,18 @@ def world_districts(world, fall_days: dict | None = None) -> list[dict]:
 
 
 class LiveRun:
-    """One run stepping in a thread.
+    """One run stepping in a thread, or a command-line run watched (``sim`` given).
 
     ``state`` is starting, running, paused, saving, done, stopped or failed;
-    ``frame(after, timeout)`` waits for a frame newer than ``after``.
+    ``frame(after, timeout)`` waits for a frame newer than ``after``. A run started from the
+    page steps in a thread of its own; a run of ``seoulfall run --serve`` steps in the
+    command's thread, calling :meth:`tick` (``watch_only``: the page may pause it, not steer
+    it, since its scenario is the command's and its checkpoints are resumed with it).
     """
 
-    def __init__(self, scenario: Scenario, folder: Path, on_done=None, paused: bool = False):
+    def __init__(
+        self, scenario: Scenario, folder: Path, on_done=None, paused: bool = False, sim=None
+    ):
         self.scenario = scenario
         self.folder = folder
         self.on_done = on_done
@@ -70,6 +75,7 @@ class LiveRun:
         self.step = 0
         self.nsteps = scenario.steps
         self.run_id = None  # the replay's number once saved
+        self.watch_only = sim is not None
         self._paused = paused  # paused: it stops after its first recorded block
         self._actions: list[dict] = []  # the page's actions, applied at the next boundary
         self.applied: list[dict] = []  # the events they became (with their step)
@@ -81,46 +87,62 @@ class LiveRun:
         self.publish_seconds = 0.0  # the server's cost of the frames (for the benchmark)
         self.sim = None
         self._ready = threading.Event()
+        if sim is not None:
+            self._attach(sim)
+            return
         self._thread = threading.Thread(target=self._run, name="seoulfall-live", daemon=True)
         self._thread.start()
 
     # -- the worker ----------------------------------------------------------------------
+    def _attach(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.cells = np.flatnonzero(sim.world.passable.ravel())
+        self.map_bytes = world_payload(sim.world, self.cells)
+        #: Steps between two boundaries (frames, pauses, actions): a twelfth of a row.
+        self.tick_every = max(1, sim.record_every // TICKS_PER_ROW)
+        self._ready.set()
+        self.state = "running"
+        self._publish(0)
+
     def _run(self) -> None:
         try:
-            self.sim = Simulation(self.scenario)
-            self.cells = np.flatnonzero(self.sim.world.passable.ravel())
-            self.map_bytes = world_payload(self.sim.world, self.cells)
-            self._ready.set()
-            self.state = "running"
-            self._publish(0)
-            # frames, pauses and actions between blocks of about a twelfth of a recorded row
-            every = max(1, self.sim.record_every // TICKS_PER_ROW)
-            res = self.sim.run(tick=self._tick, tick_every=every)
+            self._attach(Simulation(self.scenario))
+            res = self.sim.run(tick=self.tick, tick_every=self.tick_every)
             self.state = "saving"
             res.save(self.folder)
-            if self.on_done is not None:  # replayable before the page hears it is done
-                self.run_id = self.on_done(self.folder)
-            self.state = "done"
+            self.ended(True)
         except _Stopped:
-            self.state = "stopped"
+            self.ended(False)
         except Exception as exc:  # noqa: BLE001 - shown in the page, the server goes on
-            self.error = f"{exc.__class__.__name__}: {exc}"
-            self.state = "failed"
+            self.ended(False, f"{exc.__class__.__name__}: {exc}")
+
+    def ended(self, saved: bool, error: str | None = None) -> None:
+        """The run is over: saved in its folder (then replayable), stopped, or failed."""
+        try:
+            if saved and self.on_done is not None:  # replayable before the page hears it
+                self.run_id = self.on_done(self.folder)
         finally:
+            self.error = error
+            self.state = "done" if saved else "failed" if error else "stopped"
             self._ready.set()
             with self._cond:
                 self._cond.notify_all()
 
-    def _tick(self, step: int) -> None:
+    def tick(self, step: int) -> None:
+        """A step boundary (``Simulation.run``'s ``tick``): frame, actions, pause, stop."""
         self.step = step
         now = time.monotonic()
-        if now - self._last >= FRAME_EVERY_S or step == self.nsteps:
+        shown = now - self._last >= FRAME_EVERY_S or step == self.nsteps
+        if shown:
             self._publish(step)
         with self._cond:
             self._apply_actions()
             if self._steps_allowed > 0:
                 self._steps_allowed -= 1
             while self._paused and self._steps_allowed == 0 and not self._stop:
+                if not shown:  # a paused run shows where it stopped
+                    self._publish(step)
+                    shown = True
                 self.state = "paused"
                 self._cond.wait(0.5)
                 self._apply_actions()  # while paused: at this very boundary
@@ -183,6 +205,11 @@ class LiveRun:
         """
         if self.finished or self.sim is None:
             raise ValueError(f"the run is {self.state}: nothing to steer")
+        if self.watch_only:
+            raise ValueError(
+                "a seoulfall run --serve run is watched, not steered (start a live run here to "
+                "steer one)"
+            )
         ev = {"name": f"studio {len(self.applied) + len(self._actions) + 1}", **event}
         self.sim.scenario.override({"events+": {**ev, "at_min": 0.0}})
         with self._cond:
@@ -201,6 +228,8 @@ class LiveRun:
                 self._paused = True
                 self._steps_allowed += 1
             elif action == "stop":
+                if self.watch_only:
+                    raise ValueError("Ctrl-C in its terminal stops a seoulfall run --serve run")
                 self._stop = True
             else:
                 raise ValueError(f"unknown action {action!r}: pause, play, step or stop")
@@ -219,6 +248,7 @@ class LiveRun:
             "run": self.run_id,
             "actions": self.applied,
             "publish_seconds": round(self.publish_seconds, 4),
+            "watch_only": self.watch_only,
         }
 
     @property

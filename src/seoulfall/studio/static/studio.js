@@ -8,6 +8,8 @@ const LAND = [233, 233, 228], WATER = [166, 200, 224], BRIDGE = [122, 122, 122],
 const $ = (id) => document.getElementById(id);
 let run = null;  // {id, meta, district, kind, cells, frames: Map}
 let frameNo = 0, timer = null;
+let outbreakCell = null;  // [row, col] clicked before a live run starts
+let recorder = null;  // the MediaRecorder while "record" is on
 
 async function api(path, binary) {
   const r = await fetch(path, {headers: {"X-Seoulfall-Token": token}});
@@ -119,6 +121,7 @@ function draw(counts, tMin) {
   $("clock").textContent = `day ${day.toFixed(2)}`;
   const shown = run.live == null ? meta.states : meta.states.slice(0, 5);  // live: no dead count
   $("counts").textContent = shown.map((s, i) => `${s} ${totals[i].toLocaleString()}`).join(", ");
+  recordFrame(`day ${day.toFixed(2)}  ` + shown.slice(0, 5).map((s, i) => `${s} ${totals[i].toLocaleString()}`).join("  "));
   for (const li of $("events").children) li.classList.toggle("past", +li.dataset.day <= day);
   if (meta.curves) drawCurves(day);
 }
@@ -147,6 +150,7 @@ function drawOdds(i) {
   }
   $("map").getContext("2d").putImageData(img, 0, 0);
   window.framesDrawn = (window.framesDrawn || 0) + 1;
+  recordFrame(`P(falls): ${combo.label}`);
   $("events").innerHTML = Object.entries(combo.cast).map(([n, q]) =>
     `<li>${escapeHtml(n)}: P(survives) ${q.toFixed(2)}</li>`).join("");
   // P(Seoul has fallen by day d), one line per combination, the chosen one thick
@@ -213,7 +217,7 @@ function tooltip(ev) {
   if (run.meta.kind === "sweep") {
     const q = run.meta.combinations[+$("combo").value].district_p_fall[info.code] ?? 0;
     fell = `P(falls) ${q.toFixed(2)}`;
-  } else if (run.live != null) fell = "";
+  } else if (run.live != null || run.preview != null) fell = "";
   tip.textContent = `${info.name} ${info.name_ko}` + (fell ? `: ${fell}` : "");
   tip.style.left = (ev.clientX - r.left + 12) + "px";
   tip.style.top = (ev.clientY - r.top + 12) + "px";
@@ -242,13 +246,23 @@ async function liveStart() {
   const body = {seed: num("live-seed") ?? 0, scale: num("live-scale"), days: num("live-days")};
   const file = $("live-file").files[0];
   if (file) body.toml = await file.text(); else body.scenario = $("live-scenario").value;
+  if (outbreakCell && !file && run && run.preview === body.scenario) body.outbreak_cell = outbreakCell;
   const {id} = await post("/api/live", body);
+  outbreakCell = null;
+  await liveWatch(id, false);
+}
+
+async function liveWatch(id, watchOnly) {
+  // frames of live run `id` until it ends (watchOnly: a `seoulfall run --serve` run)
   liveButtons(true);
+  $("live-stop").hidden = watchOnly;
+  $("live-click").closest("label").hidden = $("rates").hidden = watchOnly;
+  for (const input of document.querySelectorAll("#rates input")) { input.value = 1; input.oninput(); }
   $("live-status").textContent = "setting up (the first run compiles the engine)...";
   const meta = await api(`/api/live/${id}/meta`);
   setMap(meta, await api(`/api/live/${id}/map`, true), {live: id});
   $("live-save").href = `/api/live/${id}/scenario?token=${encodeURIComponent(token)}`;
-  $("live-save").hidden = false;
+  $("live-save").hidden = watchOnly;
   $("title").textContent = `live: ${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents`;
   $("slider").max = 0; $("events").innerHTML = "";
   for (const el of ["slider", "replay-controls"]) $(el).hidden = true;  // a live run plays itself
@@ -267,20 +281,27 @@ async function liveStart() {
     const st = await api(`/api/live/${id}`);
     $("live-status").textContent = `${st.state}: step ${st.step.toLocaleString()} of ${st.nsteps.toLocaleString()}` +
       (st.error ? ` (${st.error})` : "");
+    if (["running", "paused"].includes(st.state)) $("live-pause").textContent = st.state === "paused" ? "play" : "pause";
     if (["done", "stopped", "failed"].includes(st.state)) {
       liveButtons(false);
+      $("rates").hidden = true;
       if (st.state === "done") await listRuns(st.run);
       return;
     }
   }
 }
 
+function mapCell(ev) {
+  const c = $("map"), r = c.getBoundingClientRect();
+  return [Math.floor((ev.clientY - r.top) * run.ny / r.height),
+    Math.floor((ev.clientX - r.left) * run.nx / r.width)];
+}
+
 async function liveClick(ev) {
   const what = $("live-click").value;
+  if (what === "outbreak") return placeOutbreak(ev);
   if (!what || !run || run.live == null) return;
-  const c = $("map"), r = c.getBoundingClientRect();
-  const x = Math.floor((ev.clientX - r.left) * run.nx / r.width);
-  const y = Math.floor((ev.clientY - r.top) * run.ny / r.height);
+  const [y, x] = mapCell(ev);
   const d = run.district[y * run.nx + x];
   let body;
   if (what === "bridge") body = {bridge_at: [y, x]};
@@ -289,11 +310,90 @@ async function liveClick(ev) {
     body = {event: {type: "quarantine", districts: [run.meta.districts[d].name]}};
   } else if (what === "airstrike") body = {event: {type: "airstrike", cell: [y, x], radius_m: 1500}};
   else body = {event: {type: "sound_lure", cell: [y, x], duration_min: 180}};
+  await act(body);
+}
+
+async function act(body) {
+  // an action of the page: queued on the server, shown in the event log
   const {queued} = await post(`/api/live/${run.live}/act`, body);
   const li = document.createElement("li");
   li.textContent = `${queued.name}: ${queued.type}` + (queued.districts ? ` ${queued.districts[0]}` : "") +
-    (queued.bridges ? ` ${queued.bridges[0]}` : "") + (queued.cell ? ` at [${queued.cell}]` : "");
+    (queued.bridges ? ` ${queued.bridges[0]}` : "") + (queued.cell ? ` at [${queued.cell}]` : "") +
+    (queued.rate ? ` ${queued.rate} × ${queued.factor}` : "");
   $("events").appendChild(li);
+}
+
+// -- before a live run: the bundled scenario's map, and a click to place the outbreak --------
+async function preview() {
+  if ($("live-click").value !== "outbreak" || $("live-start").disabled) return;  // not during a run
+  const name = $("live-scenario").value;
+  if (run && run.preview === name) return;
+  stop();
+  const meta = await api(`/api/world/${encodeURIComponent(name)}/meta`);
+  setMap(meta, await api(`/api/world/${encodeURIComponent(name)}/map`, true), {preview: name});
+  outbreakCell = null;
+  $("title").textContent = `${name}: click on the map where the outbreak starts`;
+  for (const el of ["slider", "replay-controls", "counts", "combo-box"]) $(el).hidden = true;
+  $("map").getContext("2d").putImageData(run.base, 0, 0);
+}
+
+function placeOutbreak(ev) {
+  if (!run || run.preview == null) return;
+  const [y, x] = mapCell(ev), i = y * run.nx + x, d = run.district[i];
+  if (d < 0 || run.kind[i] !== 0) { fail(new Error(`[${y}, ${x}]: not land; the outbreak starts on land`)); return; }
+  $("error").hidden = true;
+  outbreakCell = [y, x];
+  const g = $("map").getContext("2d");
+  g.putImageData(run.base, 0, 0);
+  g.strokeStyle = "#d7191c"; g.lineWidth = 2; g.beginPath();
+  g.arc(x + 0.5, y + 0.5, Math.max(3, run.nx / 60), 0, 2 * Math.PI); g.stroke();
+  g.fillStyle = "#d7191c"; g.fillRect(x - 1, y - 1, 3, 3);
+  $("live-status").textContent = `the outbreak starts at [${y}, ${x}] in ${run.meta.districts[d].name}`;
+}
+
+// -- rates: a slider is a set_rate event at the next step boundary ----------------------------
+function rateSliders(keys) {
+  const box = $("rates");
+  for (const key of keys) {
+    const label = document.createElement("label");
+    label.innerHTML = `<span>${escapeHtml(key)}</span><input type="range" min="0" max="3" step="0.1" value="1" data-rate="${escapeHtml(key)}"><output>× 1.0</output>`;
+    const input = label.querySelector("input");
+    input.oninput = () => { label.querySelector("output").textContent = `× ${(+input.value).toFixed(1)}`; };
+    input.onchange = () => act({event: {type: "set_rate", rate: key, factor: +input.value}}).catch(fail);
+    box.appendChild(label);
+  }
+}
+
+// -- record: the map's animation as a WebM video --------------------------------------------
+function recordFrame(text) {
+  if (!recorder) return;
+  const rec = recorder.canvas, g = rec.getContext("2d"), map = $("map");
+  if (rec.width !== 2 * map.width) { rec.width = 2 * map.width; rec.height = 2 * map.height + 28; }
+  g.fillStyle = "#fff"; g.fillRect(0, 0, rec.width, rec.height);
+  g.imageSmoothingEnabled = false;
+  g.drawImage(map, 0, 28, rec.width, rec.height - 28);
+  g.fillStyle = "#1d1d1f"; g.font = "16px sans-serif"; g.fillText(text, 8, 20);
+  window.framesRecorded = (window.framesRecorded || 0) + 1;
+}
+
+function record() {
+  const b = $("record");
+  if (recorder) { recorder.stop(); return; }
+  if (!run || typeof MediaRecorder === "undefined") { fail(new Error("this browser cannot record video")); return; }
+  const canvas = document.createElement("canvas"), chunks = [];
+  const media = new MediaRecorder(canvas.captureStream(30), {mimeType: "video/webm"});
+  recorder = media; recorder.canvas = canvas;
+  const name = (run.meta.name || run.meta.scenario || "seoulfall").replace(/[^\w.-]+/g, "-");
+  media.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+  media.onstop = () => {
+    recorder = null; b.textContent = "record"; b.classList.remove("on");
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob(chunks, {type: "video/webm"}));
+    a.download = `${name}.webm`; document.body.appendChild(a); a.click(); a.remove();
+  };
+  recordFrame($("clock").textContent + "  " + $("counts").textContent);
+  media.start(250);
+  b.textContent = "stop recording"; b.classList.add("on");
 }
 
 async function liveControl(action) {
@@ -311,7 +411,12 @@ async function main() {
   const runs = await listRuns();
   const sc = await api("/api/scenarios");
   $("live-scenario").innerHTML = sc.bundled.map((n) => `<option>${escapeHtml(n)}</option>`).join("");
-  $("livebox").hidden = !sc.live;
+  $("livebox").hidden = !sc.live && sc.watch == null;
+  $("live-form").hidden = $("live-start").hidden = !sc.live;
+  rateSliders(sc.rates);
+  $("live-click").onchange = () => preview().catch(fail);
+  $("live-scenario").onchange = () => preview().catch(fail);
+  $("record").onclick = record;
   $("live-start").onclick = () => liveStart().catch((e) => { liveButtons(false); fail(e); });
   $("live-pause").onclick = () => {
     const b = $("live-pause"), a = b.textContent;  // "pause" or "play"
@@ -325,7 +430,8 @@ async function main() {
   $("map").onmousemove = tooltip;
   $("map").onclick = (ev) => liveClick(ev).catch(fail);
   $("map").onmouseleave = () => { $("tip").hidden = true; };
-  if (runs.length) await loadRun(runs[0].id);
+  if (sc.watch != null) await liveWatch(sc.watch, true);  // seoulfall run --serve
+  else if (runs.length) await loadRun(runs[0].id);
 }
 
 main().catch(fail);
