@@ -1,11 +1,15 @@
 """The studio: frames a headless browser draws, their cost, and what watching costs the run.
 
 Usage: python benchmarks/bench_studio.py [--scale 0.05 --days 1] [--scale 1 --days 0.05 ...]
-                                         [--out benchmarks/results]
+                                         [--repeat N] [--out benchmarks/results]
 
 For each (scale, days) of the default scenario, in this one session:
 
 - the run headless (``Simulation.run``): its stepping seconds;
+- the same run headless but stopping at each boundary a live run stops at (``ticking``):
+  what the blocks alone cost;
+- the same run live in a server, its frames taken by a plain HTTP client that draws
+  nothing (``polled``): what the server costs, without a browser;
 - the same run live in ``seoulfall serve`` (a server process), started and watched from
   Debian's Chromium through Playwright: its stepping seconds (from its run folder's
   summary), the frames the page drew per second of stepping, the server's seconds per frame
@@ -13,6 +17,7 @@ For each (scale, days) of the default scenario, in this one session:
 - the replay of the saved run: frames fetched and drawn per second, one after another as
   fast as the page can.
 
+With ``--repeat N`` the four runs are alternated N times and the table shows the medians.
 Prints a table and writes bench_studio.json. Live and headless give the same run (the test
 suite checks it); the ratio of their stepping seconds is what watching costs.
 """
@@ -21,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import shutil
 import subprocess
 import sys
@@ -36,6 +42,48 @@ from seoulfall.snapshots import Snapshots
 def headless(scale: float, days: float) -> float:
     sc = Scenario.load("seoul-falls", {"population.scale": scale, "time.days": days})
     return Simulation(sc).run().summary["stepping_seconds"]
+
+
+def ticking(scale: float, days: float) -> float:
+    """The run headless, stopping at every boundary a live run stops at (no server)."""
+    from seoulfall.studio.live import TICKS_PER_ROW
+
+    sc = Scenario.load("seoul-falls", {"population.scale": scale, "time.days": days})
+    sim = Simulation(sc)
+    every = max(1, sim.record_every // TICKS_PER_ROW)
+    return sim.run(tick=lambda step: None, tick_every=every).summary["stepping_seconds"]
+
+
+def live_polled(scale: float, days: float, runs_dir: Path) -> dict:
+    """The run live in a server process, its frames taken by a plain client (no drawing)."""
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seoulfall.cli", "serve", "--port", "0", "--runs-dir",
+         str(runs_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    base, token = proc.stdout.readline().split()[-1].split("/?token=")
+    h = {"X-Seoulfall-Token": token}
+    frames = 0
+    try:
+        with httpx.Client(base_url=base, headers=h, timeout=60) as c:
+            body = {"scenario": "seoul-falls", "scale": scale, "days": days}
+            j = c.post("/api/live", json=body).json()["id"]
+            seq = 0
+            while True:  # as the page does: the newest frame, then the status
+                r = c.get(f"/api/live/{j}/frame", params={"after": seq, "wait": 2})
+                if r.status_code == 200:
+                    seq, frames = int(r.headers["X-Frame"]), frames + 1
+                if c.get(f"/api/live/{j}").json()["state"] in ("done", "stopped", "failed"):
+                    break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    (folder,) = runs_dir.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    return {"polled_stepping_seconds": summary["stepping_seconds"], "polled_frames": frames}
 
 
 def live_and_replay(scale: float, days: float, runs_dir: Path) -> dict:
@@ -103,26 +151,40 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, action="append")
     ap.add_argument("--days", type=float, action="append")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--repeat", type=int, default=1, help="alternated tries (medians shown)")
     args = ap.parse_args(argv)
     sizes = list(zip(args.scale or [0.05], args.days or [1.0]))
     rows = []
     for scale, days in sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            t_headless = headless(scale, days)
-            live = live_and_replay(scale, days, Path(tmp) / "live")
-        row = {"scale": scale, "days": days, "headless_stepping_seconds": t_headless, **live}
-        row["live_over_headless"] = live["live_stepping_seconds"] / t_headless
+        tries = []
+        for _ in range(args.repeat):  # alternated, so that the machine's drift hits all four
+            with tempfile.TemporaryDirectory() as tmp:
+                t_headless = headless(scale, days)
+                t_ticking = ticking(scale, days)
+                polled = live_polled(scale, days, Path(tmp) / "polled")
+                live = live_and_replay(scale, days, Path(tmp) / "live")
+            tries.append({"headless_stepping_seconds": t_headless,
+                          "ticking_stepping_seconds": t_ticking, **polled, **live})  # fmt: skip
+        row = {"scale": scale, "days": days, **tries[-1], "tries": tries}
+        med = lambda key: statistics.median(t[key] for t in tries)  # noqa: E731
+        row["headless_stepping_seconds"] = t_headless = med("headless_stepping_seconds")
+        row["live_over_headless"] = med("live_stepping_seconds") / t_headless
+        row["ticking_over_headless"] = med("ticking_stepping_seconds") / t_headless
+        row["polled_over_headless"] = med("polled_stepping_seconds") / t_headless
+        row["live_stepping_seconds"] = med("live_stepping_seconds")
         row["live_fps"] = live["live_frames_drawn"] / live["live_stepping_seconds"]
         row["ms_per_frame_server"] = (
             1e3 * live["publish_seconds"] / max(1, live["frames_published"])
         )
         row["replay_fps"] = live["replay_frames"] / live["replay_seconds"]
         rows.append(row)
-    head = f"{'agents':>10} {'headless s':>10} {'live s':>8} {'ratio':>6} {'live fps':>8} " \
+    head = f"{'agents':>10} {'headless s':>10} {'ticking':>7} {'polled':>6} {'live s':>8} " \
+           f"{'ratio':>6} {'live fps':>8} " \
            f"{'server ms/frame':>15} {'KB/frame':>8} {'replay fps':>10}"  # fmt: skip
     print(head)
     for r in rows:
         print(f"{r['agents']:>10,} {r['headless_stepping_seconds']:>10.1f} "
+              f"{r['ticking_over_headless']:>7.2f} {r['polled_over_headless']:>6.2f} "
               f"{r['live_stepping_seconds']:>8.1f} {r['live_over_headless']:>6.2f} "
               f"{r['live_fps']:>8.1f} {r['ms_per_frame_server']:>15.2f} "
               f"{r['bytes_per_frame'] / 1024:>8.0f} {r['replay_fps']:>10.1f}")  # fmt: skip

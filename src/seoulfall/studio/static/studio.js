@@ -52,6 +52,12 @@ function setMap(meta, buf, extra) {
   const canvas = $("map");
   canvas.width = nx; canvas.height = ny;
   run.base = baseImage();
+  // for draw(): one image drawn into again and again, each counted cell's base colour, and
+  // the states' colours as one flat array
+  run.img = new ImageData(new Uint8ClampedArray(run.base.data), nx, ny);
+  run.cellBase = new Uint8Array(3 * run.cells.length);
+  run.cells.forEach((c, p) => run.cellBase.set(run.base.data.subarray(4 * c, 4 * c + 3), 3 * p));
+  run.rgb = new Float64Array((meta.states || []).flatMap((s) => COLOURS[s]));
 }
 
 function escapeHtml(s) {
@@ -89,31 +95,39 @@ async function show(k) {
 }
 
 function draw(counts, tMin) {
-  const {cells, meta} = run, P = cells.length, S = meta.states.length;
-  const img = new ImageData(new Uint8ClampedArray(run.base.data), run.nx, run.ny);
+  // each cell's colour: its living states' colours mixed by count over the base map, more
+  // opaque where more stand (log scale); one pass over the cells, typed arrays only
+  const {cells, meta, rgb, cellBase: base} = run, P = cells.length, S = meta.states.length;
+  const data = run.img.data, img = run.img;
   let peak = 1;
   for (let p = 0; p < P; p++) {
     let l = 0;
     for (let s = 0; s < 5; s++) l += counts[s * P + p];
     if (l > peak) peak = l;
   }
-  const scale = Math.log1p(peak), totals = new Array(S).fill(0);
+  const inv = 1 / Math.log1p(peak);
   for (let p = 0; p < P; p++) {
     let l = 0, r = 0, g = 0, b = 0;
-    for (let s = 0; s < S; s++) totals[s] += counts[s * P + p];
     for (let s = 0; s < 5; s++) {
-      const c = counts[s * P + p], rgb = COLOURS[meta.states[s]];
-      l += c; r += c * rgb[0]; g += c * rgb[1]; b += c * rgb[2];
+      const c = counts[s * P + p];
+      if (c) { l += c; r += c * rgb[3 * s]; g += c * rgb[3 * s + 1]; b += c * rgb[3 * s + 2]; }
     }
-    const o = 4 * cells[p];
+    const o = 4 * cells[p], q = 3 * p;
     if (l > 0) {
-      const a = 0.35 + 0.65 * Math.log1p(l) / scale;
-      img.data[o] = img.data[o] * (1 - a) + a * r / l;
-      img.data[o + 1] = img.data[o + 1] * (1 - a) + a * g / l;
-      img.data[o + 2] = img.data[o + 2] * (1 - a) + a * b / l;
-    } else if (counts[5 * P + p] > 0) {
-      img.data[o] = img.data[o + 1] = img.data[o + 2] = 190;  // only the dead remain
+      const a = 0.35 + 0.65 * Math.log1p(l) * inv, k = 1 - a, w = a / l;
+      data[o] = base[q] * k + r * w; data[o + 1] = base[q + 1] * k + g * w;
+      data[o + 2] = base[q + 2] * k + b * w;
+    } else if (S > 5 && counts[5 * P + p] > 0) {
+      data[o] = data[o + 1] = data[o + 2] = 190;  // only the dead remain
+    } else {
+      data[o] = base[q]; data[o + 1] = base[q + 1]; data[o + 2] = base[q + 2];
     }
+  }
+  const totals = new Array(S).fill(0);
+  for (let s = 0; s < S; s++) {
+    let t = 0;
+    for (let p = s * P, end = p + P; p < end; p++) t += counts[p];
+    totals[s] = t;
   }
   $("map").getContext("2d").putImageData(img, 0, 0);
   window.framesDrawn = (window.framesDrawn || 0) + 1;  // for benchmarks/bench_studio.py
@@ -249,6 +263,7 @@ async function liveStart() {
   if (outbreakCell && !file && run && run.preview === body.scenario) body.outbreak_cell = outbreakCell;
   const {id} = await post("/api/live", body);
   outbreakCell = null;
+  if ($("live-click").value === "outbreak") $("live-click").value = "";  // placed: now it steers
   await liveWatch(id, false);
 }
 
