@@ -12,7 +12,8 @@ For each (scale, days) of the default scenario, in this one session:
   nothing (``polled``): what the server costs, without a browser;
 - the same run live in ``seoulfall serve`` (a server process), started and watched from
   Debian's Chromium through Playwright: its stepping seconds (from its run folder's
-  summary), the frames the page drew per second of stepping, the server's seconds per frame
+  summary), the CPU seconds Chromium used meanwhile, the frames the page drew per second of
+  stepping, the server's seconds per frame
   (making the frame from the counts) and the bytes of a frame;
 - the replay of the saved run: frames fetched and drawn per second, one after another as
   fast as the page can.
@@ -26,8 +27,8 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,21 @@ def live_polled(scale: float, days: float, runs_dir: Path) -> dict:
     return {"polled_stepping_seconds": summary["stepping_seconds"], "polled_frames": frames}
 
 
+def browser_cpu_seconds() -> float:
+    """CPU seconds used so far by this machine's Chromium processes (psutil, from dask)."""
+    import psutil
+
+    total = 0.0
+    for p in psutil.process_iter(["name"]):
+        try:
+            if "chrom" in (p.info["name"] or ""):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:  # gone meanwhile
+            pass
+    return total
+
+
 def live_and_replay(scale: float, days: float, runs_dir: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -111,9 +127,11 @@ def live_and_replay(scale: float, days: float, runs_dir: Path) -> dict:
                 timeout=600_000,
             )
             drawn0 = page.evaluate("window.framesDrawn || 0")
+            cpu0 = browser_cpu_seconds()
             page.wait_for_function(  # done, saved, and shown for replay
                 "run.live == null && run.meta.t_min !== undefined", timeout=3_600_000
             )
+            cpu = browser_cpu_seconds() - cpu0
             drawn = page.evaluate("window.framesDrawn") - drawn0 - 1  # less the replay's first
             token = url.split("token=")[1]
             status = page.evaluate(
@@ -136,6 +154,7 @@ def live_and_replay(scale: float, days: float, runs_dir: Path) -> dict:
     cells = snaps.cells.size
     return {
         "live_stepping_seconds": summary["stepping_seconds"],
+        "browser_cpu_seconds": cpu,
         "live_frames_drawn": drawn,
         "frames_published": status["frame"],
         "publish_seconds": status["publish_seconds"],
@@ -166,12 +185,16 @@ def main(argv=None) -> int:
             tries.append({"headless_stepping_seconds": t_headless,
                           "ticking_stepping_seconds": t_ticking, **polled, **live})  # fmt: skip
         row = {"scale": scale, "days": days, **tries[-1], "tries": tries}
-        med = lambda key: statistics.median(t[key] for t in tries)  # noqa: E731
+
+        def med(key, tries=tries):
+            return statistics.median(t[key] for t in tries)
+
         row["headless_stepping_seconds"] = t_headless = med("headless_stepping_seconds")
         row["live_over_headless"] = med("live_stepping_seconds") / t_headless
         row["ticking_over_headless"] = med("ticking_stepping_seconds") / t_headless
         row["polled_over_headless"] = med("polled_stepping_seconds") / t_headless
         row["live_stepping_seconds"] = med("live_stepping_seconds")
+        row["browser_cores"] = med("browser_cpu_seconds") / row["live_stepping_seconds"]
         row["live_fps"] = live["live_frames_drawn"] / live["live_stepping_seconds"]
         row["ms_per_frame_server"] = (
             1e3 * live["publish_seconds"] / max(1, live["frames_published"])
@@ -179,13 +202,14 @@ def main(argv=None) -> int:
         row["replay_fps"] = live["replay_frames"] / live["replay_seconds"]
         rows.append(row)
     head = f"{'agents':>10} {'headless s':>10} {'ticking':>7} {'polled':>6} {'live s':>8} " \
-           f"{'ratio':>6} {'live fps':>8} " \
+           f"{'ratio':>6} {'browser cores':>13} {'live fps':>8} " \
            f"{'server ms/frame':>15} {'KB/frame':>8} {'replay fps':>10}"  # fmt: skip
     print(head)
     for r in rows:
         print(f"{r['agents']:>10,} {r['headless_stepping_seconds']:>10.1f} "
               f"{r['ticking_over_headless']:>7.2f} {r['polled_over_headless']:>6.2f} "
               f"{r['live_stepping_seconds']:>8.1f} {r['live_over_headless']:>6.2f} "
+              f"{r['browser_cores']:>13.2f} "
               f"{r['live_fps']:>8.1f} {r['ms_per_frame_server']:>15.2f} "
               f"{r['bytes_per_frame'] / 1024:>8.0f} {r['replay_fps']:>10.1f}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

@@ -73,9 +73,10 @@ def test_neighbour_table_points_only_to_passable_adjacent_cells(seoul):
 
 def test_bundled_raster_is_what_the_build_script_makes(seoul):
     fresh = build_seoul_raster()
-    for name in ("district", "water", "bridge", "residents"):
+    for name in ("district", "water", "bridge", "residents", "dong", "residents_dong"):
         assert np.array_equal(getattr(fresh, name), getattr(seoul, name)), name
     assert fresh.bridge_names == seoul.bridge_names
+    assert fresh.dong_codes == seoul.dong_codes and len(seoul.dong_codes) == 425
 
 
 def test_world_file_round_trip(tmp_path):
@@ -85,6 +86,54 @@ def test_world_file_round_trip(tmp_path):
     assert back.shape == (7, 7) and back.residents.sum() == 100
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a seoulfall world file"):
+        Raster.load(tmp_path / "bad.npz")
+
+
+def _centres(w):
+    ny, nx = w.shape
+    cx = w.geo["x0"] + (np.arange(nx) + 0.5) * w.cell_m
+    cy = w.geo["y0"] - (np.arange(ny) + 0.5) * w.cell_m
+    px, py = np.meshgrid(cx, cy)
+    return np.column_stack([px.ravel(), py.ravel()])
+
+
+def test_residents_by_dong_keep_each_districts_total_and_each_dongs_share(seoul):
+    from seoulfall.world.dong import mountain_cells, read_dongs
+    from seoulfall.world.seoul import data_dir
+
+    res, dong = seoul.with_residents("dong").residents, seoul.dong
+    assert seoul.with_residents(None) is seoul and seoul.with_residents("district") is seoul
+    rows = read_districts()
+    for i, r in enumerate(rows):  # every gu keeps its 2024 total exactly
+        assert res[seoul.district == i].sum() == r["population_2024"], r["name_en"]
+    # each dong holds its share of its gu's total (2021 Q2 registered population), to rounding
+    dongs = read_dongs(data_dir())
+    assert [d["code"] for d in dongs] == seoul.dong_codes
+    gu_pop = {}
+    for d in dongs:
+        gu_pop[d["gu"]] = gu_pop.get(d["gu"], 0) + d["population"]
+    total = {r["code"]: r["population_2024"] for r in rows}
+    held = np.bincount(dong[dong >= 0], weights=res[dong >= 0], minlength=len(dongs))
+    share = np.array([total[d["gu"]] * d["population"] / gu_pop[d["gu"]] for d in dongs])
+    assert np.abs(held - share).max() < 1.0
+    # nobody on water, outside Seoul or on a mountain; every dong is on the map
+    assert res[seoul.water].sum() == 0 and res[~seoul.inside].sum() == 0
+    assert (dong[seoul.inside] >= 0).all() and (dong[~seoul.inside] < 0).all()
+    mountain = mountain_cells(data_dir(), _centres(seoul)).reshape(seoul.shape)
+    assert (mountain & seoul.land).sum() > 1000 and res[mountain].sum() == 0
+    # Gwanak-gu is no longer flat: its mountain empty, its neighbourhoods dense
+    gw = (seoul.district == seoul.district_index("Gwanak-gu")) & seoul.land
+    assert seoul.residents[gw].std() < 1 < 0.5 * res[gw].mean() < res[gw].std()
+
+
+def test_a_world_file_with_dongs_round_trips_and_bad_dongs_are_refused(tmp_path, seoul):
+    seoul.save(tmp_path / "s.npz")
+    back = Raster.load(tmp_path / "s.npz")
+    assert np.array_equal(back.residents_dong, seoul.residents_dong)
+    assert back.dong_names == seoul.dong_names
+    bad = Raster(**{**seoul.__dict__, "dong": np.where(seoul.dong >= 0, 999, -1)})
+    bad.save(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="dong indices outside"):
         Raster.load(tmp_path / "bad.npz")
 
 

@@ -29,6 +29,13 @@ class World(Table):
     river_width_m: float = Field(
         1000.0, ge=0.0, le=3000.0, description="width of the Han River's water band (m, Seoul)"
     )
+    residents: Literal["dong", "district"] | None = Field(
+        None,
+        description="where Seoul's residents live: `dong` (each gu's 2024 total shared by its "
+        "425 dong by their registered population and spread over their land, none on the "
+        "mountains: docs/model.md), `district` (evenly over each gu's land); unset: "
+        "`district`, the model before 2026-11-27, so that older scenarios give the same runs",
+    )
 
 
 class Time(Table):

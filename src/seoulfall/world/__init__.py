@@ -14,7 +14,7 @@ def load_world(scenario) -> Raster:
 
     w = scenario.world
     if w.map == "seoul":
-        return load_seoul(w.cell_m, w.river_width_m)
+        return load_seoul(w.cell_m, w.river_width_m).with_residents(w.residents)
     if w.map == "hyosan":
         return build_hyosan()
     if w.map == "well-mixed":

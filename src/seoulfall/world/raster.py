@@ -8,7 +8,7 @@ cell, and a square lattice. Cells are numbered row-major from the north-west cor
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,12 @@ class Raster:
         Names of the bridges that are crossings on this map.
     places : dict
         Named places (``{"Hyosan High School": [row, col]}``) that events can name.
+    dong : ndarray of int16, shape (ny, nx), optional
+        Index into ``dong_codes`` of each cell's administrative dong (Seoul); -1 off the map.
+    dong_codes, dong_names : list of str
+        One entry per dong (10-digit code, Korean name).
+    residents_dong : ndarray of int64, shape (ny, nx), optional
+        Residents placed by dong (``world.residents = "dong"``; see ``world/dong.py``).
     geo : dict
         Georeference: ``lon0``, ``lat0`` (projection centre), ``x0``, ``y0`` (metres of the
         north-west corner in the local projection). Empty for synthetic worlds.
@@ -65,6 +71,20 @@ class Raster:
     bridge_names: list[str] = field(default_factory=list)
     geo: dict = field(default_factory=dict)
     places: dict = field(default_factory=dict)
+    dong: np.ndarray | None = None
+    dong_codes: list[str] = field(default_factory=list)
+    dong_names: list[str] = field(default_factory=list)
+    residents_dong: np.ndarray | None = None
+
+    def with_residents(self, placement: str | None) -> Raster:
+        """This raster with its residents placed as ``world.residents`` says.
+
+        ``"dong"``: by dong where the raster has them; ``"district"`` or unset: its own
+        residents (evenly over each district's land, on Seoul).
+        """
+        if placement == "dong" and self.residents_dong is not None:
+            return replace(self, residents=self.residents_dong)
+        return self
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -140,6 +160,11 @@ class Raster:
             "places": self.places,
             "geo": self.geo,
         }
+        arrays = {}
+        if self.dong is not None:
+            meta.update(dong_codes=self.dong_codes, dong_names=self.dong_names)
+            arrays = {"dong": self.dong.astype(np.int16),
+                      "residents_dong": self.residents_dong.astype(np.int64)}  # fmt: skip
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(
@@ -149,6 +174,7 @@ class Raster:
             bridge=self.bridge.astype(np.int16),
             residents=self.residents.astype(np.int64),
             meta=np.array(json.dumps(meta, ensure_ascii=False)),
+            **arrays,
         )
         tmp.replace(path)
 
@@ -175,13 +201,18 @@ class Raster:
                 "bridge": expect(z, "bridge", str(path), np.int16, (None, None)),
                 "residents": expect(z, "residents", str(path), np.int64, (None, None)),
             }
+            if "dong" in z:  # optional: where residents live by dong (Seoul)
+                arrays["dong"] = expect(z, "dong", str(path), np.int16, (None, None))
+                arrays["residents_dong"] = expect(
+                    z, "residents_dong", str(path), np.int64, (None, None)
+                )
         except DamagedFile as exc:
             raise ValueError(str(exc).removeprefix(f"{path}: ")) from None
         shapes = {a.shape for a in arrays.values()}
         if len(shapes) != 1 or min(next(iter(shapes))) < 1:
             raise ValueError(f"{path}: world arrays must share one 2-D shape")
         text_lists = ("district_codes", "district_names", "district_names_ko",
-                      "district_sides", "bridge_names")  # fmt: skip
+                      "district_sides", "bridge_names", "dong_codes", "dong_names")  # fmt: skip
         for key in text_lists:
             v = meta.get(key, [])
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
@@ -200,6 +231,12 @@ class Raster:
             raise ValueError(f"{path}: district or bridge indices outside the lists")
         if r.min() < 0 or r.sum() > 200_000_000:
             raise ValueError(f"{path}: residents must be 0 to 200,000,000 in all")
+        if "dong" in arrays:
+            nk, g, rd = len(meta.get("dong_codes", [])), arrays["dong"], arrays["residents_dong"]
+            if len(meta.get("dong_names", [])) != nk or g.min() < -1 or g.max() >= nk:
+                raise ValueError(f"{path}: dong indices outside the lists of dongs")
+            if rd.min() < 0 or rd.sum() > 200_000_000 or ((g < 0) & (rd > 0)).any():
+                raise ValueError(f"{path}: residents_dong must be 0 to 200,000,000, in dongs")
         places = meta.get("places", {})
         ny, nx = d.shape
         if not isinstance(places, dict) or not all(
@@ -223,6 +260,10 @@ class Raster:
             bridge_names=list(meta.get("bridge_names", [])),
             geo=dict(meta.get("geo", {})),
             places={k: list(v) for k, v in meta.get("places", {}).items()},
+            dong=arrays.get("dong"),
+            dong_codes=list(meta.get("dong_codes", [])),
+            dong_names=list(meta.get("dong_names", [])),
+            residents_dong=arrays.get("residents_dong"),
         )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.path import Path as MplPath
 
+from seoulfall.world.dong import DONG_FILES, mountain_cells, rasterise_dongs, residents_by_dong
 from seoulfall.world.geo import SEOUL_LAT0, SEOUL_LON0, lonlat_to_xy
 from seoulfall.world.raster import Raster
 
@@ -72,7 +73,9 @@ def build_seoul_raster(
     gu, snap its coordinate to the nearest centreline point and mark the 4-connected line of
     water cells along the river's normal through that point, bank to bank, as bridge cells;
     spread each gu's 2024 population evenly over its land cells (remainder to the first cells
-    in row-major order).
+    in row-major order); and, where the dong files are (``seoul_dong.geojson``,
+    ``seoul_dong_population.csv``, ``mountains.csv``, in ``folder`` or ``folder/moves``),
+    each cell's dong and the residents placed by dong (``world/dong.py``).
 
     Parameters
     ----------
@@ -149,6 +152,21 @@ def build_seoul_raster(
         per[: r["population_2024"] % where.size] += 1
         residents.ravel()[where] = per
 
+    by_dong = {}
+    moves = next((f for f in (folder, folder / "moves") if (f / DONG_FILES[0]).exists()), None)
+    if moves is not None:
+        dong, dongs, middle = rasterise_dongs(moves, district, codes, pts)
+        mountain = mountain_cells(moves, pts)
+        totals = [r["population_2024"] for r in rows]
+        by_dong = {
+            "dong": dong,
+            "dong_codes": [d["code"] for d in dongs],
+            "dong_names": [d["name"] for d in dongs],
+            "residents_dong": residents_by_dong(
+                dong, dongs, middle, land, district, totals, mountain, pts
+            ),
+        }
+
     return Raster(
         name="seoul",
         cell_m=float(cell_m),
@@ -168,6 +186,7 @@ def build_seoul_raster(
             "y0": float(y0),
             "river_width_m": float(river_width_m),
         },
+        **by_dong,
     )
 
 
