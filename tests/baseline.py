@@ -27,7 +27,10 @@ PIN = Path(__file__).with_name("baseline.json")
 RUNS = {
     "seoul-falls": {"population.scale": 0.002, "time.days": 3.0, "seed": 0},
     "seoul-falls[district]": {
-        "population.scale": 0.002, "time.days": 3.0, "seed": 0, "world.residents": "district"
+        "population.scale": 0.002,
+        "time.days": 3.0,
+        "seed": 0,
+        "world.residents": "district",
     },
     "seoul-falls-no-response": {"population.scale": 0.002, "time.days": 3.0, "seed": 1},
     "hyosan": {"population.scale": 0.1, "time.days": 4.5, "seed": 2},

@@ -340,6 +340,7 @@ def every_mechanism(cast=()):
             "hybrid.hunger_hours": 0.0,
             "hybrid.lapse_rate": 1.0,
             "outbreak.district": "Mapo-gu",
+            "world.residents": "district",  # as pinned when these tests were written
         },
     )
     siren = {"district": "Mapo-gu", "loudness": 50.0, "radius_m": 3000, "duration_min": 90}

@@ -177,7 +177,9 @@ _CAST_STATE = states.CAST
 def place_cast(world: Raster, sc: Scenario, gen, cell, state, aid) -> None:
     """Make the residents nearest each character's start its agent, with ids 0 .. ncast-1.
 
-    Characters who give the same place start in the same (drawn) cell, together.
+    Characters who give the same place start in the same (drawn) cell, together; one who
+    gives a district is one of its residents while any is free (the nearest agent may live
+    across the district's border, or the river), then the nearest other agent.
     """
     nx = world.shape[1]
     r, q = divmod(cell.astype(np.int64), nx)
@@ -190,6 +192,10 @@ def place_cast(world: Raster, sc: Scenario, gen, cell, state, aid) -> None:
         c0 = starts[key]
         d2 = (r - c0 // nx) ** 2 + (q - c0 % nx) ** 2
         d2[taken] = np.iinfo(np.int64).max
+        if ch.cell is None and ch.district is not None:  # the district's residents first
+            d = world.district_index(ch.district)
+            away = world.district.ravel()[np.maximum(cell, 0)] != d
+            d2[away & ~taken] += 1 << 40  # beyond any distance on the map
         j = int(np.argmin(d2))
         if taken[j]:
             raise ScenarioError(f"cast: more characters than free agents ({len(sc.cast)})")

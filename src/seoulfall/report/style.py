@@ -65,8 +65,11 @@ MAP_RGB = {
 CREDITS = (
     "District boundaries: southkorea/seoul-maps (JUSO / Seoul Open Data 2015), Apache License "
     "2.0. Han River edge: KOSTAT/SGIS 2018 boundaries, KOGL Type 1 (source: Statistics Korea, "
-    "SGIS). Populations: Seoul statistics, 2024 registered residents. Korean labels: Nanum "
-    "Gothic (SIL Open Font License), from the koreanize-matplotlib package."
+    "SGIS). Populations: Seoul statistics, 2024 registered residents. Dong (행정동) "
+    "boundaries: vuski/admdongkor (2021-04), based on Statistics Korea SGIS boundaries, via "
+    "raqoon886/Local_HangJeongDong, with its 2021 Q2 registered population per dong. Mountain "
+    "peaks: Wikipedia (facts only). Korean labels: Nanum Gothic (SIL Open Font License), from "
+    "the koreanize-matplotlib package."
 )
 
 
