@@ -77,7 +77,7 @@ class Raster:
     residents_dong: np.ndarray | None = None
 
     def with_residents(self, placement: str | None) -> Raster:
-        """This raster with its residents placed as ``world.residents`` says.
+        """The raster with its residents placed as ``world.residents`` says.
 
         ``"dong"``: by dong where the raster has them; ``"district"`` or unset: its own
         residents (evenly over each district's land, on Seoul).
