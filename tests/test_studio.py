@@ -109,6 +109,8 @@ def test_a_link_out_of_the_run_folder_is_refused(run_dir, tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "link out of the run folder" in err
     code, _, err = run_cli(["serve", str(tmp_path), "--port", "0"], capsys)
     assert code == 2 and "not a run folder" in err and err.count("\n") == 1
+    code, _, err = run_cli(["serve", "--backend", "tpu", "--port", "0"], capsys)
+    assert code == 2 and "--backend tpu: unknown" in err and err.count("\n") == 1
 
 
 GANGNAM_CENTRE = """() => {
@@ -267,6 +269,7 @@ def test_a_live_run_streams_frames_pauses_steps_and_ends_as_a_normal_run_folder(
         ({"scenario": "seoul-falls", "outbreak_cell": [-4, 1]}, "outbreak.cell"),
         ({"scenario": "seoul-falls", "outbreak_cell": [5, 10**6]}, "outbreak"),
         ({"scenario": "seoul-falls", "outbreak_cell": [3]}, "outbreak_cell"),
+        ({"scenario": "lattice", "backend": "tpu"}, "backend"),
     ],
 )
 def test_a_bad_live_request_gets_a_message_and_a_4xx(live_client, body, needle):
@@ -274,6 +277,17 @@ def test_a_bad_live_request_gets_a_message_and_a_4xx(live_client, body, needle):
     r = c.post("/api/live", json=body, headers=auth())
     assert r.status_code == 400 and needle in r.json()["error"], r.text
     assert not runs_dir.exists()
+
+
+def test_a_live_run_on_a_gpu_where_there_is_none_is_refused_in_one_line(live_client, monkeypatch):
+    from seoulfall.engine import gpu
+
+    monkeypatch.setattr(gpu, "available", lambda: False)
+    c, runs_dir = live_client
+    r = c.post("/api/live", json={"scenario": "lattice", "backend": "gpu"}, headers=auth())
+    assert r.status_code == 400 and r.json()["error"] == "backend gpu: no CUDA GPU here; use cpu"
+    assert not runs_dir.exists()
+    assert c.get("/api/scenarios", headers=auth()).json()["backend"] == "cpu"
 
 
 def test_live_runs_are_off_without_a_runs_folder(client):

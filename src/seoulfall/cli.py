@@ -773,11 +773,16 @@ def serve(
     runs_dir: Annotated[
         Path, typer.Option("--runs-dir", help="where live runs started from the page are saved")
     ] = Path("runs"),
+    backend: Annotated[
+        str, typer.Option("--backend", help="where live runs step unless the page says: cpu, gpu")
+    ] = "cpu",
 ) -> None:
     """Replay run folders, and start live runs, on the map in a local web page."""
     from seoulfall import studio
 
     try:
+        if backend not in ("cpu", "gpu"):
+            raise studio.StudioError(f"--backend {backend}: unknown; allowed: cpu, gpu")
         views = [studio.open_folder(f) for f in folders or []]
         sock = studio.bind(host, port)
     except studio.StudioError as exc:
@@ -789,7 +794,7 @@ def serve(
             err=True,
         )
     try:
-        studio.serve(views, sock, open_browser=open_browser, runs_dir=runs_dir)
+        studio.serve(views, sock, open_browser=open_browser, runs_dir=runs_dir, backend=backend)
     except Interrupted:
         pass
     typer.echo("seoulfall studio: stopped", err=True)

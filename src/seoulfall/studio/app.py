@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from seoulfall import safeload
 from seoulfall.engine.parameters import RATE_KEYS
+from seoulfall.engine.stepper import BackendError
 from seoulfall.report.style import korean_font_face
 from seoulfall.results import Results
 from seoulfall.runfolder import LEGACY_MARKERS, slug
@@ -113,6 +115,7 @@ class LiveRequest(BaseModel):
     days: float | None = Field(None, gt=0.0, le=60.0)
     paused: bool = False  # stop after the first recorded block, waiting for play or step
     outbreak_cell: list[int] | None = Field(None, min_length=2, max_length=2)  # a click
+    backend: Literal["cpu", "gpu"] | None = None  # unset: seoulfall serve --backend
 
 
 #: The event types the page may fire during a live run. ``deploy_soldiers`` is not among them:
@@ -202,12 +205,17 @@ def open_folder(folder: Path):
 
 
 def make_app(
-    views: list[RunView], token: str, runs_dir: Path | None = None, live: list | None = None
+    views: list[RunView],
+    token: str,
+    runs_dir: Path | None = None,
+    live: list | None = None,
+    backend: str = "cpu",
 ) -> FastAPI:
     """The studio's app for these runs; every data request needs ``token``.
 
-    With ``runs_dir`` the page may start live runs, saved as run folders there. ``live``:
-    runs already going (``seoulfall run --serve``), which the page opens at once.
+    With ``runs_dir`` the page may start live runs, saved as run folders there, stepping on
+    ``backend`` unless the page says otherwise. ``live``: runs already going (``seoulfall
+    run --serve``), which the page opens at once.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     live: list[LiveRun] = live if live is not None else []
@@ -277,7 +285,7 @@ def make_app(
     @app.get("/api/scenarios")
     def scenarios():
         return {"bundled": list(bundled_scenarios()), "live": runs_dir is not None,
-                "watch": watch, "rates": list(RATE_KEYS)}  # fmt: skip
+                "watch": watch, "rates": list(RATE_KEYS), "backend": backend}  # fmt: skip
 
     def bundled_world(name: str):
         if name not in bundled_scenarios():
@@ -323,11 +331,14 @@ def make_app(
                 raise ScenarioError(f"unknown scenario {req.scenario!r}; bundled: {known}")
             if req.outbreak_cell is not None:
                 _check_outbreak_cell(sc, req.outbreak_cell)
-        except ScenarioError as exc:
+            where = req.backend or backend
+            if where == "gpu":
+                _check_gpu()
+        except (ScenarioError, BackendError) as exc:
             return JSONResponse({"error": str(exc)}, 400)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         folder = runs_dir / f"studio-{slug(sc.name)}-seed{sc.seed}-{stamp}-{len(live)}"
-        live.append(LiveRun(sc, folder, on_done=add_view, paused=req.paused))
+        live.append(LiveRun(sc, folder, on_done=add_view, paused=req.paused, backend=where))
         return {"id": len(live) - 1, "folder": str(folder)}
 
     def live_run(j: int) -> LiveRun:
@@ -406,6 +417,16 @@ def make_app(
     return app
 
 
+def _check_gpu() -> None:
+    """Refuse the GPU backend where it cannot run (``BackendError``, one line)."""
+    try:
+        from seoulfall.engine import gpu
+    except Exception as exc:  # noqa: BLE001 - numba-cuda missing or broken: say which
+        raise BackendError(f"backend gpu: numba's CUDA support cannot load ({exc})") from None
+    if not gpu.available():
+        raise BackendError("backend gpu: no CUDA GPU here; use cpu")
+
+
 def _check_outbreak_cell(sc: Scenario, cell: list[int]) -> None:
     """Refuse an outbreak placed off the land of the scenario's map (``ScenarioError``)."""
     world = load_world(sc)
@@ -456,6 +477,7 @@ def serve(
     runs_dir=None,
     live: list | None = None,
     background: bool = False,
+    backend: str = "cpu",
 ):
     """Run the studio on ``sock``; its URL (with the token) is printed first.
 
@@ -474,7 +496,7 @@ def serve(
     print(f"seoulfall studio: {url}", flush=True)
     if not background:
         print("seoulfall studio: Ctrl-C stops it", file=sys.stderr, flush=True)
-    app = make_app(views, token, runs_dir, live)
+    app = make_app(views, token, runs_dir, live, backend)
     config = uvicorn.Config(app, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     if background:  # no signal handlers off the main thread: Ctrl-C is the command's

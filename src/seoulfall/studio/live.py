@@ -65,7 +65,13 @@ class LiveRun:
     """
 
     def __init__(
-        self, scenario: Scenario, folder: Path, on_done=None, paused: bool = False, sim=None
+        self,
+        scenario: Scenario,
+        folder: Path,
+        on_done=None,
+        paused: bool = False,
+        sim=None,
+        backend: str = "cpu",
     ):
         self.scenario = scenario
         self.folder = folder
@@ -76,6 +82,7 @@ class LiveRun:
         self.nsteps = scenario.steps
         self.run_id = None  # the replay's number once saved
         self.watch_only = sim is not None
+        self.backend = backend
         self._paused = paused  # paused: it stops after its first recorded block
         self._actions: list[dict] = []  # the page's actions, applied at the next boundary
         self.applied: list[dict] = []  # the events they became (with their step)
@@ -106,7 +113,7 @@ class LiveRun:
 
     def _run(self) -> None:
         try:
-            self._attach(Simulation(self.scenario))
+            self._attach(Simulation(self.scenario, backend=self.backend))
             res = self.sim.run(tick=self.tick, tick_every=self.tick_every)
             self.state = "saving"
             res.save(self.folder)

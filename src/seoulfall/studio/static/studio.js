@@ -257,7 +257,8 @@ async function liveStart() {
   stop();
   $("error").hidden = true;
   const num = (id) => ($(id).value === "" ? null : +$(id).value);
-  const body = {seed: num("live-seed") ?? 0, scale: num("live-scale"), days: num("live-days")};
+  const body = {seed: num("live-seed") ?? 0, scale: num("live-scale"), days: num("live-days"),
+    backend: $("live-backend").value};
   const file = $("live-file").files[0];
   if (file) body.toml = await file.text(); else body.scenario = $("live-scenario").value;
   if (outbreakCell && !file && run && run.preview === body.scenario) body.outbreak_cell = outbreakCell;
@@ -429,6 +430,7 @@ async function main() {
   $("livebox").hidden = !sc.live && sc.watch == null;
   $("live-form").hidden = $("live-start").hidden = !sc.live;
   rateSliders(sc.rates);
+  $("live-backend").value = sc.backend;
   $("live-click").onchange = () => preview().catch(fail);
   $("live-scenario").onchange = () => preview().catch(fail);
   $("record").onclick = record;
