@@ -235,6 +235,10 @@ EDITS = {
     "an unknown event": _meta("pending", [99]),
     "a cast record of an unknown cause": _meta("cast_records", [[0, 1, 1, 0, 99]]),
     "a cast record of six values": _meta("cast_records", [[0, 1, 1, 0, 1, 1]]),
+    "a cast's cell off the map": lambda arrays, meta, head: meta["snap_cast"][0].__setitem__(
+        0, 10**9
+    ),
+    "a frame of the cast missing": lambda arrays, meta, head: meta["snap_cast"].pop(),
     "a missing meta key": lambda arrays, meta, head: meta.pop("records"),
     "a missing array": lambda arrays, meta, head: arrays.pop("zk"),
     "an extra array": lambda arrays, meta, head: arrays.update(x=np.zeros(3)),
@@ -251,6 +255,22 @@ def test_a_checkpoint_whose_cast_records_have_no_cause_still_resumes(unbroken, t
     forged = [r for r in rec if r["name"] == "On-jo" and r["t_min"] > 0][0]
     assert forged["state"] == "infected" and forged["cause"] is None
     assert all(r["cause"] for r in rec if r["t_min"] > 0 and r is not forged)
+
+
+def test_a_checkpoint_without_the_casts_cells_still_resumes(unbroken, tmp_path, capsys):
+    # checkpoints written before 2026-11-27 do not know the cast's cells at their snapshots
+    from seoulfall.snapshots import Snapshots
+
+    folder = _partial(unbroken, tmp_path, 600)
+    _forge(folder, 600, lambda arrays, meta, head: meta.pop("snap_cast"))
+    code, out, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 0, err
+    whole = Snapshots.load(unbroken / "snapshots.npz")
+    got = Snapshots.load(folder / "snapshots.npz")
+    known = whole.t_min > 600  # the frames taken after the checkpoint
+    assert (got.cast_cells[~known] == -1).all() and (whole.cast_cells >= 0).all()
+    assert np.array_equal(got.cast_cells[known], whole.cast_cells[known])
+    assert np.array_equal(got.counts, whole.counts)
 
 
 @pytest.mark.parametrize("edit", list(EDITS))

@@ -72,6 +72,14 @@ def test_the_frames_hold_each_snapshots_counts(client, run_dir):
     assert client.get(f"/api/runs/0/frame/{k + 1}", headers=auth()).status_code == 404
     assert client.get("/api/runs/1/meta", headers=auth()).status_code == 404
     assert client.get("/api/runs/-1/frame/0", headers=auth()).status_code == 404
+    # the cast's cells at each snapshot, and each bridge's cells (to mark the closed ones)
+    res = Results.load(run_dir)
+    assert [c["name"] for c in meta["cast"]] == [c.name for c in res.scenario.cast]
+    assert [c["track"] for c in meta["cast"]] == snaps.cast_cells.T.tolist()
+    assert (snaps.cast_cells >= 0).all() and snaps.cast_cells.shape[1] == 8
+    kind = np.frombuffer(raw[2 * n : 3 * n], "u1")
+    marked = sorted(c for cells in meta["bridges"].values() for c in cells)
+    assert marked == np.flatnonzero(kind == 2).tolist()
 
 
 @pytest.mark.parametrize(
@@ -195,6 +203,14 @@ def test_the_studio_replays_a_run_in_a_browser_and_stops_on_ctrl_c(run_dir, tmp_
         page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
         tip = page.text_content("#tip")
         assert "Gangnam-gu 강남구" in tip and ("fell on day" in tip or "never fell" in tip)
+        # the replay's overlay: the cast in its panel, the bridges closed by the last frame
+        assert "Nam-ra: hybrid (Mapo-gu)" in page.text_content("#cast")
+        page.eval_on_selector(
+            "#slider", "(s) => { s.value = s.max; s.dispatchEvent(new Event('input')); }"
+        )
+        page.wait_for_function("document.getElementById('clock').textContent === 'day 1.50'")
+        closed = page.evaluate(CLOSED_BRIDGE_PIXEL)
+        assert closed == [127, 0, 0, 255]
         assert page.is_hidden("#error")
         page.screenshot(path=str(tmp_path / "studio.png"))
     err = ended["err"]
@@ -432,6 +448,13 @@ def test_a_live_run_started_and_steered_in_the_browser(tmp_path):
     ]
     assert fired[1]["factor"] == 0.5 and res.scenario.outbreak.cell == placed
 
+
+CLOSED_BRIDGE_PIXEL = """() => {
+  const e = run.meta.events.find((x) => x.type === "close_bridges");
+  const c = run.meta.bridges[e.bridges[0]][0];
+  return Array.from(document.getElementById("map").getContext("2d")
+    .getImageData(c % run.nx, Math.floor(c / run.nx), 1, 1).data);
+}"""
 
 DOBONG_CENTRE = """() => {
   const d = run.meta.districts.findIndex((x) => x.code === "11320");

@@ -11,7 +11,8 @@ Format (version 3), in ``DIR/checkpoints/``, no pickle:
   ``meta``: a JSON string with the step, the sound sources, the playbook's cursor (events
   not yet fired, lure zones, records), the cast's records, the seconds spent stepping, and
   the snapshot frames taken so far with the SHA-256 of their bytes (``snap_frames``,
-  ``snap_sha256``).
+  ``snap_sha256``) and the named characters' cells at each of them (``snap_cast``; a
+  checkpoint written without it resumes with those cells unknown, -1).
 - ``snapshots.u16``: the map snapshots themselves, appended as they are taken
   (``snapshots.Recorder``); each checkpoint names how many frames of it are its own, and a
   resume checks them and cuts off later ones. (Version 1 stored every snapshot in every
@@ -87,6 +88,7 @@ def save(sim, state, folder: Path, keep: int = KEEP) -> Path:
         meta.update(m)
         parts.update(arr)
     meta["snap_frames"], meta["snap_sha256"] = state.snaps.position()
+    meta["snap_cast"] = state.snaps.cast
     parts["rec_steps"] = np.asarray(state.times, np.int64)
     parts["rec_counts"] = np.stack(state.records)
     parts["snap_t"] = np.asarray(state.snaps.t_min, float)
@@ -169,7 +171,7 @@ def _restore(sim, path: Path, spool: Path):
     nrec = nsteps // sim.record_every + 2
     bound = (
         n * 13 + st.cnt.nbytes + sim.nbr.nbytes + ncells * 64
-        + nframes * 8
+        + nframes * (8 + 12 * int(sim.IP[K.I_NCAST]))
         + nrec * sim.tally().nbytes + (1 << 24)
     )  # fmt: skip
     if st_npz.st_size > 2 * bound:
@@ -195,7 +197,8 @@ def _restore(sim, path: Path, spool: Path):
     need = {"step": int, "stepping": (int, float), "n_active": int, "sources": list,
             "pending": list, "lure_zone": dict, "records": list, "cast_records": list,
             "snap_frames": int, "snap_sha256": str}  # fmt: skip
-    if not isinstance(meta, dict) or set(meta) != set(need):
+    # snap_cast: the cast's cells at each snapshot (since 2026-11-27; older ones lack it)
+    if not isinstance(meta, dict) or set(meta) - {"snap_cast"} != set(need):
         raise CheckpointError(f"{what}: meta must have exactly the keys {', '.join(need)}")
     for k, t in need.items():
         if not isinstance(meta[k], t) or isinstance(meta[k], bool):
@@ -229,6 +232,14 @@ def _restore(sim, path: Path, spool: Path):
     R(snap_t, 0.0, step * sim.scenario.time.dt_min, "snap_t", what)
     if meta["snap_frames"] != snap_t.size or len(meta["snap_sha256"]) != 64:
         raise CheckpointError(f"{what}: snap_frames does not match snap_t")
+    ncast = int(sim.IP[K.I_NCAST])
+    snap_cast = meta.get("snap_cast", [[-1] * ncast] * snap_t.size)
+    ok = isinstance(snap_cast, list) and len(snap_cast) == snap_t.size and all(
+        isinstance(f, list) and len(f) == ncast
+        and all(type(c) is int and -1 <= c < ncells for c in f) for f in snap_cast
+    )  # fmt: skip
+    if not ok:
+        raise CheckpointError(f"{what}: meta.snap_cast is not the cast's cells at each snapshot")
 
     # everything checked: now into the run
     a.from_checkpoint(agents)
@@ -236,7 +247,7 @@ def _restore(sim, path: Path, spool: Path):
     st.from_checkpoint(stepper)  # recounts from the agents, and checks the counts against the file
     book.from_checkpoint(playbook)  # routes the evacuees on the links, and checks the stepper's fv
     snaps = Recorder(sim.world.passable, spool, fresh=False)
-    snaps.resume([float(t) for t in snap_t], snap_t.size, meta["snap_sha256"])
+    snaps.resume([float(t) for t in snap_t], snap_t.size, meta["snap_sha256"], snap_cast)
     return RunState(
         step=int(step),
         times=[int(t) for t in rec_steps],

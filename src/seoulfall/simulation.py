@@ -159,6 +159,11 @@ class Simulation:
         """Agents a ``deploy_soldiers`` event brings (its count, scaled on resident maps)."""
         return soldiers(self.world, self.scenario, event)
 
+    def _cast_cells(self) -> np.ndarray | None:
+        """The named characters' cells now (``None`` without a cast)."""
+        ncast = int(self.IP[K.I_NCAST])
+        return self.stepper.cast_cell[:ncast] if ncast else None
+
     def cast_records(self) -> list[dict]:
         """The named characters' records: each one's start, then every change of state.
 
@@ -247,7 +252,7 @@ class Simulation:
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)
             snaps = Recorder(self.world.passable, spool)
-            snaps.take(0.0, self.cnt, a.cell, a.state)
+            snaps.take(0.0, self.cnt, a.cell, a.state, self._cast_cells())
             state = RunState(step=0, times=[0], records=[self.tally()], snaps=snaps)
         self.resumed_from = state.step
         book = self.playbook
@@ -276,7 +281,7 @@ class Simulation:
             step += k
             state.step = step
             if step % self.snapshot_every == 0 or step == self.nsteps:
-                state.snaps.take(step * dt, self.cnt, a.cell, a.state)
+                state.snaps.take(step * dt, self.cnt, a.cell, a.state, self._cast_cells())
             if check_every and step % check_every == 0:
                 self.check()
             if step % self.record_every == 0 or step == self.nsteps:

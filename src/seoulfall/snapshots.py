@@ -8,7 +8,10 @@ Stored in the run folder as ``snapshots.npz`` (NumPy's compressed archive, no pi
 - ``cells`` (int32, P): the flat raster index (row x nx + col) of each stored cell: every
   passable cell of the world (the only cells agents can stand on);
 - ``shape`` (int64, 2): the raster's (ny, nx);
-- ``states`` (str, 6): the state names.
+- ``states`` (str, 6): the state names;
+- ``cast_cells`` (int32, T x C, when the scenario has a cast): each named character's cell
+  at each snapshot (-1: off the map, or not known: a run resumed from a checkpoint written
+  before 2026-11-27 does not know the frames before it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Snapshots:
     counts: np.ndarray
     cells: np.ndarray
     shape: tuple[int, int]
+    cast_cells: np.ndarray | None = None
 
     def grid(self, i: int, state: str) -> np.ndarray:
         """The (ny, nx) map of one state at snapshot ``i`` (0 off the stored cells)."""
@@ -55,6 +59,7 @@ class Snapshots:
             cells=self.cells,
             shape=np.asarray(self.shape, np.int64),
             states=np.asarray(STATES),
+            **({} if self.cast_cells is None else {"cast_cells": self.cast_cells}),
         )
         return buf.getvalue()
 
@@ -75,7 +80,11 @@ class Snapshots:
         t_min = E(z, "t_min", what, np.float64, (None,))
         safeload.in_range(t_min, 0.0, MAX_MINUTES, "t_min", what)
         counts = E(z, "counts", what, np.uint16, (t_min.size, len(STATES), cells.size))
-        return cls(t_min, counts, cells, (int(shape[0]), int(shape[1])))
+        cast = None
+        if "cast_cells" in z:
+            cast = E(z, "cast_cells", what, np.int32, (t_min.size, None))
+            safeload.in_range(cast, -1, int(shape[0]) * int(shape[1]) - 1, "cast_cells", what)
+        return cls(t_min, counts, cells, (int(shape[0]), int(shape[1])), cast)
 
 
 def frame_bytes(cells: int) -> int:
@@ -100,6 +109,7 @@ class Recorder:
         self.frames: list[np.ndarray] = []
         self.spool = Path(spool) if spool is not None else None
         self.count = 0
+        self.cast: list[list[int]] = []  # the named characters' cells at each frame
         self._digest = hashlib.sha256()
         # a fresh run starts the spool anew; a resumed one opens it in :meth:`resume`
         self._file = open(self.spool, "wb") if self.spool is not None and fresh else None
@@ -109,8 +119,16 @@ class Recorder:
         """Bytes of one frame."""
         return frame_bytes(self.cells.size)
 
-    def take(self, t_min: float, cnt: np.ndarray, cell: np.ndarray, state: np.ndarray) -> None:
-        """Record the living counts (``cnt``) and the dead (from the agents) now."""
+    def take(
+        self,
+        t_min: float,
+        cnt: np.ndarray,
+        cell: np.ndarray,
+        state: np.ndarray,
+        cast_cell: np.ndarray | None = None,
+    ) -> None:
+        """Record the living counts (``cnt``), the dead (from the agents) and the cast now."""
+        self.cast.append([] if cast_cell is None else [int(c) for c in cast_cell])
         frame = np.empty((len(STATES), self.cells.size), np.uint16)
         living = cnt[self.cells, : K.NLIVING]
         frame[: K.NLIVING] = np.minimum(living, 65535).T
@@ -132,8 +150,10 @@ class Recorder:
             self._file.flush()
         return self.count, self._digest.hexdigest()
 
-    def resume(self, t_min: list[float], count: int, sha256: str) -> None:
+    def resume(self, t_min: list[float], count: int, sha256: str, cast: list) -> None:
         """Continue a spooled run from a checkpoint that covered ``count`` frames.
+
+        ``cast``: the named characters' cells at those frames (checked by the caller).
 
         Raises
         ------
@@ -169,6 +189,7 @@ class Recorder:
         self._file = open(self.spool, "ab")
         self._digest = digest
         self.t_min = list(t_min)
+        self.cast = [list(c) for c in cast]
         self.count = count
 
     def close(self) -> None:
@@ -187,4 +208,8 @@ class Recorder:
         else:
             self.close()
             counts = np.memmap(self.spool, np.uint16, "r", shape=(self.count, *shape))
-        return Snapshots(np.asarray(self.t_min, float), counts, self.cells, self.shape)
+        width = {len(c) for c in self.cast}
+        cast = None
+        if len(width) == 1 and width != {0}:  # every frame knows the same characters
+            cast = np.asarray(self.cast, np.int32).reshape(len(self.cast), -1)
+        return Snapshots(np.asarray(self.t_min, float), counts, self.cells, self.shape, cast)

@@ -87,8 +87,15 @@ class RunView:
                 world, {c: d.get("fall_day") for c, d in s["districts"].items()}
             ),
             "events": [
-                {k: e[k] for k in ("type", "name", "day", "cell") if k in e} for e in res.events
-            ],
+                {k: e[k] for k in ("type", "name", "day", "cell", "bridges", "districts") if k in e}
+                for e in res.events
+            ],  # fmt: skip
+            # each bridge's cells (flat), to mark the closed ones
+            "bridges": {
+                name: np.flatnonzero(world.bridge.ravel() == i).tolist()
+                for i, name in enumerate(world.bridge_names)
+            },
+            "cast": _cast_tracks(res, self.snapshots),
             "curves": {
                 "day": [round(float(v), 4) for v in curves["day"]],
                 **{k: [int(v) for v in curves[k]] for k in ("human", "zombie", "evolved", "dead")},
@@ -195,6 +202,23 @@ class SweepView:
     def frame(self, k: int) -> bytes:
         """A sweep has no frames."""
         raise IndexError(k)
+
+
+def _cast_tracks(res: Results, snaps) -> list[dict]:
+    """Each named character: its cell at each snapshot (-1 unknown) and its changes."""
+    names = [c.name for c in res.scenario.cast]
+    cells = snaps.cast_cells
+    if cells is None or cells.shape[1] != len(names):  # a run folder written before
+        cells = np.full((len(snaps.t_min), len(names)), -1, np.int32)
+    out = []
+    for m, name in enumerate(names):
+        changes = [
+            {"day": round(r["day"], 4), "state": r["state"], "cause": r.get("cause"),
+             "district": r.get("district_name")}
+            for r in res.cast if r["name"] == name
+        ]  # fmt: skip
+        out.append({"name": name, "track": cells[:, m].tolist(), "changes": changes})
+    return out
 
 
 def open_folder(folder: Path):

@@ -29,6 +29,7 @@ async function loadRun(id) {
   const sweep = meta.kind === "sweep";
   for (const el of ["slider", "replay-controls", "clock", "counts"]) $(el).hidden = sweep;
   $("events-title").textContent = sweep ? "The cast: P(survives)" : "Events";
+  $("cast-title").hidden = $("cast").hidden = sweep || !(meta.cast || []).length;
   $("combo-box").hidden = !sweep;
   if (sweep) return showSweep();
   $("title").textContent = `${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents` +
@@ -138,6 +139,55 @@ function draw(counts, tMin) {
   recordFrame(`day ${day.toFixed(2)}  ` + shown.slice(0, 5).map((s, i) => `${s} ${totals[i].toLocaleString()}`).join("  "));
   for (const li of $("events").children) li.classList.toggle("past", +li.dataset.day <= day);
   if (meta.curves) drawCurves(day);
+  if (run.live == null) overlay(day);
+}
+
+// -- a replay's overlay: closed bridges, the events' places, the cast ----------------------
+const EVENT_COLOURS = {airstrike: "#000000", sound_lure: "#e66101", deploy_soldiers: "#08306b",
+  evacuate: "#018571", quarantine: "#7b3294"};
+
+function stateAt(ch, day) {
+  // a character's state and district at `day`: its last change by then
+  let now = ch.changes[0];
+  for (const c of ch.changes) if (c.day <= day) now = c;
+  return now || {state: "human", district: ""};
+}
+
+function overlay(day) {
+  const {meta, nx} = run, g = $("map").getContext("2d");
+  const xy = (c) => [c % nx, Math.floor(c / nx)];
+  g.fillStyle = "#7f0000";  // bridges closed by then
+  for (const e of meta.events || []) {
+    if (e.type !== "close_bridges" || e.day > day) continue;
+    for (const b of e.bridges || []) for (const c of meta.bridges[b] || []) g.fillRect(...xy(c), 1, 1);
+  }
+  g.lineWidth = 1.2;  // a ring where an event struck, once it has
+  for (const e of meta.events || []) {
+    if (!e.cell || e.day > day) continue;
+    g.strokeStyle = EVENT_COLOURS[e.type] || "#000";
+    g.beginPath(); g.arc(e.cell[1] + 0.5, e.cell[0] + 0.5, 4, 0, 2 * Math.PI); g.stroke();
+  }
+  const rows = [];  // the cast: a dot in its state's colour, outlined in white
+  for (const ch of meta.cast || []) {
+    const now = stateAt(ch, day), c = ch.track[frameNo];
+    rows.push(`<li><span style="background:rgb(${COLOURS[now.state] || [0, 0, 0]})"></span>` +
+      `${escapeHtml(ch.name)}: ${now.state}` + (now.district ? ` (${escapeHtml(now.district)})` : "") +
+      (now.cause && now.state !== "human" ? `, ${escapeHtml(now.cause.replaceAll("_", " "))}` : "") + "</li>");
+    if (c == null || c < 0) continue;
+    const [x, y] = xy(c);
+    g.fillStyle = "#fff"; g.fillRect(x - 1.5, y - 1.5, 4, 4);
+    g.fillStyle = `rgb(${COLOURS[now.state] || [0, 0, 0]})`; g.fillRect(x - 0.5, y - 0.5, 2, 2);
+  }
+  $("cast").innerHTML = rows.join("");
+}
+
+function castNear(x, y) {
+  // the characters within two cells of (x, y) at the frame shown
+  if (!run.meta.cast || run.live != null) return [];
+  return run.meta.cast.filter((ch) => {
+    const c = ch.track[frameNo];
+    return c >= 0 && Math.abs(c % run.nx - x) <= 2 && Math.abs(Math.floor(c / run.nx) - y) <= 2;
+  });
 }
 
 // -- sweep folders: the odds ----------------------------------------------------------------
@@ -232,7 +282,9 @@ function tooltip(ev) {
     const q = run.meta.combinations[+$("combo").value].district_p_fall[info.code] ?? 0;
     fell = `P(falls) ${q.toFixed(2)}`;
   } else if (run.live != null || run.preview != null) fell = "";
-  tip.textContent = `${info.name} ${info.name_ko}` + (fell ? `: ${fell}` : "");
+  const here = castNear(x, y).map((ch) => `${ch.name} (${stateAt(ch, run.meta.t_min[frameNo] / 1440).state})`);
+  tip.textContent = `${info.name} ${info.name_ko}` + (fell ? `: ${fell}` : "") +
+    (here.length ? ` · ${here.join(", ")}` : "");
   tip.style.left = (ev.clientX - r.left + 12) + "px";
   tip.style.top = (ev.clientY - r.top + 12) + "px";
   tip.hidden = false;
@@ -281,6 +333,7 @@ async function liveWatch(id, watchOnly) {
   $("live-save").hidden = watchOnly;
   $("title").textContent = `live: ${meta.scenario}, seed ${meta.seed}, ${meta.agents.toLocaleString()} agents`;
   $("slider").max = 0; $("events").innerHTML = "";
+  $("cast-title").hidden = $("cast").hidden = true;  // the cast is drawn in the replay
   for (const el of ["slider", "replay-controls"]) $(el).hidden = true;  // a live run plays itself
   for (const el of ["clock", "counts"]) $(el).hidden = false;
   $("combo-box").hidden = true;
@@ -349,7 +402,7 @@ async function preview() {
   setMap(meta, await api(`/api/world/${encodeURIComponent(name)}/map`, true), {preview: name});
   outbreakCell = null;
   $("title").textContent = `${name}: click on the map where the outbreak starts`;
-  for (const el of ["slider", "replay-controls", "counts", "combo-box"]) $(el).hidden = true;
+  for (const el of ["slider", "replay-controls", "counts", "combo-box", "cast", "cast-title"]) $(el).hidden = true;
   $("map").getContext("2d").putImageData(run.base, 0, 0);
 }
 
