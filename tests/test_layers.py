@@ -6,8 +6,12 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-#: Imports allowed inside a function: optional backends that cost seconds to import.
-LAZY = {("seoulfall.simulation", "seoulfall.engine.gpu")}
+#: Imports allowed inside a function: optional backends that cost seconds to import (and
+#: may fail where numba-cuda is missing or broken: the studio checks before a GPU run).
+LAZY = {
+    ("seoulfall.simulation", "seoulfall.engine.gpu"),
+    ("seoulfall.studio.app", "seoulfall.engine.gpu"),
+}
 
 
 def _modules() -> dict[str, Path]:

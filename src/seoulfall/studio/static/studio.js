@@ -245,6 +245,10 @@ function drawCurves(day) {
     curves[s].forEach((v, i) => (i ? g.lineTo(X(days[i]), Y(v)) : g.moveTo(X(days[i]), Y(v))));
     g.stroke();
   }
+  for (const e of run.meta.events || []) {  // the events on the time axis: a tick each
+    g.strokeStyle = EVENT_COLOURS[e.type] || "#7f0000"; g.beginPath();
+    g.moveTo(X(e.day), c.height - 20); g.lineTo(X(e.day), c.height - 28); g.stroke();
+  }
   g.strokeStyle = "#000"; g.beginPath(); g.moveTo(X(day), 5); g.lineTo(X(day), c.height - 20); g.stroke();
   g.fillStyle = "#333"; g.font = "11px sans-serif";
   g.fillText("0", 24, c.height - 6); g.fillText(`day ${last.toFixed(1)}`, c.width - 60, c.height - 6);
