@@ -55,17 +55,23 @@ def ticking(scale: float, days: float) -> float:
     return sim.run(tick=lambda step: None, tick_every=every).summary["stepping_seconds"]
 
 
-def live_polled(scale: float, days: float, runs_dir: Path) -> dict:
-    """The run live in a server process, its frames taken by a plain client (no drawing)."""
-    import httpx
-
+def start_server(runs_dir: Path) -> tuple[subprocess.Popen, str]:
+    """`seoulfall serve` with live runs saved in ``runs_dir``, and the URL it printed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "seoulfall.cli", "serve", "--port", "0", "--runs-dir",
          str(runs_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
-    base, token = proc.stdout.readline().split()[-1].split("/?token=")
+    return proc, proc.stdout.readline().split()[-1]
+
+
+def live_polled(scale: float, days: float, runs_dir: Path) -> dict:
+    """The run live in a server process, its frames taken by a plain client (no drawing)."""
+    import httpx
+
+    proc, url = start_server(runs_dir)
+    base, token = url.split("/?token=")
     h = {"X-Seoulfall-Token": token}
     frames = 0
     try:
@@ -105,13 +111,7 @@ def browser_cpu_seconds() -> float:
 def live_and_replay(scale: float, days: float, runs_dir: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seoulfall.cli", "serve", "--port", "0", "--runs-dir",
-         str(runs_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    url = proc.stdout.readline().split()[-1]
+    proc, url = start_server(runs_dir)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"))
