@@ -5,6 +5,7 @@ import subprocess
 import sys
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,7 +16,8 @@ from seoulfall.report import korean_font, plot_fall_map
 from seoulfall.snapshots import STATES, Snapshots
 from seoulfall.world import load_world
 
-PNGS = ("epidemic.png", "epidemic_log.png", "fall_map.png", "snapshots.png", "districts.png")
+PNGS = ("epidemic.png", "epidemic_log.png", "fall_map.png", "residents.png", "snapshots.png",
+        "districts.png")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +155,7 @@ def test_report_renders_offline_in_chromium_with_the_animation_playing(run_dir, 
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-    assert len(images) == 6  # the animation and five plots
+    assert len(images) == 7  # the animation and six plots
     for alt, complete, w, h in images:
         assert complete and w > 300 and h > 200, alt
     assert first != later  # the animation plays
@@ -315,3 +317,21 @@ def test_the_cast_table_says_why_each_character_changed(tmp_path):
             assert story == f"day {f['day']:.2f}: dead ({says})"
         else:
             assert why == "" and story == "no change", (n, cells)
+
+
+def test_the_residents_map_shows_where_each_placement_puts_people(run_dir):
+    from seoulfall import Scenario
+    from seoulfall.report import plot_residents_map
+
+    res = Results.load(run_dir)
+    for placement, words in (("dong", "by dong, none on the mountains"),
+                             ("district", "evenly over each district's land")):  # fmt: skip
+        res.scenario = Scenario.from_dict(res.scenario.to_dict(), {"world.residents": placement})
+        world = load_world(res.scenario)
+        fig = plot_residents_map(res, world)
+        ax = fig.axes[0]
+        assert f"{world.residents.sum():,} residents live ({words})" in ax.get_title()
+        shown = ax.get_images()[1].get_array()  # the residents layer over the base map
+        assert np.array_equal(~shown.mask, world.land & (world.residents > 0))
+        assert np.array_equal(shown.data[~shown.mask], world.residents[~shown.mask])
+        plt.close(fig)

@@ -44,6 +44,7 @@ OUTPUTS = (
     "epidemic.png",
     "epidemic_log.png",
     "fall_map.png",
+    "residents.png",
     "snapshots.png",
     "districts.png",
     "outbreak.mp4",

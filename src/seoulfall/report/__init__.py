@@ -7,6 +7,7 @@ written into the run folder:
 - ``epidemic.png``, ``epidemic_log.png``: each state over days, linear and log;
 - ``fall_map.png``: the map coloured by each district's fall day, with the Han and its
   bridges, district names in English and Korean;
+- ``residents.png``: where the residents live (each cell's residents at scale 1; city maps);
 - ``snapshots.png``: the map at six times;
 - ``districts.png``: per-district curves, small multiples;
 - ``outbreak.mp4`` (H.264 through the ffmpeg of the ``imageio-ffmpeg`` wheel) and
@@ -45,6 +46,7 @@ from seoulfall.report.maps import (  # noqa: F401
     district_labels,
     frame_rgb,
     plot_fall_map,
+    plot_residents_map,
     plot_snapshot_maps,
     snapshot_times,
     story_marks,

@@ -122,6 +122,47 @@ def plot_fall_map(results, world):
     return fig
 
 
+@_plain_text
+def plot_residents_map(results, world):
+    """Where the residents live: each cell's residents at scale 1, on a log scale."""
+    fig, ax = _subplots(figsize=(9, 7.8))
+    ny, nx = world.shape
+    res = world.residents.astype(float)
+    bg = np.ones((ny, nx, 4))
+    bg[world.water] = (0.55, 0.72, 0.92, 1)
+    bg[world.bridge >= 0] = (0.25, 0.25, 0.25, 1)
+    bg[world.land & (res == 0)] = (0.85, 0.85, 0.8, 1)  # land where nobody lives
+    ax.imshow(bg, interpolation="nearest")
+    grid = np.where(world.land & (res > 0), res, np.nan)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(0, 0, 0, 0))
+    norm = matplotlib.colors.LogNorm(vmin=max(1.0, np.nanmin(grid)), vmax=np.nanmax(grid))
+    im = ax.imshow(grid, cmap=cmap, norm=norm, interpolation="nearest")
+    d = world.district
+    edge = np.zeros((ny, nx), bool)
+    edge[1:, :] |= (d[1:, :] != d[:-1, :]) & (d[1:, :] >= 0) & (d[:-1, :] >= 0)
+    edge[:, 1:] |= (d[:, 1:] != d[:, :-1]) & (d[:, 1:] >= 0) & (d[:, :-1] >= 0)
+    lines = np.zeros((ny, nx, 4))
+    lines[edge] = (1, 1, 1, 0.8)
+    ax.imshow(lines, interpolation="nearest")
+    cb = fig.colorbar(im, ax=ax, shrink=0.7)
+    ticks = [v for v in (1, 3, 10, 30, 100, 300, 1000, 3000) if norm.vmin <= v <= norm.vmax]
+    cb.set_ticks(ticks, labels=[f"{v:,}" for v in ticks])  # plain text: no mathtext here
+    cb.ax.minorticks_off()
+    cb.set_label(f"residents per {world.cell_m:g} m cell (log scale)")
+    w = results.scenario.world
+    how = ""
+    if w.map == "seoul":
+        dong = w.residents == "dong" and world.residents_dong is not None
+        how = " (by dong, none on the mountains)" if dong else " (evenly over each district's land)"
+    ax.set_title(
+        f"Where the {int(world.residents.sum()):,} residents live{how}\n"
+        f"{results.scenario.name} starts with {results.summary['agents']:,} agents at scale "
+        f"{results.scenario.population.scale:g}; grey: land where nobody lives"
+    )
+    ax.set_axis_off()
+    return fig
+
+
 def outbreak_cell(results) -> tuple[float, float] | None:
     """(row, col) of the outbreak's start: the centre of the zombies of the first snapshot."""
     snaps = results.snapshots
