@@ -272,8 +272,11 @@ def _serve_run(sim, folder: Path, sock, open_browser: bool):
 
     views: list = []
 
-    def replay(f: Path) -> int:
-        views.append(studio.RunView(f))
+    def replay(f: Path) -> int | None:
+        try:
+            views.append(studio.RunView(f))
+        except studio.StudioError:  # a run without map snapshots: nothing to replay
+            return None
         return len(views) - 1
 
     live = LiveRun(sim.scenario, folder, on_done=replay, sim=sim)

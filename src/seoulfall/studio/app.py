@@ -328,8 +328,11 @@ def make_app(
         return Response(world_payload(bundled_world(name), np.zeros(0, np.int32)),
                         media_type="application/octet-stream")  # fmt: skip
 
-    def add_view(folder: Path) -> int:  # a live run, saved
-        views.append(RunView(folder))
+    def add_view(folder: Path) -> int | None:  # a live run, saved
+        try:
+            views.append(RunView(folder))
+        except StudioError:  # saved, but nothing to replay (no map snapshots)
+            return None
         return len(views) - 1
 
     @app.post("/api/live")
