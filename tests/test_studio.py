@@ -327,7 +327,7 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     for bad in ("atlantis", "..%2F..%2Fetc%2Fpasswd"):
         assert c.get(f"/api/world/{bad}/meta", headers=auth()).status_code == 404
     body = {"scenario": "seoul-falls-no-response", "seed": 2, "scale": 0.001, "days": 0.3,
-            "paused": True, "outbreak_cell": start}  # fmt: skip
+            "paused": True, "outbreak_cell": start, "soldiers": 20_000}  # fmt: skip
     j = c.post("/api/live", json=body, headers=auth()).json()["id"]
     meta = c.get(f"/api/live/{j}/meta", headers=auth()).json()
     assert meta["shape"] == [ny, nx]
@@ -350,13 +350,15 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     assert [a["step"] for a in moved["actions"]] == [st["step"]] * 3
     act(event={"type": "sound_lure", "cell": [ny // 3, nx // 3], "loudness": 40})
     act(event={"type": "set_rate", "rate": "zombie.bite_rate", "factor": 2.5})  # a slider
+    act(event={"type": "deploy_soldiers", "cell": start})  # the reserve, where it began
     # refused at once, in one line: an unknown district, a type the page may not fire, water,
     # slider values sent by hand that no slider gives
     for bad, needle in (
         ({"event": {"type": "set_rate", "rate": "zombie.bite_rate", "factor": 99}}, "factor"),
         ({"event": {"type": "set_rate", "rate": "seed", "factor": 1}}, "rate"),
         ({"event": {"type": "quarantine", "districts": ["Atlantis"]}}, "Atlantis"),
-        ({"event": {"type": "deploy_soldiers", "cell": [1, 1]}}, "one of quarantine"),
+        ({"event": {"type": "deploy_soldiers", "cell": start}}, "no soldiers in reserve"),
+        ({"event": {"type": "curfew"}}, "one of quarantine"),
         ({"bridge_at": [0, 0]}, "no bridge at"),
     ):
         r = c.post(f"/api/live/{j}/act", json=bad, headers=auth())
@@ -364,12 +366,17 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     c.post(f"/api/live/{j}/control", json={"action": "play"}, headers=auth())
     done = _wait(c, f"/api/live/{j}", lambda s: s["state"] in ("done", "failed"))
     assert done["state"] == "done", done
-    assert [a["step"] for a in done["actions"]] == [st["step"]] * 3 + [moved["step"]] * 2
+    assert [a["step"] for a in done["actions"]] == [st["step"]] * 3 + [moved["step"]] * 3
     (folder,) = runs_dir.iterdir()
     saved = Results.load(folder)
     fired = saved.events
-    assert [e["name"] for e in fired] == [f"studio {k}" for k in range(1, 6)]
-    assert fired[4]["rate"] == "zombie.bite_rate" and fired[4]["factor"] == 2.5
+    names = [f"studio {k}" for k in range(1, 6)]
+    # at one boundary in the scenario's order: the reserve's event was there from the start
+    assert [e["name"] for e in fired] == [*names[:3], "studio soldiers", *names[3:]]
+    assert fired[5]["rate"] == "zombie.bite_rate" and fired[5]["factor"] == 2.5
+    # the 20,000 soldiers held since the start (20 agents at 1/1000) appeared at the click
+    assert fired[3]["deployed"] == 20 and fired[3]["cell"] == start
+    assert fired[3]["t_min"] == fired[5]["t_min"] == moved["step"]
     # the outbreak began where it was placed: the first zombies stand in Dobong-gu
     assert saved.scenario.outbreak.cell == start
     first = saved.snapshots.counts[0][STATES.index("zombie")]

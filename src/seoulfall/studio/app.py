@@ -27,7 +27,7 @@ from seoulfall.runfolder import LEGACY_MARKERS, slug
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, parse_toml
 from seoulfall.snapshots import STATES
-from seoulfall.studio.live import LiveRun, world_districts, world_payload
+from seoulfall.studio.live import LiveRun, reserve_event, world_districts, world_payload
 from seoulfall.sweep import Ensemble, read_runs
 from seoulfall.world import load_world
 
@@ -123,11 +123,13 @@ class LiveRequest(BaseModel):
     paused: bool = False  # stop after the first recorded block, waiting for play or step
     outbreak_cell: list[int] | None = Field(None, min_length=2, max_length=2)  # a click
     backend: Literal["cpu", "gpu"] | None = None  # unset: seoulfall serve --backend
+    soldiers: int = Field(0, ge=0, le=1_000_000)  # held in reserve for a click to deploy
 
 
-#: The event types the page may fire during a live run. ``deploy_soldiers`` is not among them:
-#: its soldiers are agents set aside in reserve when the run is set up.
-STEERABLE = ("quarantine", "close_bridges", "airstrike", "sound_lure", "evacuate", "set_rate")
+#: The event types the page may fire during a live run. ``deploy_soldiers`` deploys the
+#: soldiers held in reserve since the start (``LiveRequest.soldiers``; see ``live.py``).
+STEERABLE = ("quarantine", "close_bridges", "airstrike", "sound_lure", "evacuate", "set_rate",
+             "deploy_soldiers")  # fmt: skip
 
 
 class Action(BaseModel):
@@ -358,6 +360,8 @@ def make_app(
                 raise ScenarioError(f"unknown scenario {req.scenario!r}; bundled: {known}")
             if req.outbreak_cell is not None:
                 _check_outbreak_cell(sc, req.outbreak_cell)
+            if req.soldiers:
+                sc = sc.override({"events+": reserve_event(sc, req.soldiers)})
             where = req.backend or backend
             if where == "gpu":
                 _check_gpu()

@@ -27,6 +27,22 @@ FRAME_EVERY_S = 0.2
 TICKS_PER_ROW = 12
 
 
+#: The name of the event that holds a live run's reserve of soldiers until a click.
+RESERVE = "studio soldiers"
+
+
+def reserve_event(sc: Scenario, count: int) -> dict:
+    """A ``deploy_soldiers`` event that holds ``count`` soldiers in reserve.
+
+    Timed after the run's end, it never fires unless a click deploys them (then it is
+    moved to that step and cell); the soldiers are agents made at set-up, so they must be
+    asked for at the start.
+    """
+    strength = next((e.strength for e in sc.events if e.type == "deploy_soldiers"), 5.0)
+    return {"type": "deploy_soldiers", "name": RESERVE, "count": count, "strength": strength,
+            "district": "outbreak", "at_min": sc.time.days * 1440.0 + sc.time.dt_min}  # fmt: skip
+
+
 class _Stopped(Exception):
     """Raised in the run's progress callback to end a run stopped from the page."""
 
@@ -87,6 +103,7 @@ class LiveRun:
         self._actions: list[dict] = []  # the page's actions, applied at the next boundary
         self.applied: list[dict] = []  # the events they became (with their step)
         self._steps_allowed = 0
+        self._deployed = False  # the reserve of soldiers is deployed (once)
         self._stop = False
         self._cond = threading.Condition()
         self._frame = (0, 0.0, b"")
@@ -167,6 +184,9 @@ class LiveRun:
         sim = self.sim
         while self._actions:
             ev = {**self._actions.pop(0), "at_min": self.step * self.scenario.time.dt_min}
+            if ev["type"] == "deploy_soldiers":  # the reserve's event, moved to here and now
+                self._deploy(ev)
+                continue
             sc = sim.scenario.override({"events+": ev})  # checked when it was asked for
             i = len(sc.events) - 1
             e = sc.events[i]
@@ -175,6 +195,28 @@ class LiveRun:
             book.pending.append((i, e, book.step_of(e), None))
             sim.scenario = self.scenario = sc
             self.applied.append({**ev, "step": self.step})
+
+    def _reserve(self, scenario: Scenario) -> int | None:
+        """The index of the reserve's event while it is still pending, else ``None``."""
+        pending = {i for i, *_ in self.sim.playbook.pending}
+        for i, e in enumerate(scenario.events):
+            if e.type == "deploy_soldiers" and e.name == RESERVE and i in pending:
+                return i
+        return None
+
+    def _deploy(self, ev: dict) -> None:
+        """Fire the reserve's event at this boundary, at the clicked cell (under the lock)."""
+        book, i = self.sim.playbook, self._reserve(self.sim.scenario)
+        sc = self.sim.scenario.override(
+            {f"events.{i}.at_min": ev["at_min"], f"events.{i}.cell": ev["cell"]}
+        )
+        e = sc.events[i]
+        e.prepare(book, i)
+        book.pending = [
+            (i, e, book.step_of(e), None) if item[0] == i else item for item in book.pending
+        ]
+        self.sim.scenario = self.scenario = sc
+        self.applied.append({**ev, "name": RESERVE, "step": self.step})
 
     def _publish(self, step: int) -> None:
         t0 = time.perf_counter()
@@ -218,8 +260,24 @@ class LiveRun:
                 "steer one)"
             )
         ev = {"name": f"studio {len(self.applied) + len(self._actions) + 1}", **event}
+        if ev["type"] == "deploy_soldiers":
+            cell = ev.get("cell")
+            if self._reserve(self.sim.scenario) is None or self._deployed:
+                raise ValueError(
+                    "no soldiers in reserve: ask for them when the run starts (they are "
+                    "deployed once)"
+                )
+            world = self.sim.world
+            ny, nx = world.shape
+            ok = isinstance(cell, list) and len(cell) == 2 and all(type(v) is int for v in cell)
+            if not (
+                ok and 0 <= cell[0] < ny and 0 <= cell[1] < nx and world.passable[cell[0], cell[1]]
+            ):
+                raise ValueError(f"deploy_soldiers: cell {cell} is not a passable cell of the map")
+            ev = {"type": "deploy_soldiers", "cell": cell, "name": RESERVE}
         self.sim.scenario.override({"events+": {**ev, "at_min": 0.0}})
         with self._cond:
+            self._deployed |= ev["type"] == "deploy_soldiers"
             self._actions.append(ev)
             self._cond.notify_all()
         return ev

@@ -314,7 +314,7 @@ async function liveStart() {
   $("error").hidden = true;
   const num = (id) => ($(id).value === "" ? null : +$(id).value);
   const body = {seed: num("live-seed") ?? 0, scale: num("live-scale"), days: num("live-days"),
-    backend: $("live-backend").value};
+    backend: $("live-backend").value, soldiers: num("live-soldiers") ?? 0};
   const file = $("live-file").files[0];
   if (file) body.toml = await file.text(); else body.scenario = $("live-scenario").value;
   if (outbreakCell && !file && run && run.preview === body.scenario) body.outbreak_cell = outbreakCell;
@@ -382,6 +382,7 @@ async function liveClick(ev) {
     if (d < 0) return;
     body = {event: {type: "quarantine", districts: [run.meta.districts[d].name]}};
   } else if (what === "airstrike") body = {event: {type: "airstrike", cell: [y, x], radius_m: 1500}};
+  else if (what === "soldiers") body = {event: {type: "deploy_soldiers", cell: [y, x]}};
   else body = {event: {type: "sound_lure", cell: [y, x], duration_min: 180}};
   await act(body);
 }
