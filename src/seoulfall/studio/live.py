@@ -39,8 +39,13 @@ def reserve_event(sc: Scenario, count: int) -> dict:
     asked for at the start.
     """
     strength = next((e.strength for e in sc.events if e.type == "deploy_soldiers"), 5.0)
+    # a place it would never reach by itself: the outbreak's district, or a synthetic map's
+    # corner (those maps have no districts)
+    where = (
+        {"cell": [0, 0]} if sc.world.map in ("well-mixed", "lattice") else {"district": "outbreak"}
+    )
     return {"type": "deploy_soldiers", "name": RESERVE, "count": count, "strength": strength,
-            "district": "outbreak", "at_min": sc.time.days * 1440.0 + sc.time.dt_min}  # fmt: skip
+            "at_min": sc.time.days * 1440.0 + sc.time.dt_min, **where}  # fmt: skip
 
 
 class _Stopped(Exception):
