@@ -352,12 +352,15 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     act(event={"type": "set_rate", "rate": "zombie.bite_rate", "factor": 2.5})  # a slider
     act(event={"type": "deploy_soldiers", "cell": start})  # the reserve, where it began
     # refused at once, in one line: an unknown district, a type the page may not fire, water,
-    # slider values sent by hand that no slider gives
+    # slider values sent by hand that no slider gives, a strike or lure off the map (which
+    # used to be queued and fail the run at the boundary)
     for bad, needle in (
         ({"event": {"type": "set_rate", "rate": "zombie.bite_rate", "factor": 99}}, "factor"),
         ({"event": {"type": "set_rate", "rate": "seed", "factor": 1}}, "rate"),
         ({"event": {"type": "quarantine", "districts": ["Atlantis"]}}, "Atlantis"),
         ({"event": {"type": "deploy_soldiers", "cell": start}}, "no soldiers in reserve"),
+        ({"event": {"type": "airstrike", "cell": [0, 0]}}, "[0, 0]: not a passable cell"),
+        ({"event": {"type": "sound_lure", "cell": [ny - 1, 0]}}, "not a passable cell"),
         ({"event": {"type": "curfew"}}, "one of quarantine"),
         ({"bridge_at": [0, 0]}, "no bridge at"),
     ):

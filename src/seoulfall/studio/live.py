@@ -266,21 +266,16 @@ class LiveRun:
             )
         ev = {"name": f"studio {len(self.applied) + len(self._actions) + 1}", **event}
         if ev["type"] == "deploy_soldiers":
-            cell = ev.get("cell")
             if self._reserve(self.sim.scenario) is None or self._deployed:
                 raise ValueError(
                     "no soldiers in reserve: ask for them when the run starts (they are "
                     "deployed once)"
                 )
-            world = self.sim.world
-            ny, nx = world.shape
-            ok = isinstance(cell, list) and len(cell) == 2 and all(type(v) is int for v in cell)
-            if not (
-                ok and 0 <= cell[0] < ny and 0 <= cell[1] < nx and world.passable[cell[0], cell[1]]
-            ):
-                raise ValueError(f"deploy_soldiers: cell {cell} is not a passable cell of the map")
-            ev = {"type": "deploy_soldiers", "cell": cell, "name": RESERVE}
-        self.sim.scenario.override({"events+": {**ev, "at_min": 0.0}})
+            ev = {"type": "deploy_soldiers", "cell": ev.get("cell"), "name": RESERVE}
+        sc = self.sim.scenario.override({"events+": {**ev, "at_min": 0.0}})
+        e = sc.events[-1]
+        if getattr(e, "placed", False):  # its place, resolved as the playbook will: off the
+            self.sim.playbook.resolve_cell(e, len(sc.events) - 1)  # map is refused now
         with self._cond:
             self._deployed |= ev["type"] == "deploy_soldiers"
             self._actions.append(ev)
