@@ -193,13 +193,22 @@ class LiveRun:
                 self._deploy(ev)
                 continue
             sc = sim.scenario.override({"events+": ev})  # checked when it was asked for
-            i = len(sc.events) - 1
-            e = sc.events[i]
-            book = sim.playbook
-            e.prepare(book, i)
-            book.pending.append((i, e, book.step_of(e), None))
-            sim.scenario = self.scenario = sc
+            self._schedule(sc, len(sc.events) - 1)
             self.applied.append({**ev, "step": self.step})
+
+    def _schedule(self, sc: Scenario, i: int) -> None:
+        """Make ``sc`` the run's scenario and its event ``i`` pending in the playbook.
+
+        Prepared as one read from the file would be; it takes the place of the event's old
+        entry if it had one. The playbook fires pending events in scenario order, as a run of
+        the saved scenario will.
+        """
+        book = self.sim.playbook
+        e = sc.events[i]
+        e.prepare(book, i)
+        rest = [item for item in book.pending if item[0] != i]
+        book.pending = sorted([*rest, (i, e, book.step_of(e), None)], key=lambda item: item[0])
+        self.sim.scenario = self.scenario = sc
 
     def _reserve(self, scenario: Scenario) -> int | None:
         """The index of the reserve's event while it is still pending, else ``None``."""
@@ -211,16 +220,11 @@ class LiveRun:
 
     def _deploy(self, ev: dict) -> None:
         """Fire the reserve's event at this boundary, at the clicked cell (under the lock)."""
-        book, i = self.sim.playbook, self._reserve(self.sim.scenario)
+        i = self._reserve(self.sim.scenario)
         sc = self.sim.scenario.override(
             {f"events.{i}.at_min": ev["at_min"], f"events.{i}.cell": ev["cell"]}
         )
-        e = sc.events[i]
-        e.prepare(book, i)
-        book.pending = [
-            (i, e, book.step_of(e), None) if item[0] == i else item for item in book.pending
-        ]
-        self.sim.scenario = self.scenario = sc
+        self._schedule(sc, i)
         self.applied.append({**ev, "name": RESERVE, "step": self.step})
 
     def _publish(self, step: int) -> None:
