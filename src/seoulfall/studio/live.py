@@ -109,6 +109,7 @@ class LiveRun:
         self.applied: list[dict] = []  # the events they became (with their step)
         self._steps_allowed = 0
         self._deployed = False  # the reserve of soldiers is deployed (once)
+        self._numbered = 0  # actions named studio 1, studio 2, ...
         self._stop = False
         self._cond = threading.Condition()
         self._frame = (0, 0.0, b"")
@@ -268,7 +269,8 @@ class LiveRun:
                 "a seoulfall run --serve run is watched, not steered (start a live run here to "
                 "steer one)"
             )
-        ev = {"name": f"studio {len(self.applied) + len(self._actions) + 1}", **event}
+        numbered = "name" not in event  # ``studio N`` once queued (under the lock: the worker
+        ev = {"name": "studio", **event}  # moves actions from the queue meanwhile)
         if ev["type"] == "deploy_soldiers":
             if self._reserve(self.sim.scenario) is None or self._deployed:
                 raise ValueError(
@@ -276,11 +278,15 @@ class LiveRun:
                     "deployed once)"
                 )
             ev = {"type": "deploy_soldiers", "cell": ev.get("cell"), "name": RESERVE}
+            numbered = False
         sc = self.sim.scenario.override({"events+": {**ev, "at_min": 0.0}})
         e = sc.events[-1]
         if getattr(e, "placed", False):  # its place, resolved as the playbook will: off the
             self.sim.playbook.resolve_cell(e, len(sc.events) - 1)  # map is refused now
         with self._cond:
+            if numbered:
+                self._numbered += 1
+                ev["name"] = f"studio {self._numbered}"
             self._deployed |= ev["type"] == "deploy_soldiers"
             self._actions.append(ev)
             self._cond.notify_all()
