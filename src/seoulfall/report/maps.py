@@ -20,6 +20,22 @@ def district_labels(world) -> list[tuple[float, float, str, str]]:
     return out
 
 
+def district_edges(world) -> np.ndarray:
+    """Cells on a border between two districts (bool, (ny, nx)): the lower or right one."""
+    d = world.district
+    edge = np.zeros(d.shape, bool)
+    edge[1:, :] |= (d[1:, :] != d[:-1, :]) & (d[1:, :] >= 0) & (d[:-1, :] >= 0)
+    edge[:, 1:] |= (d[:, 1:] != d[:, :-1]) & (d[:, 1:] >= 0) & (d[:, :-1] >= 0)
+    return edge
+
+
+def draw_district_edges(ax, world) -> None:
+    """The districts' borders as white lines over a map drawn on ``ax``."""
+    lines = np.zeros((*world.shape, 4))
+    lines[district_edges(world)] = (1, 1, 1, 0.8)
+    ax.imshow(lines, interpolation="nearest")
+
+
 def basemap_rgb(world) -> np.ndarray:
     """A dark basemap (ny, nx, 3 floats 0-255).
 
@@ -31,10 +47,7 @@ def basemap_rgb(world) -> np.ndarray:
     d = world.district
     shade = np.array([34.0, 44.0, 54.0])
     img[d >= 0] = shade[(d[d >= 0] % 3)][:, None] * np.array([1.0, 1.0, 1.1])
-    edge = np.zeros((ny, nx), bool)
-    edge[1:, :] |= (d[1:, :] != d[:-1, :]) & (d[1:, :] >= 0) & (d[:-1, :] >= 0)
-    edge[:, 1:] |= (d[:, 1:] != d[:, :-1]) & (d[:, 1:] >= 0) & (d[:, :-1] >= 0)
-    img[edge] = (78, 78, 90)
+    img[district_edges(world)] = (78, 78, 90)
     img[world.water] = (16, 40, 84)
     img[world.bridge >= 0] = (150, 150, 150)
     return img
@@ -90,13 +103,7 @@ def plot_fall_map(results, world):
     finite = days[np.isfinite(days)]
     vmax = float(finite.max()) if finite.size else float(results.scenario.time.days)
     im = ax.imshow(grid, cmap=cmap, vmin=0, vmax=max(vmax, 1e-3), interpolation="nearest")
-    d = world.district
-    edge = np.zeros((ny, nx), bool)
-    edge[1:, :] |= (d[1:, :] != d[:-1, :]) & (d[1:, :] >= 0) & (d[:-1, :] >= 0)
-    edge[:, 1:] |= (d[:, 1:] != d[:, :-1]) & (d[:, 1:] >= 0) & (d[:, :-1] >= 0)
-    lines = np.zeros((ny, nx, 4))
-    lines[edge] = (1, 1, 1, 0.8)
-    ax.imshow(lines, interpolation="nearest")
+    draw_district_edges(ax, world)
     family = korean_font()
     for r, c, en, ko in district_labels(world):
         text = en.replace("-gu", "") + (f"\n{ko}" if ko and family else "")
@@ -137,13 +144,7 @@ def plot_residents_map(results, world):
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(0, 0, 0, 0))
     norm = matplotlib.colors.LogNorm(vmin=max(1.0, np.nanmin(grid)), vmax=np.nanmax(grid))
     im = ax.imshow(grid, cmap=cmap, norm=norm, interpolation="nearest")
-    d = world.district
-    edge = np.zeros((ny, nx), bool)
-    edge[1:, :] |= (d[1:, :] != d[:-1, :]) & (d[1:, :] >= 0) & (d[:-1, :] >= 0)
-    edge[:, 1:] |= (d[:, 1:] != d[:, :-1]) & (d[:, 1:] >= 0) & (d[:, :-1] >= 0)
-    lines = np.zeros((ny, nx, 4))
-    lines[edge] = (1, 1, 1, 0.8)
-    ax.imshow(lines, interpolation="nearest")
+    draw_district_edges(ax, world)
     cb = fig.colorbar(im, ax=ax, shrink=0.7)
     ticks = [v for v in (1, 3, 10, 30, 100, 300, 1000, 3000) if norm.vmin <= v <= norm.vmax]
     cb.set_ticks(ticks, labels=[f"{v:,}" for v in ticks])  # plain text: no mathtext here
