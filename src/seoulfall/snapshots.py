@@ -208,8 +208,6 @@ class Recorder:
         else:
             self.close()
             counts = np.memmap(self.spool, np.uint16, "r", shape=(self.count, *shape))
-        width = {len(c) for c in self.cast}
-        cast = None
-        if len(width) == 1 and width != {0}:  # every frame knows the same characters
-            cast = np.asarray(self.cast, np.int32).reshape(len(self.cast), -1)
+        # every frame holds the same characters (none without a cast)
+        cast = np.asarray(self.cast, np.int32) if self.cast and self.cast[0] else None
         return Snapshots(np.asarray(self.t_min, float), counts, self.cells, self.shape, cast)
