@@ -7,6 +7,7 @@ import json
 import secrets
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -515,8 +516,6 @@ def serve(
     In the foreground it serves until Ctrl-C. ``background``: in a daemon thread, returned
     at once (``seoulfall run --serve``: the command's thread steps the run in ``live``).
     """
-    import threading
-
     import uvicorn
 
     token = secrets.token_urlsafe(24)

@@ -274,9 +274,7 @@ function play() {
 
 function tooltip(ev) {
   if (!run) return;
-  const c = $("map"), r = c.getBoundingClientRect();
-  const x = Math.floor((ev.clientX - r.left) * run.nx / r.width);
-  const y = Math.floor((ev.clientY - r.top) * run.ny / r.height);
+  const r = $("map").getBoundingClientRect(), [y, x] = mapCell(ev);
   const tip = $("tip");
   const d = (x >= 0 && y >= 0 && x < run.nx && y < run.ny) ? run.district[y * run.nx + x] : -1;
   if (d < 0) { tip.hidden = true; return; }
