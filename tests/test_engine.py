@@ -17,6 +17,7 @@ def assert_step_matches_plain(sim, step):
     before = a.cell[ids].copy(), a.state[ids].copy()
     st = sim.stepper
     st._sound(step)  # the sound and noise fields this step reads
+    st._clock(step)  # and the journeys' clock
     ref = plain.step(
         step,
         sim.seed,
@@ -35,6 +36,7 @@ def assert_step_matches_plain(sim, step):
         CT=st.CT,
         fv=st.fv.copy(),
         zk=st.zk.copy(),
+        trip=(st.home_by_id, st.cz, st.zw, st.clk.copy()),
     )
     sim.advance(step, 1)  # may re-sort the agents: compare by id
     for want, have in zip(ref[:3], agents_by_id(sim)):

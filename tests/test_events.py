@@ -486,7 +486,7 @@ def test_event_types_are_their_own_classes():
 
     sc = Scenario.load("hyosan")
     kinds = {e.type: type(e) for e in sc.events}
-    assert set(kinds) <= set(EVENT_TYPES) and len(EVENT_TYPES) == len(EVENT_CLASSES) == 8
+    assert set(kinds) <= set(EVENT_TYPES) and len(EVENT_TYPES) == len(EVENT_CLASSES) == 9
     for t, cls in kinds.items():
         assert issubclass(cls, EventBase) and EVENT_TYPES[EVENT_CLASSES.index(cls)] == t
     # a strike has no soldiers' count, a cordon no loudness: the fields belong to the type

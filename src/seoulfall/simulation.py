@@ -11,6 +11,7 @@ import numpy as np
 from seoulfall import checkpoint, runfolder, safeload
 from seoulfall.checkpoint import RunState
 from seoulfall.engine import kernels as K
+from seoulfall.engine import rng
 from seoulfall.engine.params import build_params, cast_traits, night_params, noise_params
 from seoulfall.engine.population import (
     Agents,
@@ -26,6 +27,8 @@ from seoulfall.results import Results
 from seoulfall.scenario import KST, SYNTHETIC_MAPS, Scenario, ScenarioError
 from seoulfall.snapshots import Recorder, frame_bytes
 from seoulfall.world import Raster, load_world
+from seoulfall.world.commute import homes_and_day_cells
+from seoulfall.world.seoul import data_dir
 
 #: Where the agent pass can run: ``--backend`` of ``seoulfall run``.
 BACKENDS = ("cpu", "gpu")
@@ -69,6 +72,13 @@ class Simulation:
         )
         self.nbr = self.world.neighbour_table()
         clock = scenario.time
+        self.cell_district = self.world.district.ravel().astype(np.int32)
+        self.home = None  # each agent's home and day cell by id (``[commute]``)
+        if self.P[K.P_COMMUTE] > 0.0:
+            folder = data_dir() if scenario.world.map == "seoul" else None
+            a = self.agents
+            gen = np.random.default_rng([self.seed, rng.SETUP, 5])
+            self.home = homes_and_day_cells(self.world, scenario, a.cell, a.aid, gen, folder)
         stepper = Stepper
         if backend == "gpu":
             from seoulfall.engine.gpu import GPUStepper as stepper
@@ -85,6 +95,9 @@ class Simulation:
             cast_traits=cast_traits(scenario),
             noise=noise_params(scenario, self.world.cell_m),
             tune_threads=scenario.engine.tune_threads,
+            home=self.home,
+            zones=(self.world.zones(), self.world.passable.ravel()),
+            clock=(minute_of_week(clock.start), clock.dt_min),
         )
         gen = np.random.default_rng([self.seed, 100, 2])
         dt = clock.dt_min
@@ -93,7 +106,6 @@ class Simulation:
             start = int(round(snd.start_min / dt))
             end = start + max(1, int(round(snd.duration_min / dt)))
             self.stepper.add_sound(c, snd.loudness, snd.radius_m / self.world.cell_m, start, end)
-        self.cell_district = self.world.district.ravel().astype(np.int32)
         self.ndistricts = len(self.world.district_codes)
         self.playbook = Playbook(self)
         st = self.stepper
@@ -328,6 +340,12 @@ def night_table(clock, nsteps: int) -> np.ndarray:
     hour = (s.hour + s.minute / 60 + s.second / 3600 + t_min / 60) % 24
     a, b = clock.night_start_hour % 24, clock.night_end_hour % 24
     return ((a <= hour) & (hour < b)) if a < b else ((hour >= a) | (hour < b))
+
+
+def minute_of_week(start) -> float:
+    """Minutes from the Monday midnight (KST) before ``start`` to ``start``."""
+    s = start.astimezone(KST)
+    return s.weekday() * 1440.0 + s.hour * 60.0 + s.minute + s.second / 60.0
 
 
 #: The file that receives a checkpointed run's map snapshots as they are taken, in its

@@ -30,7 +30,12 @@ THREADS_PER_BLOCK = 256
 
 
 def _unwrap(x):
-    """The NumPy array behind an array of numba's CUDA simulator (anything else as is)."""
+    """The NumPy array behind an array of numba's CUDA simulator (anything else as is).
+
+    A tuple's arrays are unwrapped one by one.
+    """
+    if isinstance(x, tuple):  # the journeys' arrays travel as one tuple
+        return tuple(_unwrap(v) for v in x)
     item = x.__dict__.get("_item") if hasattr(x, "__dict__") else None
     return item._ary if item is not None else x
 
@@ -62,14 +67,15 @@ def available() -> bool:
 
 
 @cuda.jit
-def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
-          cst, ccell, cwhy, nx, fast, general, drift_bits, nxt, ev, nev, stats):  # fmt: skip
+def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, home, cz,
+          zw, clk, P, IP, CT, cst, ccell, cwhy, nx, fast, general, drift_bits, nxt, ev, nev,
+          stats):  # fmt: skip
     i = cuda.grid(1)
     if i >= cell.size:
         return
     c, st, nsb, units, evc = _agent_step(
         i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk,
-        P, IP, CT, cst, ccell, cwhy, fast, general, drift_bits,
+        (home, cz, zw, clk), nx, P, IP, CT, cst, ccell, cwhy, fast, general, drift_bits,
     )  # fmt: skip
     if evc >= 0:
         ev[cuda.atomic.add(nev, 0, 1)] = evc
@@ -138,6 +144,7 @@ class GPUStepper(Stepper):
                 "zk": cuda.device_array_like(self.zk),
                 "P": cuda.device_array_like(self.P),
                 "keys": cuda.device_array_like(self.keys),
+                "clk": cuda.device_array_like(self.clk),
                 "ev": cuda.device_array(max(1, n), np.int64),
                 "nev": cuda.device_array(1, np.int64),
                 "stats": cuda.device_array(K.NSTATS, np.int64),
@@ -158,7 +165,8 @@ class GPUStepper(Stepper):
             name: cuda.to_device(x)
             for name, x in (
                 ("cell", a.cell), ("state", a.state), ("timer", a.timer), ("aid", a.aid),
-                ("nbr", self.nbr), ("IP", self.IP), ("CT", self.CT),
+                ("nbr", self.nbr), ("IP", self.IP), ("CT", self.CT), ("home", self.home),
+                ("cz", self.cz), ("zw", self.zw),
                 ("cst", self.cast_state), ("ccell", self.cast_cell),
                 ("cwhy", self.cast_cause),
             )
@@ -185,15 +193,19 @@ class GPUStepper(Stepper):
         fast = not general and P[K.P_H_DRIFT] < 1.0
         drift_bits = np.uint64(rng.unit_threshold(P[K.P_H_DRIFT]) if fast else 0)
         K.step_keys(self.seed, step, self.keys)
+        self._clock(step)
         for host, dev in (
             (self.fields, b["fields"]), (self.fs, fs), (self.fn, fn), (self.fv, b["fv"]),
-            (self.zk, b["zk"]), (P, b["P"]), (self.keys, b["keys"]), (b["zeros"], nxt),
+            (self.zk, b["zk"]), (P, b["P"]), (self.keys, b["keys"]), (self.clk, b["clk"]),
+            (b["zeros"], nxt),
             (np.zeros(1, np.int64), nev), (init, stats),
         ):  # fmt: skip
             dev.copy_to_device(host)
         _pass[_blocks(n), THREADS_PER_BLOCK](
             b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
-            fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], b["P"], d["IP"], d["CT"], d["cst"],
+            fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], d["home"], d["cz"], d["zw"],
+            b["clk"],
+            b["P"], d["IP"], d["CT"], d["cst"],
             d["ccell"], d["cwhy"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
         )  # fmt: skip
         nev.copy_to_host(self.nev_g)

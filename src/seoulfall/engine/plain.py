@@ -63,6 +63,49 @@ def turn_time(b: int, median: float, sigma: float) -> float:
     return median * math.exp(sigma * z)
 
 
+def commute_goal(a, c, trip, P, nx):
+    """The cell agent ``a`` in ``c`` heads for, or -1 (as ``kernels.commute_goal``)."""
+    home, cz, zw, clk = trip
+    h, d, leave, away = (int(v) for v in home[a])
+    if h < 0:
+        return -1
+    t = h
+    if P[K.P_ALERT] == 0 and d != h:
+        since = int(clk[0]) - leave  # minutes since Monday's leaving time
+        day = since // 1440  # the day it left on last, 0 = Monday
+        if since - day * 1440 < away and (day % 7 < 5 or P[K.P_C_WEEKEND] > 0):
+            t = d
+    dist = abs(t // nx - c // nx) + abs(t % nx - c % nx)
+    if dist == 0:
+        return -1
+    loiter = P[K.P_C_LOITER]
+    if dist < loiter and dist <= loiter * unit(bits(int(clk[1]), a)):
+        return -1
+    z = int(cz[t, 0])
+    if z >= 0 and zw[z, cz[c, 1]] == K.NO_WAY:  # cut off from it
+        return -1
+    return t
+
+
+def commute_hop(c, t, k0, nbr, trip, nx):
+    """One hop towards ``t`` (as ``kernels.commute_hop``): the next cell, or -1."""
+    _, cz, zw, _ = trip
+    order = [int(nbr[c, (k0 + j) & 3]) for j in range(4)]
+    z = int(cz[t, 0])
+    way = int(zw[z, cz[c, 1]]) if z >= 0 else K.IN_ZONE
+    if way == K.NO_WAY:
+        return -1
+    if way != K.IN_ZONE:  # the first neighbour on a shortest way to the goal's zone
+        return int(nbr[c, way])
+    dr, dq = t // nx - c // nx, t % nx - c % nx
+    nearer = {0: dr < 0, 1: dr > 0, 2: dq < 0, 3: dq > 0}  # up, down, left, right
+    inside = [nb >= 0 and cz[nb, 0] == z for nb in order]  # no greedy step leaves the zone
+    for j, nb in enumerate(order):
+        if inside[j] and nearer[(k0 + j) & 3]:
+            return nb
+    return order[0] if inside[0] else c
+
+
 def contacts(cnt, nbr, c, P):
     """Weighted (humans, zombies, evolved, hybrids, strength, population) met from cell c."""
     w0, w1 = P[K.P_W_OWN], P[K.P_W_NEIGHBOUR]
@@ -95,6 +138,7 @@ def step(
     fv=None,
     zk=None,
     why=None,
+    trip=None,
 ):
     """One step; returns new (cell, state, timer, cnt) and leaves the inputs alone.
 
@@ -103,7 +147,9 @@ def step(
 
     ``fs`` and ``fn`` are the scheduled sound and fight-noise fields (default silence);
     ``CT`` the named characters' traits (speed, alertness, self-control) by id; ``fv`` the
-    steps to the evacuation target and ``zk`` the guarded lines (default: none).
+    steps to the evacuation target and ``zk`` the guarded lines (default: none); ``trip``
+    the daily journeys' ``(home, cz, zw, clk)``, ``home`` by agent id (``kernels/commute.py``;
+    default: none).
     """
     cell, state, timer = cell.copy(), state.copy(), timer.copy()
     ncells = ny * nx
@@ -255,7 +301,8 @@ def step(
                     mode, x = "flee", P[K.P_H_FLEE] * spd
             else:
                 sheltered = False
-                mode, x = "random", P[K.P_H_DRIFT]
+                goal = commute_goal(a, c, trip, P, nx) if P[K.P_COMMUTE] > 0 else -1
+                mode, x = ("commute", P[K.P_C_HOPS]) if goal >= 0 else ("random", P[K.P_H_DRIFT])
         elif st in (K.ZOMBIE, K.EVOLVED):
             field = fh if st == K.ZOMBIE else fe
             chase = P[K.P_Z_CHASE] if st == K.ZOMBIE else P[K.P_E_CHASE]
@@ -293,6 +340,13 @@ def step(
                     if best >= 0:
                         c = best
                     if any(cnt[c, k] > 0 for k in stop):
+                        break
+                elif mode == "commute":
+                    nb = commute_hop(c, goal, b & 3, nbr, trip, nx)
+                    if nb < 0:
+                        break
+                    c = nb
+                    if c == goal:
                         break
                 elif mode == "sound":
                     best, sv = -1, sound(c)

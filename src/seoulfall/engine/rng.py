@@ -27,17 +27,20 @@ _INV53 = 1.0 / 9007199254740992.0
 #: Every random stream, by name: one per purpose. The id is part of every draw's key, so a
 #: stream keeps its id for ever (changing one changes every result that draws from it); a new
 #: mechanism takes a new name and an unused id. ``hop`` + h is the h-th extra hop of a step
-#: (ids 16-23); ``setup`` draws the initial population and the places of events.
+#: (ids 16-23); ``commute`` draws each agent's hours once per run (step 0) and whether a
+#: commuter near its goal heads there (step + 1); ``setup`` draws the initial population and
+#: the places of events.
 STREAMS = {
     "move": 1, "bite": 2, "kill": 3, "turn": 4, "hybrid": 5, "evolve": 6, "shelter": 7,
-    "lapse": 8, "carrier": 9, "line": 10, "strike": 11, "hop": 16, "setup": 100,
+    "lapse": 8, "carrier": 9, "line": 10, "strike": 11, "commute": 12, "hop": 16, "setup": 100,
 }  # fmt: skip
 assert len(set(STREAMS.values())) == len(STREAMS), "two streams share an id"
-MOVE, BITE, KILL, TURN, HYBRID, EVOLVE, SHELTER, LAPSE, CARRIER, LINE, STRIKE, HOP, SETUP = (
+(MOVE, BITE, KILL, TURN, HYBRID, EVOLVE, SHELTER, LAPSE, CARRIER, LINE, STRIKE, COMMUTE, HOP,
+ SETUP) = (
     STREAMS[n]
     for n in (
         "move", "bite", "kill", "turn", "hybrid", "evolve", "shelter", "lapse", "carrier",
-        "line", "strike", "hop", "setup",
+        "line", "strike", "commute", "hop", "setup",
     )
 )  # fmt: skip
 

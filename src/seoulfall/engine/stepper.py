@@ -21,7 +21,8 @@ import numpy as np
 
 from seoulfall import safeload
 from seoulfall.engine import kernels as K
-from seoulfall.engine.parameters import FLOAT, MAX_RATE_FACTOR
+from seoulfall.engine import rng
+from seoulfall.engine.parameters import FLOAT, FLOAT_OLDER_SIZES, MAX_RATE_FACTOR
 from seoulfall.engine.population import Agents
 
 #: Below this many agents a step runs in one chunk on the calling thread (no hand-off).
@@ -125,6 +126,14 @@ class Stepper:
     tune_threads : bool
         With several threads, choose by measurement between one thread and all of them
         (:class:`ThreadTuner`); False steps on all of them.
+    home : ndarray, optional
+        (agents, 4) int32: each agent's home, day cell (-1: none), minute of the day it
+        leaves and minutes it stays away, by id, for the daily journeys
+        (``kernels/commute.py``; read only when ``P[P_COMMUTE]`` is set).
+    zones : tuple, optional
+        ``(zone, passable)`` of every cell (``kernels.cell_zones``), with ``home``.
+    clock : tuple, optional
+        ``(minute of the week at step 0, KST, 0 at Monday midnight; step length in min)``.
     """
 
     def __init__(
@@ -141,6 +150,9 @@ class Stepper:
         cast_traits=None,
         noise=(0.0, 0.0, 0.0),
         tune_threads: bool = True,
+        home=None,
+        zones=None,
+        clock=(0.0, 1.0),
     ):
         self.agents = agents
         self.ny, self.nx = shape
@@ -198,6 +210,22 @@ class Stepper:
         self.cast_state = np.zeros(max(1, ncast), np.uint8)
         self.cast_cell = np.zeros(max(1, ncast), np.int32)
         self.cast_cause = np.zeros(max(1, ncast), np.uint8)  # why it changed this step
+        # the daily journeys: homes, day cells and hours by id; each cell's zone (dong) and
+        # index among the passable cells; every passable cell's way to each zone
+        # (by id as built, and in the agents' order, which the sort keeps: the pass reads
+        # it in order, a row an agent, where reading it by id missed the caches)
+        if home is None and P[K.P_COMMUTE] > 0.0:
+            raise ValueError("P[P_COMMUTE] is set: the daily journeys need home and zones")
+        self.home_by_id = np.full((1, 4), -1, np.int32) if home is None else home
+        self.home = self.home_by_id.copy()
+        if home is None:
+            self.cz, self.zw = np.full((1, 2), -1, np.int32), np.zeros((1, 1), np.uint8)
+        else:
+            self.cz, self.zw = K.cell_zones(*zones)
+        self.clock = (float(clock[0]), float(clock[1]))
+        # minute of the week now, the step's key (``kernels/commute.py``)
+        self.clk = np.zeros(2, np.uint64)
+        self.route_commuters()
         # (id, step, state, cell, cause): a cause is a code of ``states.CAUSES``
         self.cast_records: list[tuple[int, int, int, int, int]] = []
         self.bbox = np.zeros(4, np.int64)
@@ -210,11 +238,23 @@ class Stepper:
             np.empty(n, np.uint8),
             np.empty(n, np.float32),
             np.empty(n, np.int32),
+            np.empty_like(self.home),
         )
         self.pool = ThreadPoolExecutor(self.nthreads) if self.nthreads > 1 else None
         if self.pool is not None:
             weakref.finalize(self, self.pool.shutdown, wait=False)
         self.recount()
+
+    def route_commuters(self) -> None:
+        """Steps to every zone over the links open now (again after links are cut)."""
+        if self.home.shape[0] > 1:
+            K.zone_ways(self.nbr, self.cz, self.zw)
+
+    def _clock(self, step: int) -> None:
+        """The minute of the week at the start of ``step``, and its key, into ``clk``."""
+        m0, dt = self.clock
+        self.clk[0] = int(math.floor(m0 + step * dt + 1e-9)) % 10080
+        self.clk[1] = rng.step_key(self.seed, rng.COMMUTE, step)
 
     def recount(self) -> None:
         """Rebuild the per-cell counts, threat box and totals from the agents.
@@ -223,6 +263,8 @@ class Stepper:
         """
         a = self.agents
         self.n_active = a.n
+        if self.home.shape[0] == a.n:  # the journeys' rows in the agents' order
+            self.home[:] = self.home_by_id[a.aid]
         K.count_cells(a.cell, a.state, self.cnt, self.IP)
         K.threat_bbox(self.cnt, self.nx, self.bbox)
         self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
@@ -252,6 +294,17 @@ class Stepper:
         bad = safeload.DamagedFile
         E, R = safeload.expect, safeload.in_range
         ncells = self.cnt.shape[0]
+        z = dict(z)
+        for k, p0 in (("P", self.P0), ("P_night", self.P0_night)):
+            # a vector written before the later parameters existed: they had their
+            # scenario values (the table of older sizes is in ``engine/parameters.py``)
+            v = z.get(k)
+            if (
+                isinstance(v, np.ndarray)
+                and v.dtype == p0.dtype
+                and v.shape in [(n,) for n in FLOAT_OLDER_SIZES]
+            ):
+                z[k] = np.concatenate([v, p0[v.size :]])
         got = {
             k: E(z, k, what, getattr(self, k).dtype, getattr(self, k).shape) for k in self.ARRAYS
         }
@@ -321,6 +374,7 @@ class Stepper:
         self.sources = checked["sources"]
         self._active = ()
         self.cast_records = checked["cast_records"]
+        self.route_commuters()  # over the checkpoint's links
         K.threat_bbox(self.cnt, self.nx, self.bbox)
         self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
 
@@ -362,11 +416,13 @@ class Stepper:
         a = self.agents
         na = self.n_active
         cell, state, timer, aid = a.cell[:na], a.state[:na], a.timer[:na], a.aid[:na]
+        home = self.home[:na] if self.home.shape[0] == a.n else self.home
         ncells = self.cnt.shape[0]
         self._each_chunk(K.sort_count, cell, state, ncells, self.shist)
         K.sort_offsets(self.shist)
-        self._each_chunk(K.sort_scatter, cell, state, timer, aid, ncells, self.shist, *self.buf)
-        self._each_chunk(K.sort_copy_back, self.nthreads, cell, state, timer, aid, *self.buf)
+        args = (cell, state, timer, aid, home)
+        self._each_chunk(K.sort_scatter, *args, ncells, self.shist, *self.buf)
+        self._each_chunk(K.sort_copy_back, self.nthreads, *args, *self.buf)
         self.n_active = na - int(np.count_nonzero(state == K.DEAD))
 
     def _fields(self, cur) -> None:
@@ -435,6 +491,7 @@ class Stepper:
         a = self.agents
         na = self.n_active  # views of the same dtype and layout: no new compilation
         K.step_keys(self.seed, step, self.keys)
+        self._clock(step)
         args = self._arg_base.copy()
         i = self._arg_at
         args[i["cell"]], args[i["state"]] = a.cell[:na], a.state[:na]
@@ -555,12 +612,14 @@ class Stepper:
         )
         IP = self.IP.copy()
         IP[K.I_NCAST] = 0
+        P = self.P.copy()
+        P[K.P_COMMUTE] = 0.0  # the tiny world has no homes (the code compiles all the same)
         IP[K.I_SORT_EVERY] = 1
         s = type(self)(  # the GPU stepper compiles its device kernels here too
             tiny,
             (1, 1),
             np.full((1, 4), -1, np.int32),
-            self.P.copy(),
+            P,
             IP,
             self.seed,
             threads=1,

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import Discriminator, Tag
 
 from seoulfall.playbook.airstrike import Airstrike
+from seoulfall.playbook.alert import PublicAlert
 from seoulfall.playbook.base import TRIGGERS, WHEN, EventBase, MapFacts, PlacedEvent
 from seoulfall.playbook.bridges import CloseBridges
 from seoulfall.playbook.curfew import Curfew
@@ -28,6 +29,7 @@ from seoulfall.playbook.soldiers import DeploySoldiers
 #: Every event type, in the order the documentation lists them.
 EVENT_CLASSES = (
     Quarantine, CloseBridges, SoundLure, Airstrike, DeploySoldiers, Evacuate, Curfew, SetRate,
+    PublicAlert,
 )  # fmt: skip
 EVENT_TYPES = tuple(c.model_fields["type"].annotation.__args__[0] for c in EVENT_CLASSES)
 
@@ -48,7 +50,8 @@ Event = Annotated[
     | Annotated[DeploySoldiers, Tag("deploy_soldiers")]
     | Annotated[Evacuate, Tag("evacuate")]
     | Annotated[Curfew, Tag("curfew")]
-    | Annotated[SetRate, Tag("set_rate")],
+    | Annotated[SetRate, Tag("set_rate")]
+    | Annotated[PublicAlert, Tag("public_alert")],
     Discriminator(
         _type_of,
         custom_error_type="event_type",

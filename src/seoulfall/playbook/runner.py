@@ -187,8 +187,10 @@ class Playbook:
         rec["t_min"] = step * self.dt
         rec["day"] = step * self.dt / 1440.0
         e.fire(self, i, step, rec)
-        if e.cuts_links and self.evac_zone is not None:
-            self.route_evacuees()  # the ways out changed
+        if e.cuts_links:  # the ways out and the ways home changed
+            if self.evac_zone is not None:
+                self.route_evacuees()
+            st.route_commuters()
         cause = K.CAUSE_NAMES.index(CAUSE_BY_EVENT.get(e.type, "event"))
         st.record_cast_changes(before, step - 1, cause)  # between steps: at the end of the last
         self.records.append(rec)

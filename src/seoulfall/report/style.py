@@ -68,8 +68,9 @@ CREDITS = (
     "SGIS). Populations: Seoul statistics, 2024 registered residents. Dong (행정동) "
     "boundaries: vuski/admdongkor (2021-04), based on Statistics Korea SGIS boundaries, via "
     "raqoon886/Local_HangJeongDong, with its 2021 Q2 registered population per dong. Mountain "
-    "peaks: Wikipedia (facts only). Korean labels: Nanum Gothic (SIL Open Font License), from "
-    "the koreanize-matplotlib package."
+    "peaks: Wikipedia (facts only). Daytime population per gu: arer90/seoul-ili-forecast-abm "
+    "(MIT), from Seoul's living population (서울 생활인구). Korean labels: Nanum Gothic (SIL "
+    "Open Font License), from the koreanize-matplotlib package."
 )
 
 

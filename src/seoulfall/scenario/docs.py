@@ -39,7 +39,10 @@ def keys_markdown() -> str:
         model = _table_model(field.annotation)
         if model is None:
             continue
-        header = f"[{name}]" if model is field.annotation else f"[[{name}]] (array of tables)"
+        if typing.get_origin(field.annotation) is list:
+            header = f"[[{name}]] (array of tables)"
+        else:
+            header = f"[{name}]" + ("" if model is field.annotation else " (optional)")
         lines += ["", f"## {header}", "", inspect.cleandoc(model.__doc__ or ""), ""]
         lines += _key_table(name, model)
     base, placed = EventBase.model_fields, PlacedEvent.model_fields

@@ -71,10 +71,12 @@ def _allowed_keys(model: type[BaseModel], loc) -> list[str]:
 
 
 def _table_model(ann) -> type[BaseModel] | None:
-    """The table model behind a field's annotation: ``Model`` or ``list[Model]``."""
+    """The table model behind a field's annotation: ``Model``, ``Model | None``, ``list[Model]``."""
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return ann
     args = typing.get_args(ann)
+    if len(args) == 2 and type(None) in args:  # an optional table
+        return _table_model(next(a for a in args if a is not type(None)))
     if typing.get_origin(ann) is list and args and isinstance(args[0], type):
         if issubclass(args[0], BaseModel):
             return args[0]

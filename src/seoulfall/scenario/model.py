@@ -20,6 +20,7 @@ from seoulfall.scenario.files import load_raw
 from seoulfall.scenario.grammar import _override_items, set_path
 from seoulfall.scenario.tables import (
     Character,
+    Commute,
     Engine,
     Evolved,
     Human,
@@ -74,6 +75,9 @@ class Scenario(Table):
     time: Time = Time()
     population: Population = Population()
     outbreak: Outbreak = Outbreak()
+    commute: Commute | None = Field(
+        None, description="homes and day places (`[commute]`); unset: nobody commutes"
+    )
     zombie: Zombie = Zombie()
     evolved: Evolved = Evolved()
     human: Human = Human()

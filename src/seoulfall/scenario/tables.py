@@ -90,6 +90,62 @@ class Population(Table):
     )
 
 
+class Commute(Table):
+    """Homes and day places: the city's daily journeys (Seoul-like maps; docs/model.md).
+
+    Every agent has a home (the cell it starts in) and a day cell. A ``share`` of the
+    residents leave home on working days, each at its own time, and come back after its
+    own working day; their day cells come from a doubly constrained gravity model over the
+    districts that meets Seoul's daytime population (``gu_daytime.csv``). Humans and the
+    infected who see no zombie go towards where their schedule puts them; nearer than
+    ``loiter_m`` they drift and are drawn back. After a ``public_alert`` event nobody
+    leaves home and everyone out heads home. Without a ``[commute]`` table nobody commutes
+    (the model before 2026-11-27, bit for bit).
+    """
+
+    enabled: bool = Field(True, description="false: nobody commutes (as without the table)")
+    share: float = Field(
+        0.6,
+        gt=0.0,
+        le=1.0,
+        description="share of the residents who leave home on a working day (workers and "
+        "students); the others stay within `loiter_m` of home",
+    )
+    leave_hour: float = Field(
+        6.5, ge=0.0, lt=24.0, description="earliest hour a commuter leaves home (KST, h)"
+    )
+    leave_spread_h: float = Field(
+        2.5, ge=0.0, le=12.0, description="leaving times spread evenly over this many hours (h)"
+    )
+    day_hours: float = Field(
+        9.0, gt=0.0, le=16.0, description="shortest time a commuter's day lasts (h)"
+    )
+    day_spread_h: float = Field(
+        2.0, ge=0.0, le=8.0, description="day lengths spread evenly over this many more hours (h)"
+    )
+    speed_mps: float = Field(
+        4.0,
+        gt=0.0,
+        le=20.0,
+        description="door-to-door speed of a journey, walking and transit together (m/s)",
+    )
+    loiter_m: float = Field(
+        300.0,
+        ge=0.0,
+        le=5000.0,
+        description="nearer home or its day cell than this (m, along the grid), at d m, an "
+        "agent heads there with probability d / loiter_m in a step and else drifts",
+    )
+    weekends: bool = Field(False, description="true: Saturdays and Sundays are working days")
+    decay_per_km: float = Field(
+        0.25,
+        ge=0.0,
+        le=5.0,
+        description="distance decay of the gravity model that chooses the day districts "
+        "(per km; 0: distance does not matter)",
+    )
+
+
 class Outbreak(Table):
     """Where and how it starts."""
 

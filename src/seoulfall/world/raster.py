@@ -76,6 +76,14 @@ class Raster:
     dong_names: list[str] = field(default_factory=list)
     residents_dong: np.ndarray | None = None
 
+    def zones(self) -> np.ndarray:
+        """Each cell's zone for the daily journeys (flat; -1: none).
+
+        Its dong, or on maps without dongs its district.
+        """
+        z = self.district if self.dong is None else self.dong
+        return z.ravel().astype(np.int32)
+
     def with_residents(self, placement: str | None) -> Raster:
         """The raster with its residents placed as ``world.residents`` says.
 

@@ -29,8 +29,9 @@ agent id), and counts are integers, so a step's outcome does not depend on the n
 threads or the order of agents.
 
 The kernels live in one module per concept: ``layout`` (the state byte, the count table,
-the parameters' slots), ``fields`` (sensing), ``agent`` (one agent's step), ``passes`` (the
-chunked pass and its counting), ``sort`` (by cell) and ``sound``. Everything is re-exported
+the parameters' slots), ``fields`` (sensing), ``agent`` (one agent's step), ``commute``
+(the daily journeys), ``passes`` (the chunked pass and its counting), ``sort`` (by cell) and
+``sound``. Everything is re-exported
 here: callers write ``kernels.NAME``.
 """
 
@@ -58,6 +59,14 @@ from seoulfall.engine.kernels.agent import (  # noqa: F401
     agent_step,
     step_keys,
 )
+from seoulfall.engine.kernels.commute import (  # noqa: F401
+    IN_ZONE,
+    NO_WAY,
+    cell_zones,
+    commute_goal,
+    commute_hop,
+    zone_ways,
+)
 from seoulfall.engine.kernels.fields import (  # noqa: F401
     _F_READ,
     _F_SOURCE,
@@ -82,6 +91,7 @@ from seoulfall.engine.kernels.fields import (  # noqa: F401
 )
 from seoulfall.engine.kernels.layout import (  # noqa: F401
     _MODE_CHASE,
+    _MODE_COMMUTE,
     _MODE_EVAC,
     _MODE_FLEE,
     _MODE_RANDOM,
@@ -129,9 +139,14 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
     NO_ROW,
     NPARAMS,
     NSTATS,
+    P_ALERT,
     P_BITE,
     P_BITE_E,
+    P_C_HOPS,
+    P_C_LOITER,
+    P_C_WEEKEND,
     P_CARRIER_P,
+    P_COMMUTE,
     P_DT,
     P_E_CHASE,
     P_E_WANDER,

@@ -11,8 +11,10 @@ import numpy as np
 from numba import njit
 
 from seoulfall.engine import rng
+from seoulfall.engine.kernels.commute import commute_goal, commute_hop
 from seoulfall.engine.kernels.layout import (
     _MODE_CHASE,
+    _MODE_COMMUTE,
     _MODE_EVAC,
     _MODE_FLEE,
     _MODE_RANDOM,
@@ -57,7 +59,9 @@ from seoulfall.engine.kernels.layout import (
     MAXHOP,
     P_BITE,
     P_BITE_E,
+    P_C_HOPS,
     P_CARRIER_P,
+    P_COMMUTE,
     P_DT,
     P_E_CHASE,
     P_E_WANDER,
@@ -214,8 +218,8 @@ assert NKEYS == 18, "_key_tuple lists the keys one by one"
 
 @njit(inline="always", cache=True)
 def agent_step(
-    i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P, IP, CT,
-    cst, ccell, cwhy, fast, general, drift_bits,
+    i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, trip, nx, P, IP,
+    CT, cst, ccell, cwhy, fast, general, drift_bits,
 ):  # fmt: skip
     """One agent's step: interact, turn, move; the agent's arrays updated in place.
 
@@ -225,7 +229,11 @@ def agent_step(
     agent is not counted; the strength units go to ``C_STR`` of its cell; the event is
     ``cell << 2 | kind`` or -1. A named character's state, cell and the cause of its change
     of state this step (``CAUSE_*``, 0 for none) go to ``cst``, ``ccell`` and ``cwhy``.
+    ``trip``: ``(home, cz, zw, clk)``, the daily journeys (:mod:`.commute`; read only
+    when ``P[P_COMMUTE]`` is set; one tuple, as CPython passes a call of more than 30
+    arguments as ``*args``, which numba cannot inline), ``nx`` the raster's width.
     """
+    home, cz, zw, clk = trip
     sb = state[i]
     st = sb & STATE_MASK
     evc = np.int64(-1)  # the agent's event this step (at most one), or -1
@@ -237,9 +245,15 @@ def agent_step(
         and (sb & (STATE_MASK | SHELTER | EVACUATING)) == HUMAN
         and fz[c0] == 0
         and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] + cnt[c0, C_ATT] + cnt[c0, C_KILLS] == 0
+        and (
+            P[P_COMMUTE] == 0.0
+            or (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL
+            or commute_goal(home[i], aid[i], c0, cz, zw, clk, P, nx) < 0
+        )
     ):
-        # The common case, made cheap: a human with no zombie in its cell or in sight
-        # and no fight around only drifts (the same draws and decisions as below).
+        # The common case, made cheap: a human with no zombie in its cell or in sight,
+        # no fight around and nowhere to go only drifts (the same draws and decisions as
+        # below).
         c = c0
         drift = P[P_H_DRIFT]
         if drift > 0.0:
@@ -392,6 +406,7 @@ def agent_step(
     # 3. move
     mode = _MODE_STAY
     x = 0.0
+    goal = -1  # a journey's goal
     field = fz
     stop = HUMAN  # a chaser stops on a cell holding this state (and the next)
     if stay:
@@ -414,7 +429,12 @@ def agent_step(
                 mode, x = _MODE_FLEE, P[P_H_FLEE] * spd
         else:
             sheltered = False  # nothing in sight: out of shelter
-            mode, x = _MODE_RANDOM, P[P_H_DRIFT]
+            if P[P_COMMUTE] > 0.0:
+                goal = commute_goal(home[i], a, c, cz, zw, clk, P, nx)
+            if goal >= 0:
+                mode, x = _MODE_COMMUTE, P[P_C_HOPS]
+            else:
+                mode, x = _MODE_RANDOM, P[P_H_DRIFT]
     elif st == ZOMBIE or st == EVOLVED:
         if cnt[c, HUMAN] == 0:
             field = fh if st == ZOMBIE else fe
@@ -463,6 +483,13 @@ def agent_step(
                 if best >= 0:
                     c = best
                 if cnt[c, stop] > 0 or (stop == ZOMBIE and cnt[c, EVOLVED] > 0):
+                    break
+            elif mode == _MODE_COMMUTE:
+                nb = commute_hop(c, goal, k0, nbr, cz, zw, nx)
+                if nb < 0:
+                    break
+                c = nb
+                if c == goal:
                     break
             elif mode == _MODE_SOUND:
                 best = -1

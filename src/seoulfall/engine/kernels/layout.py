@@ -92,14 +92,14 @@ FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is
     P_Y_DRIFT, P_W_OWN, P_W_NEIGHBOUR, P_MASS_ACTION, P_EVOLVE_RATE, P_EVOLVE_BITE,
     P_CARRIER_P, P_Y_HUNT, P_Y_HUNGER, P_Y_LAPSE, P_Y_SELF, P_Y_PAIN, P_H_RETALIATE,
     P_SHELTER_P, P_SHELTER_F, P_SHELTER_BREACH, P_WOUND_P, P_WOUND_MEDIAN, P_WOUND_SIGMA,
-    P_EVAC_REMOVE,
+    P_EVAC_REMOVE, P_COMMUTE, P_ALERT, P_C_HOPS, P_C_LOITER, P_C_WEEKEND,
 ) = parameters.FLOAT.slots(
     "dt", "bite", "bite_e", "kill", "kill_e", "y_strength", "turn_median", "turn_sigma",
     "hybrid_p", "evolve_p", "h_flee", "h_drift", "z_chase", "z_wander", "e_chase", "e_wander",
     "y_drift", "w_own", "w_neighbour", "mass_action", "evolve_rate", "evolve_bite",
     "carrier_p", "y_hunt", "y_hunger", "y_lapse", "y_self", "y_pain", "h_retaliate",
     "shelter_p", "shelter_f", "shelter_breach", "wound_p", "wound_median", "wound_sigma",
-    "evac_remove",
+    "evac_remove", "commute", "alert", "c_hops", "c_loiter", "c_weekend",
 )  # fmt: skip
 
 NPARAMS = parameters.FLOAT.size
@@ -128,6 +128,6 @@ SOUND_EPS = 1e-3  # quieter than this is silence
 # zombies: the "threat box", outside which no field can matter in the next step.
 NSTATS = NLIVING + 4
 
-_MODE_STAY, _MODE_RANDOM, _MODE_CHASE, _MODE_FLEE, _MODE_SOUND, _MODE_EVAC = 0, 1, 2, 3, 4, 5
+_MODE_STAY, _MODE_RANDOM, _MODE_CHASE, _MODE_FLEE, _MODE_SOUND, _MODE_EVAC, _MODE_COMMUTE = range(7)
 
 NO_BBOX = np.array([1, 0, 1, 0], np.int64)  # an empty threat box

@@ -83,6 +83,10 @@ def pass_chunk(
     fn,
     fv,
     zk,
+    home,
+    cz,
+    zw,
+    clk,
     P,
     IP,
     CT,
@@ -108,7 +112,8 @@ def pass_chunk(
     ``fz``, ``fh``, ``fe``, ``fy``: zombies humans sense, humans zombies sense, humans evolved
     zombies sense, zombies hybrids hear (box sums); ``fs``, ``fn``: scheduled sound and the
     noise of fights (float fields); ``fv``: steps to the evacuation target; ``zk``: the
-    per-step probability that a zombie standing in the cell is shot (a guarded line).
+    per-step probability that a zombie standing in the cell is shot (a guarded line);
+    ``home``, ``cz``, ``zw``, ``clk``: the daily journeys (``kernels/commute.py``).
     ``CT`` holds the named characters' traits (speed, alertness, self-control) by agent id;
     the pass writes their state and cell into ``cst`` and ``ccell``, and the cause of a
     change of state this step into ``cwhy`` (``CAUSE_*``; 0 for none).
@@ -133,9 +138,10 @@ def pass_chunk(
     # the row of cell c: (c + 0.5) / nx lies at least 0.5 / nx from an integer, far more
     # than the rounding of two double operations for any raster below 10^12 cells
     inv_nx = 1.0 / nx
+    trip = (home, cz, zw, clk)
     for i in range(lo, hi):
         c, st, nsb, units, evc = agent_step(
-            i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, P,
+            i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, trip, nx, P,
             IP, CT, cst, ccell, cwhy, fast, general, drift_bits,
         )  # fmt: skip
         if evc >= 0:

@@ -41,11 +41,17 @@ def sort_offsets(shist):
 
 
 @njit(cache=True, nogil=True)
-def sort_scatter(ch, cell, state, timer, aid, ncells, shist, bcell, bstate, btimer, baid):
-    """Counting sort, phase 3 (one chunk): move chunk ``ch``'s agents to their places."""
+def sort_scatter(
+    ch, cell, state, timer, aid, home, ncells, shist, bcell, bstate, btimer, baid, bhome
+):
+    """Counting sort, phase 3 (one chunk): move chunk ``ch``'s agents to their places.
+
+    ``home`` moves with them where it has a row per agent (the daily journeys).
+    """
     n = cell.size
     nchunks = shist.shape[0]
     row = shist[ch]
+    rows = home.shape[0] >= n
     for i in range(ch * n // nchunks, (ch + 1) * n // nchunks):
         c = cell[i]
         key = _sort_key(c, state[i], ncells)
@@ -55,14 +61,18 @@ def sort_scatter(ch, cell, state, timer, aid, ncells, shist, bcell, bstate, btim
         bstate[j] = state[i]
         btimer[j] = timer[i]
         baid[j] = aid[i]
+        if rows:
+            bhome[j] = home[i]
 
 
 @njit(cache=True, nogil=True)
-def sort_copy_back(ch, nchunks, cell, state, timer, aid, bcell, bstate, btimer, baid):
+def sort_copy_back(ch, nchunks, cell, state, timer, aid, home, bcell, bstate, btimer, baid, bhome):
     """Counting sort, phase 4 (one chunk): copy the sorted buffers back."""
     n = cell.size
     lo = ch * n // nchunks
     hi = (ch + 1) * n // nchunks
+    if home.shape[0] >= n:
+        home[lo:hi] = bhome[lo:hi]
     cell[lo:hi] = bcell[lo:hi]
     state[lo:hi] = bstate[lo:hi]
     timer[lo:hi] = btimer[lo:hi]

@@ -1,0 +1,157 @@
+"""The daily journeys: where a commuter's schedule puts it now, and its way there.
+
+Every agent has a home cell, a day cell and its hours (``home[i] = (home, day, leave,
+away)`` for the agent in slot ``i``, built at set-up by :mod:`seoulfall.world.commute` by
+id and kept in the agents' order by the sort; -1: none): on a working day an agent whose
+day cell is not its home leaves at minute ``leave`` of the day and stays away ``away``
+minutes, the same hours every day. After an alert its goal is home. Nearer its goal than
+``c_loiter`` cells (along the grid), at ``d`` cells, it heads there with probability
+``d / c_loiter`` in a step (the ``commute`` stream at the step), else it drifts as before:
+people stay near home and work, not on them, and come back to them.
+
+The way: ``zw[zone]`` gives every passable cell the neighbour that starts a shortest way
+to the goal's zone (its dong; on maps without dongs, its district) over the links open
+now (``cz[c] = (zone, index among the passable cells)``); inside the zone one hop at a
+time towards the goal's row and column without leaving it, a random hop inside it where
+none gets closer (around a stream or a bend of its border).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from seoulfall.engine.kernels.layout import P_ALERT, P_C_LOITER, P_C_WEEKEND
+from seoulfall.engine.rng import agent_bits, to_unit
+
+#: A zone's way (``zw``) from a cell inside the zone, and from one it cannot be reached from.
+IN_ZONE, NO_WAY = 4, 255
+
+
+@njit(inline="always", cache=True)
+def commute_goal(hr, a, c, cz, zw, clk, P, nx):
+    """The cell agent ``a`` in cell ``c`` heads for now, or -1 (none: it drifts).
+
+    ``hr``: its row of ``home``, (home, day cell, minute of the day it leaves, minutes it
+    stays away);
+    ``clk``: (minute of the week now, 0 at Monday 00:00 KST; the step's key of the
+    ``commute`` stream).
+    """
+    h = hr[0]
+    if h < 0:
+        return -1
+    t = h
+    if P[P_ALERT] == 0.0 and hr[1] != h:
+        since = np.int64(clk[0]) - hr[2]  # minutes since Monday's leaving time
+        day = since // 1440  # the day it left on last (-1: Sunday; 0: Monday)
+        if since - day * 1440 < hr[3] and ((day + 7) % 7 < 5 or P[P_C_WEEKEND] > 0.0):
+            t = hr[1]
+    if c == t:
+        return -1  # the common case (at home at night): no arithmetic on rows
+    inv = 1.0 / nx  # rows without integer divisions (exact: see ``passes.pass_chunk``)
+    r = int((c + 0.5) * inv)
+    rt = int((t + 0.5) * inv)
+    dist = abs(rt - r) + abs((t - rt * nx) - (c - r * nx))
+    if dist < P[P_C_LOITER] and dist <= P[P_C_LOITER] * to_unit(agent_bits(clk[1], a)):
+        return -1  # near: it heads there this step with probability dist / loiter
+    z = cz[t, 0]
+    if z >= 0 and zw[z, cz[c, 1]] == NO_WAY:
+        return -1  # cut off (a closed bridge): it stays where it is
+    return t
+
+
+@njit(inline="always", cache=True)
+def commute_hop(c, t, k0, nbr, cz, zw, nx):
+    """One hop of the way from ``c`` to ``t`` (``k0``: where a random hop starts).
+
+    The next cell (``c`` itself where the random step finds no link), or -1: no way to the
+    goal's zone.
+    """
+    z = cz[t, 0]
+    w = zw[z, cz[c, 1]] if z >= 0 else IN_ZONE
+    if w < IN_ZONE:  # the next step of a shortest way to the goal's zone
+        return nbr[c, w]
+    if w == NO_WAY:
+        return -1
+    inv = 1.0 / nx
+    r = int((c + 0.5) * inv)
+    rt = int((t + 0.5) * inv)
+    dr = rt - r
+    dq = (t - rt * nx) - (c - r * nx)
+    for j in range(4):  # neighbours in the order of NEIGHBOUR_OFFSETS: up, down, left, right
+        k = (k0 + j) & 3
+        nb = nbr[c, k]
+        if (
+            nb >= 0
+            and cz[nb, 0] == z
+            and (
+                (k == 0 and dr < 0)
+                or (k == 1 and dr > 0)
+                or (k == 2 and dq < 0)
+                or (k == 3 and dq > 0)
+            )
+        ):
+            return nb
+    nb = nbr[c, k0]  # nothing nearer open inside the zone: a random step inside it
+    return nb if nb >= 0 and cz[nb, 0] == z else c
+
+
+@njit(cache=True)
+def zone_ways(nbr, cz, zw):
+    """Each passable cell's way to each zone over the links open now, into ``zw``.
+
+    ``zw[z, i]`` for the passable cell of index ``i``: the neighbour (0-3, the order of the
+    neighbour table) that starts a shortest way to zone ``z``, the first such in that
+    order; ``IN_ZONE`` inside it; ``NO_WAY`` where no way leads there. One byte a cell
+    and zone: the walk reads one byte a hop (a field of distances would read three or
+    four cache lines).
+    """
+    n = nbr.shape[0]
+    queue = np.empty(n, np.int64)
+    dist = np.empty(n, np.int32)
+    far = np.int32(2**31 - 1)
+    for z in range(zw.shape[0]):
+        dist[:] = far
+        tail = 0
+        for c in range(n):
+            if cz[c, 0] == z:
+                dist[c] = 0
+                queue[tail] = c
+                tail += 1
+        head = 0
+        while head < tail:
+            c = queue[head]
+            head += 1
+            d = dist[c] + 1
+            for k in range(4):
+                nb = nbr[c, k]
+                if nb >= 0 and dist[nb] > d:
+                    dist[nb] = d
+                    queue[tail] = nb
+                    tail += 1
+        for c in range(n):
+            i = cz[c, 1]
+            if i < 0:
+                continue
+            if dist[c] == 0:
+                zw[z, i] = IN_ZONE
+                continue
+            w = NO_WAY
+            for k in range(4):
+                nb = nbr[c, k]
+                if nb >= 0 and dist[nb] < dist[c] and w == NO_WAY:
+                    w = k
+            zw[z, i] = w
+
+
+def cell_zones(zone: np.ndarray, passable: np.ndarray):
+    """The table ``cz`` (zone, index among the passable cells) of every cell, and ``zw``.
+
+    ``zone``: each cell's zone (-1: none). ``zw``: room for the ways, uint8, one row per
+    zone (:func:`zone_ways` fills them).
+    """
+    cz = np.full((zone.size, 2), -1, np.int32)
+    cz[:, 0] = np.where(passable, zone, -1)
+    cz[passable, 1] = np.arange(int(passable.sum()))
+    nz = int(cz[:, 0].max()) + 1
+    return cz, np.full((max(1, nz), max(1, int(passable.sum()))), NO_WAY, np.uint8)

@@ -1,0 +1,27 @@
+"""``public_alert``: the city learns of the outbreak."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from seoulfall.engine.parameters import FLOAT
+from seoulfall.playbook.base import EventBase
+
+
+class PublicAlert(EventBase):
+    """The emergency alert sounds: from the moment it fires, nobody commutes.
+
+    Nobody leaves home any more, and everyone away from home (at work, at school, on the
+    way) heads home at the journeys' speed, unless zombies in sight make them flee first;
+    at home they stay near it. It acts on the daily journeys of a `[commute]` table, and
+    does nothing without one (the record says so). Fleeing, sheltering and fighting are
+    unchanged. On a trigger (`first_zombie_north`, ...) it sounds when the outbreak is
+    seen there.
+    """
+
+    type: Literal["public_alert"]
+
+    def fire(self, book, i: int, step: int, rec: dict) -> None:  # noqa: D102
+        st = book.sim.stepper
+        st.set_param("alert", 1.0)
+        rec["commuting"] = bool(st.P[FLOAT.slot("commute")] > 0.0)  # whom it reached
