@@ -33,6 +33,7 @@ RUNS = {
         "world.residents": "district",
     },
     "seoul-falls-no-response": {"population.scale": 0.002, "time.days": 3.0, "seed": 1},
+    "seoul-moves": {"population.scale": 0.002, "time.days": 3.0, "seed": 5},
     "hyosan": {"population.scale": 0.1, "time.days": 4.5, "seed": 2},
     "well-mixed": {"seed": 3},
     "lattice": {"seed": 4},

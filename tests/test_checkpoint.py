@@ -359,3 +359,45 @@ def test_engine_knobs_are_not_part_of_the_fingerprint(unbroken, tmp_path, capsys
     base, knob = (Scenario.load(p / "scenario.toml") for p in (unbroken, folder))
     assert base.fingerprint() == knob.fingerprint() and base != knob
     assert base.fingerprint() != base.override({"zombie.bite_rate": 0.2}).fingerprint()
+
+
+def test_a_checkpoint_from_before_the_journeys_resumes_to_the_same_files(
+    unbroken, tmp_path, capsys
+):
+    """A checkpoint written before the journeys' parameters existed holds a shorter ``P``."""
+    from seoulfall.engine.parameters import FLOAT_OLDER_SIZES
+
+    folder = _partial(unbroken, tmp_path, 600)
+
+    def older(arrays, meta, head):
+        for k in ("P", "P_night"):
+            arrays[k] = arrays[k][: FLOAT_OLDER_SIZES[0]]
+
+    _forge(folder, 600, older)
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 0, err
+    assert_same_run(unbroken, folder)
+    # a shorter vector of any other length is refused in one line, the folder kept
+    folder = _partial(unbroken, tmp_path / "b", 600)
+    _forge(folder, 600, lambda a, m, h: a.update(P=a["P"][:30]))
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and "P has shape" in err and err.count("\n") == 1
+
+
+def test_a_moving_city_resumes_from_a_checkpoint_to_the_same_files(tmp_path, capsys):
+    args = ["seoul-moves", "--scale", "0.001", "--days", "0.6", "--quiet"]
+    args += ["--checkpoint-every", "60", "--set", 'events."emergency alert".at_min=400']
+    whole = tmp_path / "whole"
+    code, _, err = run_cli(["run", *args, "--out", str(whole), "--keep-checkpoints", "0"], capsys)
+    assert code == 0, err
+    events = [json.loads(x)["type"] for x in (whole / "events.jsonl").read_text().splitlines()]
+    assert "public_alert" in events  # the alert fell inside the run
+    part = tmp_path / "part"
+    (part / "checkpoints").mkdir(parents=True)
+    for p in (whole / "checkpoints").glob("ckpt-000000300.*"):
+        (part / "checkpoints" / p.name).write_bytes(p.read_bytes())
+    spool = whole / "checkpoints" / "snapshots.u16"
+    (part / "checkpoints" / spool.name).write_bytes(spool.read_bytes())
+    code, _, err = run_cli(["run", *args, "--out", str(part), "--resume"], capsys)
+    assert code == 0, err
+    assert_same_run(whole, part)

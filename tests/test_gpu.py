@@ -26,6 +26,7 @@ out = {}
 runs = []
 for backend in ("cpu", "gpu"):
     sim = Simulation(sc, seed=4, backend=backend)
+    start = sim.agents.cell[np.argsort(sim.agents.aid)].copy()
     for step in range(steps):
         sim.playbook.fire_due(step)
         sim.advance(step, 1)
@@ -33,7 +34,8 @@ for backend in ("cpu", "gpu"):
     o = np.argsort(a.aid)
     runs.append((a.cell[o], a.state[o], a.timer[o], sim.cnt, sim.stepper.fn))
     out[backend] = {"totals": sim.totals.tolist(), "cast": sim.stepper.cast_records,
-                    "states": np.bincount(a.state & 7, minlength=8).tolist()}
+                    "states": np.bincount(a.state & 7, minlength=8).tolist(),
+                    "moved": int(np.sum(a.cell[o] != start))}
 out["equal"] = [bool(np.array_equal(x, y)) for x, y in zip(*runs)]
 print(json.dumps(out))
 """
@@ -97,6 +99,16 @@ def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours):
     assert states[3] > 0 and states[4] > 0 and states[5] > 0  # evolved, hybrids, dead
     causes = {r[4] for r in out["cpu"]["cast"]}  # (id, step, state, cell, cause)
     assert len(out["cpu"]["cast"]) > 10 and len(causes) >= 3, out["cpu"]["cast"]
+
+
+def test_gpu_pass_gives_the_cpu_run_with_the_daily_journeys():
+    """Seoul moving on its Monday morning, the alert at 07:20 sending everyone home."""
+    alert = {"type": "public_alert", "at_min": 20}
+    overrides = {"population.scale": 0.0002, "time.days": 1, "events": [alert], "cast": []}
+    out = simulated("seoul-moves", overrides, 30)
+    assert out["equal"] == [True] * 5, out
+    assert out["cpu"] == out["gpu"]
+    assert out["cpu"]["moved"] > 100  # on their way, then back
 
 
 def test_backend_gpu_without_a_gpu_is_one_line_and_exit_2(tmp_path):
