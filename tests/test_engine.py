@@ -237,6 +237,39 @@ def test_kernel_step_equals_plain_python_step(small_seoul, steps_before, drift_m
     assert (after[1] != before[1]).sum() > 0  # ...and changed states
 
 
+@pytest.mark.parametrize("steps_before", [0, 30])
+def test_kernel_step_equals_plain_python_step_with_graded_sensing_and_journeys(steps_before):
+    """The moving city with graded fields: the same step in the kernels and in plain."""
+    sc = Scenario.load(
+        "seoul-moves",
+        {
+            "population.scale": 0.001,
+            "outbreak.zombies": 300,
+            "zombie.bite_rate": 2.0,
+            "interaction.sensing": "graded",
+            "zombie.sense_m": 400.0,  # four cells: the graded field in steps
+        },
+    )
+    sim = Simulation(sc, seed=12)
+    assert sim.IP[K.I_GRADED] == 1 and sim.P[K.P_COMMUTE] == 1
+    sim.advance(0, steps_before)
+    after, before = assert_step_matches_plain(sim, steps_before)
+    assert (after[0] != before[0]).sum() > 50 and (after[1] != before[1]).sum() > 0
+
+
+def test_skipping_tiles_never_changes_a_graded_run(small_seoul):
+    sc = small_seoul.override({"time.days": 0.5, "interaction.sensing": "graded"})
+    runs = []
+    for every in (False, True):
+        sim = Simulation(sc, seed=5)
+        sim.stepper.every_tile = every
+        sim.run()
+        runs.append(agents_by_id(sim))
+    for x, y in zip(*runs):
+        assert np.array_equal(x, y)
+    assert (runs[0][1] & K.STATE_MASK != K.HUMAN).sum() > 100  # the outbreak spread
+
+
 def test_random_numbers_are_uniform_and_streams_independent():
     ids = np.arange(200_000, dtype=np.int32)
     u = rng.uniform_array(1, rng.BITE, 7, ids)

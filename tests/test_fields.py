@@ -85,3 +85,64 @@ def test_skipping_tiles_never_changes_a_run(small_seoul):
         assert np.array_equal(x, y)
     assert (tiled[1] & K.STATE_MASK == K.ZOMBIE).sum() > 100  # an epidemic, not a quiet map
     assert n_tiled < 0.6 * n_dense, (n_tiled, n_dense)  # 0.51 measured
+
+
+def test_a_graded_field_is_the_plain_sum_of_its_nested_boxes():
+    """Graded sensing: the fields the kernels compute for a step equal the plain step's
+    (``plain.sensed``): a pyramid up to 3 cells (r + 1 - the Chebyshev distance)."""
+    from seoulfall.engine.plain import sensed
+
+    grid = np.zeros((9, 9), np.int64)
+    grid[4, 4] = 1
+    for r in (1, 2, 3):
+        f = sensed(grid, r, True).reshape(9, 9)
+        d = np.maximum(*np.abs(np.mgrid[0:9, 0:9] - 4))
+        assert np.array_equal(f, np.where(d <= r, r + 1 - d, 0))
+    grid = np.zeros((19, 19), np.int64)
+    grid[9, 9] = 1
+    f = sensed(grid, 8, True).reshape(19, 19)  # beyond 3 cells: four steps (radii 8, 6, 4, 2)
+    steps = [f[9, 9 + d] for d in range(10)]
+    assert steps == [4, 4, 4, 3, 3, 2, 2, 1, 1, 0]
+
+
+def flee_outcome(sensing, seeds=6):
+    """One step of humans around a lone standing zombie (no bites, no kills, one hop a
+    step): the share of those at each Chebyshev distance who end farther from it."""
+    from seoulfall import Scenario
+    from seoulfall.simulation import Simulation
+
+    size, mid = 21, 10
+    sc = Scenario.load("lattice", {
+        "world.size": size, "population.agents": size * size, "outbreak.zombies": 1,
+        "zombie.bite_rate": 0.0, "human.kill_rate": 0.0, "zombie.speed_mps": 0.0,
+        "zombie.wander_mps": 0.0, "human.sense_m": 300.0, "human.drift_mps": 0.0,
+        "interaction.sensing": sensing,
+    })  # fmt: skip
+    sc = sc.override({"human.flee_mps": sc.world.cell_m / 60.0 / sc.time.dt_min})
+    away, total = np.zeros(4), np.zeros(4)
+    for seed in range(seeds):
+        sim = Simulation(sc, seed=seed)
+        a = sim.agents
+        a.cell[:] = np.arange(a.n, dtype=np.int32)  # one agent a cell
+        a.state[:] = K.HUMAN
+        a.state[a.cell == mid * size + mid] = K.ZOMBIE
+        sim.recount()
+        before = np.maximum(np.abs(a.cell // size - mid), np.abs(a.cell % size - mid))
+        ids = a.aid.copy()
+        sim.advance(0, 1)
+        order = np.argsort(a.aid)
+        after_cell = a.cell[order][np.argsort(np.argsort(ids))]
+        after = np.maximum(np.abs(after_cell // size - mid), np.abs(after_cell % size - mid))
+        for d in (1, 2, 3):
+            at = before == d
+            away[d] += np.sum(after[at] > d)
+            total[d] += at.sum()
+    return away[1:] / total[1:]
+
+
+def test_with_graded_sensing_the_nearer_threat_is_fled_first():
+    graded, box = flee_outcome("graded"), flee_outcome("box")
+    # next to the zombie: a random hop gets farther one time in four at best
+    assert graded[0] > 0.9 and box[0] < 0.1  # the box's field is flat there: nobody moves
+    assert graded[0] >= graded[2] - 0.05  # as often as at the edge of the range
+    assert box[2] > 0.9  # at the edge both flee out of range

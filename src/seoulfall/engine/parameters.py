@@ -255,4 +255,6 @@ INT = Vector((
           lambda sc, u, f: len(sc.cast)),
     Param("units", "strength units (quarters) of each of the 8 levels; soldiers' set by "
           "the scenario", _units, width=8),
+    Param("graded", "1: the sensing fields grow with proximity (nested boxes), 0: box sums",
+          lambda sc, u, f: 1 if getattr(sc.interaction, "sensing", None) == "graded" else 0),
 ))  # fmt: skip

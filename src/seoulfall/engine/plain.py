@@ -53,6 +53,17 @@ def box_sum(grid: np.ndarray, r: int) -> np.ndarray:
     return out.ravel()
 
 
+def sensed(grid: np.ndarray, r: int, graded: bool) -> np.ndarray:
+    """A sensing field: the box sum, or graded, the sum of nested boxes.
+
+    Their radii are ``r (B - k) // B`` for k < B = ``GRADED_BOXES``, each radius once.
+    """
+    if not graded:
+        return box_sum(grid, r)
+    radii = sorted({r * (K.GRADED_BOXES - k) // K.GRADED_BOXES for k in range(K.GRADED_BOXES)})
+    return sum(box_sum(grid, ri) for ri in radii)
+
+
 def turn_time(b: int, median: float, sigma: float) -> float:
     """Log-normal turn time from 64 bits (Box-Muller), as the kernel draws it."""
     if median <= 0.0:
@@ -159,10 +170,11 @@ def step(
     fv = np.full(ncells, K.FAR) if fv is None else np.asarray(fv)
     zk = np.zeros(ncells, np.float32) if zk is None else np.asarray(zk, np.float32)
     grid = lambda k: cnt[:, k].reshape(ny, nx)  # noqa: E731
-    fz = box_sum(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_H]))
-    fh = box_sum(grid(K.HUMAN), int(IP[K.I_R_Z]))
-    fe = box_sum(grid(K.HUMAN), int(IP[K.I_R_E]))
-    fy = box_sum(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_Y]))
+    graded = int(IP[K.I_GRADED]) > 0
+    fz = sensed(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_H]), graded)
+    fh = sensed(grid(K.HUMAN), int(IP[K.I_R_Z]), graded)
+    fe = sensed(grid(K.HUMAN), int(IP[K.I_R_E]), graded)
+    fy = sensed(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_Y]), graded)
     streams = (rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE)
     extra = (rng.SHELTER, rng.LAPSE, rng.CARRIER, rng.LINE)
     key = {s: step_key(seed, s, step_no) for s in streams + extra}

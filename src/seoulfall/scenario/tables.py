@@ -417,6 +417,13 @@ class Interaction(Table):
         le=1e6,
         description="contact weight of each of the four neighbouring cells (lattice: 1)",
     )
+    sensing: Literal["box", "graded"] | None = Field(
+        None,
+        description="what humans, zombies and hybrids sense within their radius: `graded`, "
+        "more the nearer (nested boxes: a pyramid up to 3 cells, 4 steps beyond; a lone "
+        "zombie's neighbours flee it, not at random), or `box`, every cell alike; unset: "
+        "`box`, the model before 2026-11-27 (docs/model.md)",
+    )
 
 
 class Engine(Table):

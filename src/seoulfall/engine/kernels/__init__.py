@@ -71,6 +71,7 @@ from seoulfall.engine.kernels.fields import (  # noqa: F401
     _F_READ,
     _F_SOURCE,
     _F_WHICH,
+    GRADED_BOXES,
     T_READ_H,
     T_READ_Y,
     T_READ_Z,
@@ -87,6 +88,7 @@ from seoulfall.engine.kernels.fields import (  # noqa: F401
     field_plan,
     field_sources,
     field_sources_row,
+    graded_radius,
     near_tiles,
 )
 from seoulfall.engine.kernels.layout import (  # noqa: F401
@@ -117,6 +119,7 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
     FAR,
     HUMAN,
     HYBRID,
+    I_GRADED,
     I_MAXHOP,
     I_NCAST,
     I_R_E,

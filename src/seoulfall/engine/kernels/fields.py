@@ -1,6 +1,9 @@
 """The sensing fields: box sums of what humans, zombies and hybrids sense.
 
-Computed by tiles, and only where a reader stands near a source.
+Computed by tiles, and only where a reader stands near a source. Graded
+(``interaction.sensing = "graded"``): the sum of up to ``GRADED_BOXES`` nested boxes of
+radii ``r (B - k) // B`` (duplicates once), so that a source counts more the nearer it is:
+for a radius of up to 3 cells, ``r + 1 -`` the distance (a pyramid); beyond, in steps.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from seoulfall.engine.kernels.layout import (
     EVOLVED,
     HUMAN,
     HYBRID,
+    I_GRADED,
     I_MAXHOP,
     I_R_E,
     I_R_H,
@@ -27,6 +31,16 @@ from seoulfall.engine.kernels.layout import (
 
 #: Side of the square tiles (cells) by which sensing fields are computed or skipped.
 TILE = 16
+
+#: Most nested boxes of a graded field (each costs one more box sum).
+GRADED_BOXES = 4
+
+
+@njit(inline="always", cache=True)
+def graded_radius(r, k):
+    """The radius of a graded field's ``k``-th box (k = 0: the sensing radius)."""
+    return r * (GRADED_BOXES - k) // GRADED_BOXES
+
 
 # Tile flags (``field_sources``): which sources and which readers a tile holds.
 T_SRC_Z = 1  # zombies or evolved: the source of ``fz`` and ``fy``
@@ -107,7 +121,9 @@ def near_tiles(tiles, nx, ny, d, near):
 
 
 @njit(cache=True, nogil=True)
-def box_field(src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirty, tmp, out):
+def box_field(
+    src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirty, tmp, out, add=False
+):
     """Box sum within radius ``r`` of ``src`` (filled by :func:`field_sources`).
 
     Computed over the threat box ``bbox`` (rmin, rmax, cmin, cmax) grown by ``pad``, tile by
@@ -117,7 +133,9 @@ def box_field(src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirt
     every other cell holds 0, which is its value wherever an agent can read it. Running
     sums make the cost independent of ``r``. ``dirty`` (one byte per tile) marks tiles that
     may hold non-zero values; ``tmp`` is scratch of at least ``TILE + 2 r`` cells. An empty
-    ``bbox`` (rmin > rmax) leaves the field 0.
+    ``bbox`` (rmin > rmax) leaves the field 0. ``add``: add the sums to ``out`` on the tiles
+    computed, leaving every other cell alone (a graded field's inner boxes, after a call
+    without it at the outer radius on the same tiles).
     """
     ntr = (ny + TILE - 1) // TILE
     ntc = (nx + TILE - 1) // TILE
@@ -144,14 +162,17 @@ def box_field(src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirt
                 and b0 < b1
                 and (read == 0 or ((near_read[t] & read) != 0 and (near_src[t] & source) != 0))
             )
-            if dirty[t] and not (need and a0 == R0 and a1 == R1 and b0 == C0 and b1 == C1):
+            if add:
+                pass
+            elif dirty[t] and not (need and a0 == R0 and a1 == R1 and b0 == C0 and b1 == C1):
                 for rr in range(R0, R1):
                     for cc in range(rr * nx + C0, rr * nx + C1):
                         out[cc] = 0
                 dirty[t] = 0
             if not need:
                 continue
-            dirty[t] = 1
+            if not add:
+                dirty[t] = 1
             # column sums over rows rr - r .. rr + r (kept as the row moves down) for the
             # columns b0 - r .. b1 + r (0 off the map), then a running sum along the row
             ca = max(0, b0 - r)
@@ -170,7 +191,10 @@ def box_field(src, nx, ny, r, bbox, pad, near_read, read, near_src, source, dirt
                     s += tmp[j]
                 ob = rr * nx + b0
                 for k in range(b1 - b0):
-                    out[ob + k] = s
+                    if add:
+                        out[ob + k] += s
+                    else:
+                        out[ob + k] = s
                     j = lead + k
                     if j + r + 1 < w:
                         s += tmp[j + r + 1]
@@ -274,8 +298,15 @@ def field_one(j, nx, ny, bbox, IP, src, near, need, dirty, tmp, fields, every):
         return
     pad, radius, grow = _field_geometry(IP)
     rd = 0 if every else _F_READ[j]
-    box_field(src[_F_WHICH[j]], nx, ny, radius[j], bbox, grow[j], near[0], rd, near[1 + j],
+    r = radius[j]
+    box_field(src[_F_WHICH[j]], nx, ny, r, bbox, grow[j], near[0], rd, near[1 + j],
               _F_SOURCE[j], dirty[j], tmp, fields[j])  # fmt: skip
+    if IP[I_GRADED] > 0:  # inner boxes on the same tiles: the nearer, the more it counts
+        for k in range(1, GRADED_BOXES):
+            ri = graded_radius(r, k)
+            if ri < graded_radius(r, k - 1):
+                box_field(src[_F_WHICH[j]], nx, ny, ri, bbox, grow[j], near[0], rd,
+                          near[1 + j], _F_SOURCE[j], dirty[j], tmp, fields[j], True)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)

@@ -104,8 +104,10 @@ FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is
 
 NPARAMS = parameters.FLOAT.size
 
-I_R_H, I_R_Z, I_R_E, I_MAXHOP, I_SORT_EVERY, I_R_Y, I_NCAST, I_UNITS = parameters.INT.slots(
-    "r_h", "r_z", "r_e", "maxhop", "sort_every", "r_y", "ncast", "units"
+I_R_H, I_R_Z, I_R_E, I_MAXHOP, I_SORT_EVERY, I_R_Y, I_NCAST, I_UNITS, I_GRADED = (
+    parameters.INT.slots(
+        "r_h", "r_z", "r_e", "maxhop", "sort_every", "r_y", "ncast", "units", "graded"
+    )
 )
 
 NIPARAMS = parameters.INT.size
