@@ -335,3 +335,21 @@ def test_the_residents_map_shows_where_each_placement_puts_people(run_dir):
         assert np.array_equal(~shown.mask, world.land & (world.residents > 0))
         assert np.array_equal(shown.data[~shown.mask], world.residents[~shown.mask])
         plt.close(fig)
+
+
+def test_a_moving_city_shows_where_people_are_by_day_and_by_night(run_dir, tmp_path):
+    from seoulfall.report import day_and_night
+
+    res = simulate("seoul-moves", seed=1, scale=0.002, days=1.0,
+                   overrides={"outbreak.zombies": 0, "events": []})  # fmt: skip
+    t_day, t_night, ratio = day_and_night(res)
+    assert (t_day, t_night) == (420.0, 1200.0)  # Monday 14:00 and Tuesday 03:00 (from 07:00)
+    world = load_world(res.scenario)
+    jung, eunpyeong = (world.district_names.index(n) for n in ("Jung-gu", "Eunpyeong-gu"))
+    assert ratio[jung] > 1.8 and ratio[eunpyeong] < 0.95
+    res.save(tmp_path / "moves")
+    assert (tmp_path / "moves" / "daynight.png").exists()
+    assert "By day and by night" in (tmp_path / "moves" / "report.html").read_text()
+    # a city that does not move has no such map
+    assert day_and_night(Results.load(run_dir)) is None
+    assert not (run_dir / "daynight.png").exists()

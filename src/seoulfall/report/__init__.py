@@ -8,6 +8,7 @@ written into the run folder:
 - ``fall_map.png``: the map coloured by each district's fall day, with the Han and its
   bridges, district names in English and Korean;
 - ``residents.png``: where the residents live (each cell's residents at scale 1; city maps);
+- ``daynight.png``: each district's people by day over by night (runs with ``[commute]``);
 - ``snapshots.png``: the map at six times;
 - ``districts.png``: per-district curves, small multiples;
 - ``outbreak.mp4`` (H.264 through the ffmpeg of the ``imageio-ffmpeg`` wheel) and
@@ -43,8 +44,10 @@ from seoulfall.report.ensemble import (  # noqa: F401
 from seoulfall.report.maps import (  # noqa: F401
     _ref,
     basemap_rgb,
+    day_and_night,
     district_labels,
     frame_rgb,
+    plot_day_night_map,
     plot_fall_map,
     plot_residents_map,
     plot_snapshot_maps,

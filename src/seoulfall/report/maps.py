@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import matplotlib
 import numpy as np
 
 from seoulfall.report.style import MAP_RGB, UPSCALE, _plain_text, _subplots, korean_font
+from seoulfall.schema import KST
 
 
 # -- maps -------------------------------------------------------------------------------------
@@ -159,6 +162,76 @@ def plot_residents_map(results, world):
         f"Where the {int(world.residents.sum()):,} residents live{how}\n"
         f"{results.scenario.name} starts with {results.summary['agents']:,} agents at scale "
         f"{results.scenario.population.scale:g}; grey: land where nobody lives"
+    )
+    ax.set_axis_off()
+    return fig
+
+
+def day_and_night(results) -> tuple[float, float, np.ndarray] | None:
+    """People in each district by day and by night: ``(t_day, t_night, ratio)``.
+
+    ``t_day``: the first recorded time at 14:00 KST on a working day (Monday to Friday);
+    ``t_night``: the first at 03:00 after it (minutes from the start); ``ratio``: each
+    district's agents then (every state but those off the map, the dead where they fell
+    included), by day over by night. ``None`` when the run has no daily journeys or does
+    not hold both times.
+    """
+    sc = results.scenario
+    if sc.commute is None or not sc.commute.enabled:
+        return None
+    dd = results.districts
+    times = np.unique(dd["t_min"].to_numpy())
+    start = sc.time.start.astimezone(KST)
+    clock = [start + timedelta(minutes=float(t)) for t in times]
+    day = [t for t, c in zip(times, clock) if c.hour == 14 and c.minute == 0 and c.weekday() < 5]
+    if not day:
+        return None
+    night = [t for t, c in zip(times, clock) if t > day[0] and c.hour == 3 and c.minute == 0]
+    if not night:
+        return None
+    states = [s for s in dd.columns if s not in ("t_min", "day", "district", "name")]
+    n = dd.assign(n=dd[states].sum(axis=1))
+    people = n.pivot(index="district", columns="t_min", values="n").reindex(dd["district"].unique())
+    ratio = people[day[0]].to_numpy(float) / np.maximum(1, people[night[0]].to_numpy(float))
+    return float(day[0]), float(night[0]), ratio
+
+
+@_plain_text
+def plot_day_night_map(results, world):
+    """Each district's people by day over by night, when the run has daily journeys."""
+    got = day_and_night(results)
+    if got is None:
+        return None
+    t_day, t_night, ratio = got
+    fig, ax = _subplots(figsize=(9, 7.8))
+    ny, nx = world.shape
+    bg = np.ones((ny, nx, 4))
+    bg[world.water] = (0.55, 0.72, 0.92, 1)
+    bg[world.bridge >= 0] = (0.25, 0.25, 0.25, 1)
+    ax.imshow(bg, interpolation="nearest")
+    inside = (world.district >= 0) & ~world.water
+    grid = np.full((ny, nx), np.nan)
+    grid[inside] = ratio[world.district[inside]]
+    top = float(max(2.5, np.nanmax(ratio)))
+    norm = matplotlib.colors.LogNorm(vmin=1 / top, vmax=top)
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=(0, 0, 0, 0))
+    im = ax.imshow(grid, cmap=cmap, norm=norm, interpolation="nearest")
+    draw_district_edges(ax, world)
+    box = {"boxstyle": "round,pad=0.15", "fc": (1, 1, 1, 0.7), "ec": "none"}
+    for r, c, en, _ in district_labels(world):
+        v = ratio[world.district_names.index(en)]
+        text = f"{en.replace('-gu', '')}\n{v:.2f}"
+        ax.text(c, r, text, ha="center", va="center", fontsize=7, bbox=box)
+    cb = fig.colorbar(im, ax=ax, shrink=0.7)
+    ticks = [v for v in (0.5, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0) if norm.vmin <= v <= norm.vmax]
+    cb.set_ticks(ticks, labels=[f"{v:g}" for v in ticks])
+    cb.ax.minorticks_off()
+    cb.set_label("people by day / by night (log scale)")
+    start = results.scenario.time.start.astimezone(KST)
+    when = [(start + timedelta(minutes=t)).strftime("%a %H:%M") for t in (t_day, t_night)]
+    ax.set_title(
+        f"By day and by night: each district's people at {when[0]} over {when[1]} (KST)\n"
+        f"{results.scenario.name}: red fills by day (work, school), blue empties"
     )
     ax.set_axis_off()
     return fig

@@ -12,7 +12,12 @@ from seoulfall.engine.states import CAUSE_TEXT
 from seoulfall.outcome import last_standing
 from seoulfall.report.animation import write_animation
 from seoulfall.report.curves import plot_curves, plot_district_curves
-from seoulfall.report.maps import plot_fall_map, plot_residents_map, plot_snapshot_maps
+from seoulfall.report.maps import (
+    plot_day_night_map,
+    plot_fall_map,
+    plot_residents_map,
+    plot_snapshot_maps,
+)
 from seoulfall.report.style import CREDITS, _png, _subplots, korean_font_face
 from seoulfall.world import load_world
 
@@ -43,6 +48,9 @@ def write_plots(results, folder: Path, world=None) -> dict[str, float]:
         if len(world.district_codes) > 1:  # a city's map (Seoul, Hyosan, a world file)
             fig = plot_residents_map(results, world)
             atomic_write_bytes(folder / "residents.png", _png(fig, dpi=80))
+            fig = plot_day_night_map(results, world)  # runs with daily journeys
+            if fig is not None:
+                atomic_write_bytes(folder / "daynight.png", _png(fig, dpi=80))
         if results.snapshots is not None:
             t0 = time.perf_counter()
             fig = plot_snapshot_maps(results, world)
@@ -150,6 +158,7 @@ def write_report(results, folder: Path) -> Path:
     for name, title in (
         ("fall_map.png", "When each district fell, where it began, where the playbook acted"),
         ("residents.png", "Where people live"),
+        ("daynight.png", "By day and by night"),
         ("epidemic.png", "Epidemic curves"),
         ("epidemic_log.png", "Epidemic curves (log scale)"),
         ("snapshots.png", "The map at six times"),
