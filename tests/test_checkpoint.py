@@ -401,3 +401,31 @@ def test_a_moving_city_resumes_from_a_checkpoint_to_the_same_files(tmp_path, cap
     code, _, err = run_cli(["run", *args, "--out", str(part), "--resume"], capsys)
     assert code == 0, err
     assert_same_run(whole, part)
+
+
+def test_a_checkpoint_written_after_the_fights_fell_silent_resumes(unbroken, tmp_path, capsys):
+    """The fading noise of fights, once silent, leaves its region as (NO_ROW, -1, NO_ROW,
+    -1), which a resume refused ("noise_region is not a box"): a run that went quiet
+    before a checkpoint could not go on. Now it resumes; noise outside it is refused."""
+    from seoulfall.engine import kernels as K
+
+    silent = np.array([K.NO_ROW, -1, K.NO_ROW, -1], np.int64)
+
+    def quiet(arrays, meta, head):
+        arrays["noise_region"] = silent
+        arrays["fn"] = np.zeros_like(arrays["fn"])
+
+    folder = _partial(unbroken, tmp_path, 600)
+    _forge(folder, 600, quiet)
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 0, err
+    assert json.loads((folder / "summary.json").read_text())["steps"] == 1440
+
+    def noisy(arrays, meta, head):
+        arrays["noise_region"] = silent
+        arrays["fn"] = np.ones_like(arrays["fn"])
+
+    folder = _partial(unbroken, tmp_path / "b", 600)
+    _forge(folder, 600, noisy)
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and "fn holds noise outside noise_region" in err and err.count("\n") == 1

@@ -315,10 +315,14 @@ class Stepper:
         R(got["zk"], 0.0, 1.0, "zk", what)
         R(got["cnt"][:, K.NLIVING :], 0, np.iinfo(np.int32).max, "cnt", what)
         nr = got["noise_region"]
-        if not (
-            np.array_equal(nr, K.NO_BBOX)
-            or (0 <= nr[0] <= nr[1] < self.ny and 0 <= nr[2] <= nr[3] < self.nx)
-        ):
+        # empty: as set up (``NO_BBOX``), or as the fading noise leaves it when it falls
+        # silent (rows and columns from ``NO_ROW`` to -1; such checkpoints were refused
+        # before 2026-11-27); then no cell may hold noise
+        emptied = [int(v) for v in nr] == [K.NO_ROW, -1, K.NO_ROW, -1]
+        if np.array_equal(nr, K.NO_BBOX) or emptied:
+            if got["fn"].any():
+                raise bad(f"{what}: fn holds noise outside noise_region")
+        elif not (0 <= nr[0] <= nr[1] < self.ny and 0 <= nr[2] <= nr[3] < self.nx):
             raise bad(f"{what}: noise_region is not a box on the map")
         for name in ("P", "P_night"):  # only what events may set can differ from the scenario's
             have, want = got[name], self.P0 if name == "P" else self.P0_night
