@@ -134,6 +134,19 @@ def test_after_the_alert_everyone_goes_home_and_nobody_leaves():
     assert at_home[False] < 0.6  # without the alert most went to work
 
 
+def test_a_curfew_in_a_moving_city_sends_everyone_home():
+    curfew = {"type": "curfew", "at_min": 120}  # 09:00 on Monday, the city at work
+    sim = Simulation(city(0.25, events=[curfew]), seed=7)  # to 13:00
+    res = sim.run()
+    rec = [e for e in res.events if e["type"] == "curfew"][0]
+    assert rec["commuting_stopped"] and sim.stepper.P[K.P_ALERT] == 1.0
+    a = sim.agents
+    nx = sim.world.shape[1]
+    home = sim.home[a.aid, 0]
+    off = np.abs(a.cell // nx - home // nx) + np.abs(a.cell % nx - home % nx)
+    assert np.mean(off <= 3) > 0.97  # at 13:00 without it most would be at work
+
+
 def test_bad_commute_keys_are_refused_in_one_line():
     for key, value in (("commute.share", 0.0), ("commute.speed_mps", -1.0), ("commute.x", 1)):
         with pytest.raises(ScenarioError) as e:

@@ -15,8 +15,10 @@ class Curfew(EventBase):
 
     Humans and the infected who sense no zombie (soldiers on patrol too) no longer drift
     about the city: their drift speed is multiplied by `drift_factor` (0: they stay where
-    they are) to the end of the run. Fleeing, sheltering, fighting, soldiers closing on
-    zombies and evacuations are not affected.
+    they are) to the end of the run. In a city with daily journeys (`[commute]`) nobody
+    leaves home any more and those away head home first, as after a `public_alert`.
+    Fleeing, sheltering, fighting, soldiers closing on zombies and evacuations are not
+    affected.
     """
 
     type: Literal["curfew"]
@@ -29,3 +31,6 @@ class Curfew(EventBase):
         drift = float(st.P[FLOAT.slot("h_drift")])
         st.set_param("h_drift", drift * self.drift_factor)
         rec["drift_factor"] = self.drift_factor
+        if st.P[FLOAT.slot("commute")] > 0.0:  # home first: the journeys end
+            st.set_param("alert", 1.0)
+            rec["commuting_stopped"] = True
