@@ -29,6 +29,18 @@ IN_ZONE, NO_WAY = 4, 255
 
 
 @njit(inline="always", cache=True)
+def _offset(c, t, nx):
+    """Rows and columns from cell ``c`` to cell ``t``.
+
+    Without integer divisions (exact: see ``passes.pass_chunk``).
+    """
+    inv = 1.0 / nx
+    r = int((c + 0.5) * inv)
+    rt = int((t + 0.5) * inv)
+    return rt - r, (t - rt * nx) - (c - r * nx)
+
+
+@njit(inline="always", cache=True)
 def commute_goal(hr, a, c, cz, zw, clk, P, nx):
     """The cell agent ``a`` in cell ``c`` heads for now, or -1 (none: it drifts).
 
@@ -48,10 +60,8 @@ def commute_goal(hr, a, c, cz, zw, clk, P, nx):
             t = hr[1]
     if c == t:
         return -1  # the common case (at home at night): no arithmetic on rows
-    inv = 1.0 / nx  # rows without integer divisions (exact: see ``passes.pass_chunk``)
-    r = int((c + 0.5) * inv)
-    rt = int((t + 0.5) * inv)
-    dist = abs(rt - r) + abs((t - rt * nx) - (c - r * nx))
+    dr, dq = _offset(c, t, nx)
+    dist = abs(dr) + abs(dq)
     if dist < P[P_C_LOITER] and dist <= P[P_C_LOITER] * to_unit(agent_bits(clk[1], a)):
         return -1  # near: it heads there this step with probability dist / loiter
     z = cz[t, 0]
@@ -73,11 +83,7 @@ def commute_hop(c, t, k0, nbr, cz, zw, nx):
         return nbr[c, w]
     if w == NO_WAY:
         return -1
-    inv = 1.0 / nx
-    r = int((c + 0.5) * inv)
-    rt = int((t + 0.5) * inv)
-    dr = rt - r
-    dq = (t - rt * nx) - (c - r * nx)
+    dr, dq = _offset(c, t, nx)
     for j in range(4):  # neighbours in the order of NEIGHBOUR_OFFSETS: up, down, left, right
         k = (k0 + j) & 3
         nb = nbr[c, k]
@@ -139,8 +145,9 @@ def zone_ways(nbr, cz, zw):
             w = NO_WAY
             for k in range(4):
                 nb = nbr[c, k]
-                if nb >= 0 and dist[nb] < dist[c] and w == NO_WAY:
+                if nb >= 0 and dist[nb] < dist[c]:
                     w = k
+                    break
             zw[z, i] = w
 
 

@@ -162,9 +162,8 @@ def box_field(
                 and b0 < b1
                 and (read == 0 or ((near_read[t] & read) != 0 and (near_src[t] & source) != 0))
             )
-            if add:
-                pass
-            elif dirty[t] and not (need and a0 == R0 and a1 == R1 and b0 == C0 and b1 == C1):
+            full = need and a0 == R0 and a1 == R1 and b0 == C0 and b1 == C1
+            if not add and dirty[t] and not full:
                 for rr in range(R0, R1):
                     for cc in range(rr * nx + C0, rr * nx + C1):
                         out[cc] = 0
