@@ -177,3 +177,12 @@ def test_every_way_is_a_first_step_of_a_shortest_way_and_closed_bridges_cut_it()
     assert st.zw[z, st.cz[north_cell, 1]] < 4
     sim.playbook._fire(0, Scenario.load("seoul-falls").events[0], 1)  # close_bridges
     assert st.zw[z, st.cz[north_cell, 1]] == K.NO_WAY
+
+
+def test_a_city_of_one_agent_has_its_ways():
+    """The ways were built only when the journeys' table had more than one row: a run of
+    one agent (a lattice of one district, every cell in its zone) had none."""
+    sc = Scenario.load("lattice", {"population.agents": 1, "outbreak.zombies": 0,
+                                   "commute.share": 1.0})  # fmt: skip
+    st = Simulation(sc, seed=0).stepper
+    assert st.commuting and (st.zw == K.IN_ZONE).all()

@@ -216,6 +216,7 @@ class Stepper:
         # it in order, a row an agent, where reading it by id missed the caches)
         if home is None and P[K.P_COMMUTE] > 0.0:
             raise ValueError("P[P_COMMUTE] is set: the daily journeys need home and zones")
+        self.commuting = home is not None
         self.home_by_id = np.full((1, 4), -1, np.int32) if home is None else home
         self.home = self.home_by_id.copy()
         if home is None:
@@ -247,11 +248,13 @@ class Stepper:
 
     def route_commuters(self) -> None:
         """Steps to every zone over the links open now (again after links are cut)."""
-        if self.home.shape[0] > 1:
+        if self.commuting:
             K.zone_ways(self.nbr, self.cz, self.zw)
 
     def _clock(self, step: int) -> None:
         """The minute of the week at the start of ``step``, and its key, into ``clk``."""
+        if not self.commuting:
+            return  # nothing reads them
         m0, dt = self.clock
         self.clk[0] = int(math.floor(m0 + step * dt + 1e-9)) % 10080
         self.clk[1] = rng.step_key(self.seed, rng.COMMUTE, step)
@@ -263,7 +266,7 @@ class Stepper:
         """
         a = self.agents
         self.n_active = a.n
-        if self.home.shape[0] == a.n:  # the journeys' rows in the agents' order
+        if self.commuting:  # the journeys' rows in the agents' order
             self.home[:] = self.home_by_id[a.aid]
         K.count_cells(a.cell, a.state, self.cnt, self.IP)
         K.threat_bbox(self.cnt, self.nx, self.bbox)
@@ -420,7 +423,7 @@ class Stepper:
         a = self.agents
         na = self.n_active
         cell, state, timer, aid = a.cell[:na], a.state[:na], a.timer[:na], a.aid[:na]
-        home = self.home[:na] if self.home.shape[0] == a.n else self.home
+        home = self.home[:na] if self.commuting else self.home
         ncells = self.cnt.shape[0]
         self._each_chunk(K.sort_count, cell, state, ncells, self.shist)
         K.sort_offsets(self.shist)
