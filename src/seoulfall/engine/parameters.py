@@ -122,10 +122,6 @@ def _fastest_cast(sc) -> float:
     return max([1.0] + [c.speed for c in sc.cast])
 
 
-def _commuting(sc) -> bool:
-    return getattr(sc, "commute", None) is not None and sc.commute.enabled
-
-
 def _maxhop(sc, u: Units, f: dict) -> int:
     fastest = max(
         f["h_flee"], f["h_drift"], f["z_chase"], f["z_wander"], f["e_chase"], f["e_wander"],
@@ -218,15 +214,15 @@ FLOAT = Vector((
           lambda sc, u, f: 0.0, settable="switch"),
     # the daily journeys (``[commute]``): all 0 without it, the model before them
     Param("commute", "1: humans and the infected go between home and day cell",
-          lambda sc, u, f: 1.0 if _commuting(sc) else 0.0),
+          lambda sc, u, f: 1.0 if sc.commuting else 0.0),
     Param("alert", "1: the city knows (`public_alert`): nobody leaves, everyone heads home",
           lambda sc, u, f: 0.0, settable="switch"),
     Param("c_hops", "a journey's hops per step",
-          lambda sc, u, f: u.hops(sc.commute.speed_mps) if _commuting(sc) else 0.0),
+          lambda sc, u, f: u.hops(sc.commute.speed_mps) if sc.commuting else 0.0),
     Param("c_loiter", "within this many cells (along the grid) of its goal an agent drifts",
-          lambda sc, u, f: sc.commute.loiter_m / u.cell_m if _commuting(sc) else 0.0),
+          lambda sc, u, f: sc.commute.loiter_m / u.cell_m if sc.commuting else 0.0),
     Param("c_weekend", "1: Saturdays and Sundays are working days",
-          lambda sc, u, f: float(sc.commute.weekends) if _commuting(sc) else 0.0),
+          lambda sc, u, f: float(sc.commute.weekends) if sc.commuting else 0.0),
 ))  # fmt: skip
 
 #: The sizes ``P`` had in earlier versions (a checkpoint keeps it): a checkpoint holding

@@ -22,6 +22,15 @@ class PublicAlert(EventBase):
     type: Literal["public_alert"]
 
     def fire(self, book, i: int, step: int, rec: dict) -> None:  # noqa: D102
-        st = book.sim.stepper
-        st.set_param("alert", 1.0)
-        rec["commuting"] = bool(st.P[FLOAT.slot("commute")] > 0.0)  # whom it reached
+        rec["commuting"] = end_journeys(book.sim.stepper)  # whom it reached
+
+
+def end_journeys(stepper) -> bool:
+    """Nobody leaves home any more, everyone away heads home: whether the city commuted.
+
+    What an alert does, and a curfew in a city with daily journeys.
+    """
+    commuting = bool(stepper.P[FLOAT.slot("commute")] > 0.0)
+    if commuting:
+        stepper.set_param("alert", 1.0)
+    return commuting

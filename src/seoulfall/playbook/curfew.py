@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from seoulfall.engine.parameters import FLOAT
+from seoulfall.playbook.alert import end_journeys
 from seoulfall.playbook.base import EventBase
 
 
@@ -31,6 +32,5 @@ class Curfew(EventBase):
         drift = float(st.P[FLOAT.slot("h_drift")])
         st.set_param("h_drift", drift * self.drift_factor)
         rec["drift_factor"] = self.drift_factor
-        if st.P[FLOAT.slot("commute")] > 0.0:  # home first: the journeys end
-            st.set_param("alert", 1.0)
+        if end_journeys(st):  # home first: the journeys end
             rec["commuting_stopped"] = True

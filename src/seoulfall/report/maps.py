@@ -177,7 +177,7 @@ def day_and_night(results) -> tuple[float, float, np.ndarray] | None:
     not hold both times.
     """
     sc = results.scenario
-    if sc.commute is None or not sc.commute.enabled:
+    if not sc.commuting:
         return None
     dd = results.districts
     times = np.unique(dd["t_min"].to_numpy())

@@ -256,6 +256,11 @@ class Scenario(Table):
         return hashlib.sha256(tomli_w.dumps(what).encode()).hexdigest()
 
     @property
+    def commuting(self) -> bool:
+        """Whether people make daily journeys (a ``[commute]`` table, enabled)."""
+        return self.commute is not None and self.commute.enabled
+
+    @property
     def steps(self) -> int:
         """Number of steps: ceil(days x 1440 / dt_min)."""
         return max(1, math.ceil(self.time.days * 1440.0 / self.time.dt_min - 1e-9))
