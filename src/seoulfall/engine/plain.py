@@ -60,7 +60,7 @@ def sensed(grid: np.ndarray, r: int, graded: bool) -> np.ndarray:
     """
     if not graded:
         return box_sum(grid, r)
-    radii = sorted({r * (K.GRADED_BOXES - k) // K.GRADED_BOXES for k in range(K.GRADED_BOXES)})
+    radii = sorted({K.graded_radius(r, k) for k in range(K.GRADED_BOXES)})
     return sum(box_sum(grid, ri) for ri in radii)
 
 

@@ -80,6 +80,17 @@ def _ref(snaps) -> float:
     return float(max(1.0, np.percentile(h0[h0 > 0], 90))) if (h0 > 0).any() else 1.0
 
 
+def light_basemap(world) -> np.ndarray:
+    """The light background of the still maps (ny, nx, RGBA).
+
+    White land, the river blue, bridges dark grey; the maps colour the land over it.
+    """
+    bg = np.ones(world.shape + (4,))
+    bg[world.water] = (0.55, 0.72, 0.92, 1)
+    bg[world.bridge >= 0] = (0.25, 0.25, 0.25, 1)
+    return bg
+
+
 @_plain_text
 def plot_fall_map(results, world):
     """The map coloured by each district's fall day, with the river, bridges and names."""
@@ -97,11 +108,9 @@ def plot_fall_map(results, world):
     grid[inside] = days[world.district[inside]]
     cmap = matplotlib.colormaps["magma_r"].with_extremes(bad=(0, 0, 0, 0))
     held = inside & np.isnan(grid)
-    bg = np.ones((ny, nx, 4))
+    bg = light_basemap(world)  # held cells are land, never river or bridge
     bg[held] = (0.82, 0.9, 0.82, 1)  # never fell: pale green
     bg[held & emptied[np.maximum(world.district, 0)]] = (0.86, 0.8, 0.95, 1)  # evacuated: lilac
-    bg[world.water] = (0.55, 0.72, 0.92, 1)
-    bg[world.bridge >= 0] = (0.25, 0.25, 0.25, 1)
     ax.imshow(bg, interpolation="nearest")
     finite = days[np.isfinite(days)]
     vmax = float(finite.max()) if finite.size else float(results.scenario.time.days)
@@ -136,11 +145,8 @@ def plot_fall_map(results, world):
 def plot_residents_map(results, world):
     """Where the residents live: each cell's residents at scale 1, on a log scale."""
     fig, ax = _subplots(figsize=(9, 7.8))
-    ny, nx = world.shape
     res = world.residents.astype(float)
-    bg = np.ones((ny, nx, 4))
-    bg[world.water] = (0.55, 0.72, 0.92, 1)
-    bg[world.bridge >= 0] = (0.25, 0.25, 0.25, 1)
+    bg = light_basemap(world)
     bg[world.land & (res == 0)] = (0.85, 0.85, 0.8, 1)  # land where nobody lives
     ax.imshow(bg, interpolation="nearest")
     grid = np.where(world.land & (res > 0), res, np.nan)
@@ -205,10 +211,7 @@ def plot_day_night_map(results, world):
     t_day, t_night, ratio = got
     fig, ax = _subplots(figsize=(9, 7.8))
     ny, nx = world.shape
-    bg = np.ones((ny, nx, 4))
-    bg[world.water] = (0.55, 0.72, 0.92, 1)
-    bg[world.bridge >= 0] = (0.25, 0.25, 0.25, 1)
-    ax.imshow(bg, interpolation="nearest")
+    ax.imshow(light_basemap(world), interpolation="nearest")
     inside = (world.district >= 0) & ~world.water
     grid = np.full((ny, nx), np.nan)
     grid[inside] = ratio[world.district[inside]]
