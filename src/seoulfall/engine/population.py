@@ -9,7 +9,7 @@ import numpy as np
 from seoulfall import safeload
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng, states
-from seoulfall.scenario import Scenario, ScenarioError
+from seoulfall.scenario import SYNTHETIC_MAPS, Scenario, ScenarioError
 from seoulfall.world import Raster
 
 
@@ -82,7 +82,7 @@ class Agents:
 def agents_per_cell(world: Raster, sc: Scenario, gen: np.random.Generator) -> np.ndarray:
     """Agents in each cell: residents x scale, rounded per district, placed by weight."""
     res = world.residents.ravel()
-    if world.name in ("well-mixed", "lattice") or sc.population.scale == 1.0:
+    if world.name in SYNTHETIC_MAPS or sc.population.scale == 1.0:
         return res.astype(np.int64)
     out = np.zeros_like(res)
     dist = world.district.ravel()
@@ -118,7 +118,7 @@ def start_cell(
                 f"{where}.cell = {ob.cell}: not a passable cell of this {ny}x{nx} map"
             )
         return r * nx + c
-    if world.name in ("well-mixed", "lattice"):
+    if world.name in SYNTHETIC_MAPS:
         return (ny // 2) * nx + nx // 2
     weight = world.residents.ravel().astype(float)
     if ob.district is not None:

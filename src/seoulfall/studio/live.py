@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from seoulfall.engine import kernels as K
-from seoulfall.scenario import Scenario
+from seoulfall.scenario import SYNTHETIC_MAPS, Scenario
 from seoulfall.simulation import Simulation
 from seoulfall.snapshots import STATES
 
@@ -41,9 +41,7 @@ def reserve_event(sc: Scenario, count: int) -> dict:
     strength = next((e.strength for e in sc.events if e.type == "deploy_soldiers"), 5.0)
     # a place it would never reach by itself: the outbreak's district, or a synthetic map's
     # corner (those maps have no districts)
-    where = (
-        {"cell": [0, 0]} if sc.world.map in ("well-mixed", "lattice") else {"district": "outbreak"}
-    )
+    where = {"cell": [0, 0]} if sc.world.map in SYNTHETIC_MAPS else {"district": "outbreak"}
     return {"type": "deploy_soldiers", "name": RESERVE, "count": count, "strength": strength,
             "at_min": sc.time.days * 1440.0 + sc.time.dt_min, **where}  # fmt: skip
 
