@@ -23,16 +23,37 @@ PIN = Path(__file__).with_name("baseline.json")
 #: Each bundled scenario at a size that runs in seconds, with every event it has firing.
 #: ``NAME[tag]``: the bundled scenario NAME with other overrides. ``seoul-falls[district]``
 #: is the default run as it was before residents were placed by dong (2026-11-27), pinned
-#: then: with the new keys at their old values the previous model comes back bit for bit.
+#: then; ``seoul-falls[still]`` and ``seoul-falls-no-response[still]`` are the two as they
+#: were before the city moved (2026-11-27, the day they became moving): with the new keys
+#: at their old values the previous model comes back bit for bit.
+STILL = {
+    "commute.enabled": False,
+    "interaction.sensing": "box",
+}
 RUNS = {
     "seoul-falls": {"population.scale": 0.002, "time.days": 3.0, "seed": 0},
+    "seoul-falls[still]": {
+        "population.scale": 0.002,
+        "time.days": 3.0,
+        "seed": 0,
+        **STILL,
+        "events.5.enabled": False,
+    },
     "seoul-falls[district]": {
         "population.scale": 0.002,
         "time.days": 3.0,
         "seed": 0,
         "world.residents": "district",
+        **STILL,
+        "events.5.enabled": False,
     },
     "seoul-falls-no-response": {"population.scale": 0.002, "time.days": 3.0, "seed": 1},
+    "seoul-falls-no-response[still]": {
+        "population.scale": 0.002,
+        "time.days": 3.0,
+        "seed": 1,
+        **STILL,
+    },
     "seoul-moves": {"population.scale": 0.002, "time.days": 3.0, "seed": 5},
     "hyosan": {"population.scale": 0.1, "time.days": 4.5, "seed": 2},
     "well-mixed": {"seed": 3},

@@ -107,7 +107,8 @@ def test_the_kernel_follows_the_plain_rules_of_the_journeys():
 
 def test_without_the_table_or_switched_off_nothing_changes():
     base = {"population.scale": 0.002, "time.days": 0.1}
-    a = Simulation(Scenario.load("seoul-falls", base), seed=3)
+    # the default without its [commute] table
+    a = Simulation(Scenario.load("seoul-falls", base).model_copy(update={"commute": None}), seed=3)
     b = Simulation(Scenario.load("seoul-falls", {**base, "commute.enabled": False}), seed=3)
     assert b.P[K.P_COMMUTE] == 0 and np.array_equal(a.P, b.P) and b.home is None
     for sim in (a, b):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from test_cli import run_cli
 
-from seoulfall import Results, simulate
+from seoulfall import Results, runfolder, simulate
 from seoulfall.report import korean_font, plot_fall_map
 from seoulfall.snapshots import STATES, Snapshots
 from seoulfall.world import load_world
@@ -155,7 +155,7 @@ def test_report_renders_offline_in_chromium_with_the_animation_playing(run_dir, 
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-    assert len(images) == 7  # the animation and six plots
+    assert len(images) == 8  # the animation and seven plots (the default city moves)
     for alt, complete, w, h in images:
         assert complete and w > 300 and h > 200, alt
     assert first != later  # the animation plays
@@ -181,9 +181,12 @@ def test_seoulfall_never_changes_the_users_matplotlib_backend(tmp_path):
 def test_the_report_counts_living_soldiers_beside_the_humans(tmp_path):
     from seoulfall.report import write_report
 
-    res = simulate("seoul-falls", scale=0.002, days=1.6, seed=0)
+    # 50,000 soldiers deployed at day 1.5 (the default's 10,000 fall within the hour in the
+    # moving city), some still standing at 1.6
+    res = simulate("seoul-falls", scale=0.002, days=1.6, seed=0,
+                   overrides={"events.1.count": 50000})  # fmt: skip
     soldiers = res.summary["final"]["soldier"]
-    assert soldiers > 0  # deployed at day 1.5, some still standing at 1.6
+    assert soldiers > 0
     page = write_report(res, tmp_path).read_text(encoding="utf-8")
     humans = res.summary["final"]["human"]
     assert f"{humans:,} of {res.summary['agents']:,}, and {soldiers:,} soldiers" in page
@@ -204,8 +207,13 @@ def test_the_fall_map_draws_the_river_whole_and_the_story_where_it_happened(tmp_
     star = marks["outbreak"]
     r, c = int(round(star.get_ydata()[0])), int(round(star.get_xdata()[0]))
     assert world.district_codes[world.district[r, c]] == "11680"
-    # every event that acted somewhere is marked at the cell its record names
-    placed = [(k, e) for k, e in enumerate(res.events) if e["type"] != "close_bridges"]
+    # every event that acted somewhere is marked at the cell its record names (the bridges
+    # are an area, the alert acts everywhere)
+    placed = [(k, e) for k, e in enumerate(res.events) if "cell" in e or "target" in e]
+    assert {e["type"] for e in res.events} - {e["type"] for _, e in placed} == {
+        "close_bridges",
+        "public_alert",
+    }
     assert {e["type"] for _, e in placed} == {
         "deploy_soldiers",
         "evacuate",
@@ -337,7 +345,7 @@ def test_the_residents_map_shows_where_each_placement_puts_people(run_dir):
         plt.close(fig)
 
 
-def test_a_moving_city_shows_where_people_are_by_day_and_by_night(run_dir, tmp_path):
+def test_a_moving_city_shows_where_people_are_by_day_and_by_night(tmp_path):
     from seoulfall.report import day_and_night
 
     res = simulate("seoul-moves", seed=1, scale=0.002, days=1.0,
@@ -350,6 +358,11 @@ def test_a_moving_city_shows_where_people_are_by_day_and_by_night(run_dir, tmp_p
     res.save(tmp_path / "moves")
     assert (tmp_path / "moves" / "daynight.png").exists()
     assert "By day and by night" in (tmp_path / "moves" / "report.html").read_text()
+    # every file of the run folder is one seoulfall knows it writes (a resume refused the
+    # folder when daynight.png was not)
+    assert {p.name for p in (tmp_path / "moves").iterdir()} <= set(runfolder.OWN)
     # a city that does not move has no such map
-    assert day_and_night(Results.load(run_dir)) is None
-    assert not (run_dir / "daynight.png").exists()
+    still = simulate("lattice", seed=1, days=0.05)
+    assert day_and_night(still) is None
+    still.save(tmp_path / "still")
+    assert not (tmp_path / "still" / "daynight.png").exists()

@@ -45,6 +45,7 @@ OUTPUTS = (
     "epidemic_log.png",
     "fall_map.png",
     "residents.png",
+    "daynight.png",
     "snapshots.png",
     "districts.png",
     "outbreak.mp4",
