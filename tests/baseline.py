@@ -29,6 +29,7 @@ PIN = Path(__file__).with_name("baseline.json")
 STILL = {
     "commute.enabled": False,
     "interaction.sensing": "box",
+    "world.edge": "wall",
 }
 RUNS = {
     "seoul-falls": {"population.scale": 0.002, "time.days": 3.0, "seed": 0},

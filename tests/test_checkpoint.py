@@ -310,13 +310,38 @@ def test_a_checkpoint_that_unpacks_past_its_bound_is_refused_before_reading(
     assert code == 2 and "unpacks to" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("old", [1, 2])
+@pytest.mark.parametrize("old", [1, 2, 5, "4", [4], True, None])
 def test_an_older_version_checkpoint_is_refused_in_one_line(unbroken, tmp_path, capsys, old):
-    # version 2 recorded rows without the soldiers' column; version 1 kept every snapshot
-    folder = _partial(unbroken, tmp_path / str(old), 600)
+    # version 2 recorded rows without the soldiers' column; version 1 kept every snapshot;
+    # the others are no version at all
+    folder = _partial(unbroken, tmp_path / "v", 600)
     _forge(folder, 600, lambda arrays, meta, head: head.update(version=old))
     code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
-    assert code == 2 and f"version {old}, this seoulfall reads 3" in err and err.count("\n") == 1
+    assert code == 2 and f"version {old!r}, this seoulfall reads 3 and 4" in err
+    assert err.count("\n") == 1
+
+
+def test_a_version_3_checkpoint_resumes_to_the_same_files(unbroken, tmp_path, capsys):
+    """Version 3 recorded rows without the fled and escaped (the last two columns)."""
+    from seoulfall.engine import kernels as K
+
+    folder = _partial(unbroken, tmp_path, 600)
+    width = K.STATE_NAMES.index("fled")
+
+    def v3(arrays, meta, head):
+        assert not arrays["rec_counts"][..., width:].any()  # nobody left by land
+        arrays["rec_counts"] = arrays["rec_counts"][..., :width]
+        head["version"] = 3
+
+    _forge(folder, 600, v3)
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 0, err
+    assert_same_run(unbroken, folder)
+    # a version 4 checkpoint of version 3's width is refused in one line
+    folder = _partial(unbroken, tmp_path / "b", 600)
+    _forge(folder, 600, lambda a, m, h: a.update(rec_counts=a["rec_counts"][..., :width]))
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and "rec_counts has shape" in err and err.count("\n") == 1
 
 
 def test_snapshots_stream_to_disk_and_a_resume_checks_them(unbroken, tmp_path, capsys):

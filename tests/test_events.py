@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from baseline import STILL
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from baseline import STILL
 from test_cli import run_cli
 
 from seoulfall import Scenario, simulate

@@ -35,7 +35,8 @@ for backend in ("cpu", "gpu"):
     runs.append((a.cell[o], a.state[o], a.timer[o], sim.cnt, sim.stepper.fn))
     out[backend] = {"totals": sim.totals.tolist(), "cast": sim.stepper.cast_records,
                     "states": np.bincount(a.state & 7, minlength=8).tolist(),
-                    "moved": int(np.sum(a.cell[o] != start))}
+                    "moved": int(np.sum(a.cell[o] != start)),
+                    "left": int(np.sum(a.cell <= -2))}
 out["equal"] = [bool(np.array_equal(x, y)) for x, y in zip(*runs)]
 print(json.dumps(out))
 """
@@ -60,11 +61,13 @@ def test_gpu_pass_gives_the_cpu_run_on_hyosan():
     assert states[1] + states[2] + states[3] + states[5] > 5  # more than the 5 it starts with
 
 
-@pytest.mark.parametrize("neighbours", [0.0, 0.5])
-def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours):
+@pytest.mark.parametrize("neighbours, edge", [(0.0, "wall"), (0.5, "open")])
+def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours, edge):
     """A small lattice with hybrids (carriers and immune), evolution, shelter, strength,
-    wounds and fight noise, own-cell and neighbour contacts: the same on both."""
+    wounds and fight noise, own-cell and neighbour contacts, its edge a wall or open: the
+    same on both."""
     overrides = {
+        "world.edge": edge,
         "world.size": 12,
         "population.agents": 500,
         "outbreak.zombies": 40,
@@ -99,6 +102,7 @@ def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours):
     assert states[3] > 0 and states[4] > 0 and states[5] > 0  # evolved, hybrids, dead
     causes = {r[4] for r in out["cpu"]["cast"]}  # (id, step, state, cell, cause)
     assert len(out["cpu"]["cast"]) > 10 and len(causes) >= 3, out["cpu"]["cast"]
+    assert (out["cpu"]["left"] > 10) == (edge == "open")  # fled and escaped over the edge
 
 
 def test_gpu_pass_gives_the_cpu_run_with_the_daily_journeys():

@@ -42,7 +42,10 @@ from seoulfall.engine import kernels as K
 from seoulfall.snapshots import Recorder
 
 FORMAT = "seoulfall-checkpoint"
-VERSION = 3  # 3: the recorded rows count soldiers apart (a column more than 2)
+VERSION = 4  # 3: the recorded rows count soldiers apart (a column more than 2); 4: and the
+#: fled and escaped (two more; a version 3 checkpoint resumes, none having left by land)
+#: The versions this seoulfall resumes, and the states each one's recorded rows count.
+READS = {3: 9, VERSION: len(K.STATE_NAMES)}
 
 
 #: The arrays of a checkpoint's archive, every one of them, nothing else.
@@ -161,9 +164,10 @@ def _restore(sim, path: Path, spool: Path):
         raise CheckpointError(f"{what}: unreadable ({exc.__class__.__name__})") from None
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise CheckpointError(f"{what}: not a seoulfall checkpoint")
-    if head.get("version") != VERSION:
+    version = head.get("version")
+    if type(version) is not int or version not in READS:
         raise CheckpointError(
-            f"{what}: version {head.get('version')!r}, this seoulfall reads {VERSION}"
+            f"{what}: version {version!r}, this seoulfall reads {' and '.join(map(str, READS))}"
         )
     st, a, book = sim.stepper, sim.agents, sim.playbook
     ncells, n, nsteps = st.cnt.shape[0], a.n, sim.nsteps
@@ -219,9 +223,10 @@ def _restore(sim, path: Path, spool: Path):
 
     nd = len(sim.world.district_codes) + 1
     rec_steps = E(z, "rec_steps", what, np.int64, (None,))
-    rec_counts = E(
-        z, "rec_counts", what, sim.tally().dtype, (rec_steps.size, nd, len(K.STATE_NAMES))
-    )
+    width = READS[version]
+    rec_counts = E(z, "rec_counts", what, sim.tally().dtype, (rec_steps.size, nd, width))
+    # an older version's rows lack the later states: nobody was in them
+    rec_counts = np.pad(rec_counts, ((0, 0), (0, 0), (0, len(K.STATE_NAMES) - width)))
     R(rec_steps, 0, step, "rec_steps", what)
     if rec_steps.size == 0 or rec_steps[0] != 0 or (np.diff(rec_steps) <= 0).any():
         raise CheckpointError(f"{what}: rec_steps are not the recorded steps")

@@ -26,7 +26,7 @@ from seoulfall.calibration import calibrate as run_calibration
 from seoulfall.calibration import parse_target
 from seoulfall.checkpoint import CheckpointError
 from seoulfall.engine.stepper import BackendError
-from seoulfall.outcome import last_standing
+from seoulfall.outcome import last_standing, over_the_edge
 from seoulfall.results import Results
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, load_raw, parse_value
@@ -393,6 +393,8 @@ def summary_text(s: dict, folder: Path) -> str:
     if s.get("cast"):
         fates = [f"{n} {f['state']}" for n, f in s["cast"].items()]
         cast = "  cast: " + ", ".join(fates) + "\n"
+    edge = over_the_edge(s)
+    cast += f"  edge: {edge}\n" if edge else ""
     return (
         f"{s['scenario']} (seed {s['seed']}, {s['agents']:,} agents, {s['days']} days): {fall}; "
         f"peak {s['peak_zombies']['count']:,} zombies on day {s['peak_zombies']['day']:.2f}\n"

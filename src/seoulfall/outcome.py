@@ -23,3 +23,22 @@ def cast_fates(records: list[dict]) -> dict:
     for f in fates.values():
         f["survived"] = f["state"] in SURVIVING
     return fates
+
+
+def over_the_edge(summary: dict, most: int = 3) -> str | None:
+    """Who left over the city's open edge, in words (``None`` where the edge is a wall).
+
+    ``"1,117 infected crossed the city's edge (the outbreak reached the land beyond), most
+    through Gangnam-gu 412, ...; 689 people fled by land"``, or that none infected crossed.
+    """
+    e = summary.get("edge")
+    if e is None:
+        return None
+    by = sorted(e["through"].values(), key=lambda v: (-v["escaped"], -v["fled"], v["name"]))
+    ways = ", ".join(f"{v['name']} {v['escaped']:,}" for v in by[:most] if v["escaped"])
+    if e["escaped"]:
+        out = f"{e['escaped']:,} infected crossed the city's edge (the outbreak reached the "
+        out += f"land beyond), most through {ways}"
+    else:
+        out = "no infected crossed the city's edge (Seoul contained the outbreak)"
+    return f"{out}; {e['fled']:,} people fled by land"

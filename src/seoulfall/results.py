@@ -26,7 +26,7 @@ from seoulfall.atomic import (
 )
 from seoulfall.engine.states import COLUMNS, OCCASIONAL
 from seoulfall.engine.states import NAMES as STATE_NAMES
-from seoulfall.outcome import cast_fates
+from seoulfall.outcome import cast_fates, over_the_edge
 from seoulfall.report import plot_curves
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario
@@ -115,11 +115,13 @@ class Results:
         cast: list[dict] | None = None,
         snapshots=None,
         events: list[dict] | None = None,
+        edge: dict | None = None,
     ) -> Results:
         """Build results from per-record (district, state) counts.
 
-        ``counts`` has shape (records, districts + 1, 8); the last district row holds
-        agents off the map.
+        ``counts`` has shape (records, districts + 1, states); the last district row holds
+        agents off the map. ``edge``: who left over the open edge (``summary["edge"]``,
+        :func:`seoulfall.simulation.left_the_city`), or ``None`` where the edge is a wall.
         """
         day = t_min / 1440.0
         states = list(CORE_STATES) + [
@@ -183,6 +185,7 @@ class Results:
             ),
             "districts": dist_summary,
             "last_standing": standing,
+            **({} if edge is None else {"edge": edge}),
             "wall_seconds": round(float(timing.get("wall_seconds", 0.0)), 3),
             "stepping_seconds": round(float(stepping), 3),
             "agent_steps_per_second": (agents * steps / stepping) if stepping > 0 else None,
@@ -298,6 +301,8 @@ class Results:
         if s.get("cast"):
             fates = (f"{n}: {f['state']}" for n, f in s["cast"].items())
             rows.append(("cast", ", ".join(fates)))
+        if over_the_edge(s):
+            rows.append(("the city's edge", over_the_edge(s)))
         body = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
             f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
@@ -342,6 +347,19 @@ class _Summary(BaseModel):
         name: str
         fall_day: float | None = Field(allow_inf_nan=False)
 
+    class _Edge(BaseModel):
+        class _Through(BaseModel):
+            model_config = ConfigDict(strict=True)
+            name: str
+            fled: int = Field(ge=0)
+            escaped: int = Field(ge=0)
+
+        model_config = ConfigDict(strict=True)
+        fled: int = Field(ge=0)
+        escaped: int = Field(ge=0)
+        contained: bool
+        through: dict[str, _Through]
+
     scenario: str
     seed: int = Field(ge=0)
     agents: int = Field(ge=0)
@@ -355,6 +373,7 @@ class _Summary(BaseModel):
     wall_seconds: float = Field(ge=0, allow_inf_nan=False)
     agent_steps_per_second: float | None = Field(allow_inf_nan=False)
     cast: dict[str, dict] | None = None
+    edge: _Edge | None = None
 
 
 def _read_summary(path: Path) -> dict:

@@ -71,6 +71,8 @@ class Simulation:
             1, int(round(scenario.output.snapshot_every_min / scenario.time.dt_min))
         )
         self.nbr = self.world.neighbour_table()
+        if scenario.world.edge == "open":  # the land beyond the edge: a way out, no cell
+            self.nbr[self.world.edge_exits()] = K.EXIT
         clock = scenario.time
         self.cell_district = self.world.district.ravel().astype(np.int32)
         self.home = None  # each agent's home and day cell by id (``[commute]``)
@@ -166,6 +168,28 @@ class Simulation:
             raise InvariantError("a living agent is off the map")
         if not np.isfinite(a.timer).all():
             raise InvariantError("a timer is not finite")
+
+    def left_the_city(self) -> dict | None:
+        """Who crossed the open edge so far, and through which district (``summary["edge"]``).
+
+        ``None`` where the edge is a wall. ``contained``: no infected agent of any kind left.
+        """
+        if self.scenario.world.edge != "open":
+            return None
+        a = self.agents
+        gone = np.flatnonzero(a.cell <= K.LEFT_AT)
+        state = K.reported_states(a.state[gone])
+        where = self.cell_district[K.LEFT_AT - a.cell[gone]]
+        through = {}
+        for d in np.unique(where):
+            at = where == d
+            through[self.world.district_codes[d]] = {
+                "name": self.world.district_names[d],
+                "fled": int(np.sum(state[at] == K.FLED)),
+                "escaped": int(np.sum(state[at] == K.ESCAPED)),
+            }
+        fled, escaped = int(np.sum(state == K.FLED)), int(np.sum(state == K.ESCAPED))
+        return {"fled": fled, "escaped": escaped, "contained": escaped == 0, "through": through}
 
     def soldiers_of(self, event) -> int:
         """Agents a ``deploy_soldiers`` event brings (its count, scaled on resident maps)."""
@@ -311,6 +335,7 @@ class Simulation:
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
             events=book.records,
+            edge=self.left_the_city(),
             cast=self.cast_records(),
             snapshots=snaps.result(),
             scenario=self.scenario,

@@ -35,8 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seoulfall import report, safeload
 from seoulfall.atomic import atomic_write_json, atomic_write_parquet
+from seoulfall.engine.states import LATER_STATES, SURVIVING
 from seoulfall.engine.states import NAMES as STATE_NAMES
-from seoulfall.engine.states import SURVIVING
 from seoulfall.report import plot_ensemble_curves
 from seoulfall.results import jsonl
 from seoulfall.scenario import Scenario, ScenarioError
@@ -151,8 +151,9 @@ def read_runs(folder: Path) -> dict[str, dict]:
             continue  # a line cut by a crash (or not JSON at all): that run is run again
         try:
             _Record.model_validate_json(line)  # JSON's own types: 1.5 is no seed
-            if set(rec["final"]) == set(STATE_NAMES) - {"soldier"}:
-                rec["final"]["soldier"] = 0  # written before soldiers had their own count
+            missing = set(STATE_NAMES) - set(rec["final"])
+            if missing and missing <= set(LATER_STATES):  # written before they were counted
+                rec["final"].update(dict.fromkeys(missing, 0))
             if set(rec["final"]) != set(STATE_NAMES):
                 raise ValueError("final must count every state")
             if set(rec["cast"].values()) - set(STATE_NAMES):

@@ -331,6 +331,8 @@ def step(
             mode, x, field, stop = "chase", P[K.P_Y_HUNT] * spd, fy, (K.ZOMBIE, K.EVOLVED)
         else:
             mode, x = "random", P[K.P_Y_DRIFT]
+        wanders = mode == "random" and st in (K.ZOMBIE, K.EVOLVED)  # may cross an open edge
+        left = False
         if x > 0:
             b = bits(key[rng.MOVE], a)
             nh = int(x) + (1 if unit(b) < x - int(x) else 0)
@@ -342,6 +344,9 @@ def step(
                 if mode == "random":
                     if order[0] >= 0:
                         c = int(order[0])
+                    elif order[0] == K.EXIT and wanders:
+                        left = True
+                        break
                 elif mode == "chase":
                     best, bv = -1, 0
                     for nb in order:
@@ -374,9 +379,22 @@ def step(
                     for nb in order:
                         if nb >= 0 and field[nb] < bv:
                             best, bv = int(nb), field[nb]
+                        elif nb == K.EXIT and mode == "flee":  # out of the city
+                            best = K.EXIT
+                            break
+                    if best == K.EXIT:
+                        left = True
+                        break
                     if best < 0:
                         break
                     c = best
+        if left:  # over the open edge: off the map, where it left kept in its cell
+            fled = st == K.HUMAN
+            cell[i] = K.LEFT_AT - c
+            state[i] = K.EVACUATED | ((K.FLED_LEVEL if fled else K.ESCAPED_LEVEL) << K.LEVEL_SHIFT)
+            if why is not None:
+                why[a] = "fled_the_city" if fled else "escaped_the_city"
+            continue
         if mode == "evac" and fv[c] == 0 and P[K.P_EVAC_REMOVE] > 0:
             cell[i], state[i] = -1, K.EVACUATED
             if why is not None:

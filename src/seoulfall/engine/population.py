@@ -60,7 +60,7 @@ class Agents:
             k: E(z, k, what, getattr(self, k).dtype, getattr(self, k).shape) for k in self.ARRAYS
         }
         cell, state, aid, n = got["cell"], got["state"], got["aid"], self.n
-        R(cell, -1, passable.size - 1, "cell", what)
+        R(cell, K.LEFT_AT - (passable.size - 1), passable.size - 1, "cell", what)
         R(got["timer"], -3.0e38, 3.0e38, "timer", what)
         R(aid, 0, n - 1, "aid", what)
         if np.bincount(aid, minlength=n).max(initial=0) > 1:
@@ -69,8 +69,11 @@ class Agents:
         on = cell >= 0
         if not passable[cell[on]].all():
             raise safeload.DamagedFile(f"{what}: an agent stands on an impassable cell")
+        left = K.reported_states(state[cell <= K.LEFT_AT])  # over the open edge, from a cell
         if (kind[on] > K.DEAD).any() or (kind[~on] < K.DEAD).any():
             raise safeload.DamagedFile(f"{what}: an agent's state does not fit where it stands")
+        if ((left != K.FLED) & (left != K.ESCAPED)).any():
+            raise safeload.DamagedFile(f"{what}: an agent off the map names a cell it left from")
         return got
 
     def from_checkpoint(self, checked: dict) -> None:

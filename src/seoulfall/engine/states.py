@@ -48,6 +48,11 @@ STATES: tuple[State, ...] = (
     State("reserve",   7,    False,  False, False,   True,    False, "#bababa"),
     # soldiers: humans of the soldiers' strength level (kernels.SOLDIER_LEVEL)
     State("soldier",   8,    False,  False, False,   True,    False, "#08306b", of="human"),
+    # those who left the city by land (``world.edge = "open"``): the evacuated of another
+    # level (kernels.FLED_LEVEL, ESCAPED_LEVEL). Fled: humans; escaped: the infected,
+    # zombies and evolved zombies, the outbreak reaching the land beyond
+    State("fled",      9,    False,  False, False,   True,    False, "#a6611a", of="evacuated"),
+    State("escaped",   10,   False,  False, False,   False,   False, "#67001f", of="evacuated"),
 )
 # fmt: on
 
@@ -76,6 +81,9 @@ SURVIVING = tuple(s.name for s in STATES if s.survives)
 CAST = {s.name: s.value for s in STATES if s.cast}
 #: Each state's colour in the plots.
 COLOURS = {s.name: s.colour for s in STATES}
+#: States added after runs were first recorded (soldiers 2026-11-26; the fled and escaped
+#: 2026-11-27): a record written before lacks them, nobody having been in them.
+LATER_STATES = ("soldier", "fled", "escaped")
 
 
 class Cause(NamedTuple):
@@ -106,6 +114,8 @@ CAUSES: tuple[Cause, ...] = (
     Cause("evacuated",         "reached the evacuation target and left the map"),
     Cause("airstrike",         "killed in an airstrike"),
     Cause("event",             "changed by an event"),
+    Cause("fled_the_city",     "fled Seoul by land"),
+    Cause("escaped_the_city",  "crossed Seoul's edge, infected"),
 )
 # fmt: on
 

@@ -275,7 +275,7 @@ class Stepper:
         if ncast:
             ids = np.flatnonzero(a.aid < ncast)
             who = a.aid[ids]
-            self.cast_state[who] = a.state[ids] & K.STATE_MASK
+            self.cast_state[who] = K.reported_states(a.state[ids])
             self.cast_cell[who] = a.cell[ids]
 
     # -- a checkpoint's part: to_checkpoint, check_checkpoint, from_checkpoint ---------------
@@ -333,7 +333,7 @@ class Stepper:
                 i = FLOAT.slot(p.name)
                 if not p.allows(float(have[i]), float(want[i])):
                     raise bad(f"{what}: {name} differs from this scenario's parameters")
-        R(got["cast_state"], 0, K.NBYTE_STATES - 1, "cast_state", what)
+        R(got["cast_state"], 0, len(K.STATE_NAMES) - 1, "cast_state", what)
         R(got["cast_cell"], -1, ncells - 1, "cast_cell", what)
         sources = []
         for s in meta["sources"]:

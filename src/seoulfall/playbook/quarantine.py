@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from seoulfall.engine import kernels as K
 from seoulfall.playbook.base import DistrictsEvent
 
 
@@ -33,6 +34,7 @@ class Quarantine(DistrictsEvent):
         inside = book.cells_of(self.districts)
         nbr = book.sim.nbr
         cut = (nbr >= 0) & (inside[:, None] != inside[np.maximum(nbr, 0)])
+        cut |= (nbr == K.EXIT) & inside[:, None]  # its stretch of the city's open edge too
         edge = np.flatnonzero(cut.any(axis=1))
         nbr[cut] = -1
         if self.kill_probability > 0:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine.states import CAUSE_TEXT
-from seoulfall.outcome import last_standing
+from seoulfall.outcome import last_standing, over_the_edge
 from seoulfall.report.animation import write_animation
 from seoulfall.report.curves import plot_curves, plot_district_curves
 from seoulfall.report.maps import (
@@ -143,6 +143,9 @@ def write_report(results, folder: Path) -> Path:
         ),
         ("Dead", f"{final.get('dead', 0):,}"),
     ]
+    edge = s.get("edge")
+    if edge is not None:
+        cards.append(("Left by land: fled / infected", f"{edge['fled']:,} / {edge['escaped']:,}"))
     cards_html = "".join(
         f'<div class="card">{html.escape(k)}<b>{html.escape(v)}</b></div>' for k, v in cards
     )
@@ -197,6 +200,18 @@ def write_report(results, folder: Path) -> Path:
             rows,
         )
     )
+    if edge is not None:
+        by = sorted(edge["through"].items(), key=lambda kv: -kv[1]["escaped"] - kv[1]["fled"])
+        rows = [[c, v["name"], korean.get(c, ""), f"{v['fled']:,}", f"{v['escaped']:,}"]
+                for c, v in by]  # fmt: skip
+        parts.append(
+            "<h2>Over the city's edge</h2><p>" + html.escape(over_the_edge(s)[:1].upper())
+            + html.escape(over_the_edge(s)[1:])
+            + ". Humans who flee zombies across Seoul's land boundary leave it (fled); "
+            "infected, zombies and evolved zombies who cross it are the outbreak reaching the "
+            "land beyond (escaped).</p>"
+            + _table(["code", "left through", "구", "fled", "infected, escaped"], rows)
+        )  # fmt: skip
     if results.events:
         ev_rows = [
             [

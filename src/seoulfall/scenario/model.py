@@ -129,6 +129,8 @@ class Scenario(Table):
                 f"world.map = {m!r}: unknown map; allowed: {', '.join(BUILTIN_MAPS)}, or a path "
                 "to a .npz world file"
             )
+        if self.world.edge == "open" and m == "well-mixed":
+            raise ValueError("world.edge = 'open': the well-mixed map has no edge to cross")
         places = [("outbreak", self.outbreak)]
         places += [(f"events.{i}", x) for i, x in enumerate(self.events)]
         places += [(f"sounds.{i}", x) for i, x in enumerate(self.sounds)]

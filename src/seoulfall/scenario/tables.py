@@ -36,6 +36,13 @@ class World(Table):
         "mountains: docs/model.md), `district` (evenly over each gu's land); unset: "
         "`district`, the model before 2026-11-27, so that older scenarios give the same runs",
     )
+    edge: Literal["wall", "open"] | None = Field(
+        None,
+        description="the map's land boundary: `open`, humans fleeing zombies and zombies "
+        "wandering may cross it and leave the map, counted as `fled` and `escaped` (the "
+        "infected who cross it: the outbreak reaching the land beyond; docs/model.md); "
+        "`wall`, nobody crosses; unset: `wall`, the model before 2026-11-27",
+    )
 
 
 class Time(Table):

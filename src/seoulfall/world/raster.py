@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from seoulfall.safeload import DamagedFile, expect, expect_unicode, read_npz
 
@@ -143,6 +144,37 @@ class Raster:
             table[src + (k,)] = np.where(ok[dst], idx[dst], -1)
         table[~ok] = -1
         return table.reshape(ny * nx, 4)
+
+    def edge_exits(self, clear_of_water: int = 2) -> np.ndarray:
+        """Where the map's land goes on beyond its edge: the links of the open edge.
+
+        A land cell (not a bridge) links to the land beyond in each direction where its
+        neighbour is off the map (outside every district, or off the raster) and open to the
+        raster's rim (a hole between districts, where no district's polygon holds a cell's
+        centre, leads nowhere), unless water lies within ``clear_of_water`` cells: where a
+        river leaves the map it goes on beyond, and nobody walks out along it.
+
+        Returns
+        -------
+        ndarray of bool, shape (ncells, 4)
+            True where the cell's neighbour in that direction (:data:`NEIGHBOUR_OFFSETS`
+            order) is the land beyond.
+        """
+        ny, nx = self.shape
+        off = np.pad(~self.inside, 1, constant_values=True)  # off the map, the raster's rim too
+        regions, _ = ndimage.label(off)  # 4-connected
+        off = regions == regions[0, 0]  # what the rim reaches
+        near = np.pad(self.water, clear_of_water)
+        k = 2 * clear_of_water + 1
+        wet = np.zeros_like(self.water)
+        for dr in range(k):  # water within the square of side k around each cell
+            for dc in range(k):
+                wet |= near[dr : dr + ny, dc : dc + nx]
+        ok = self.land & (self.bridge < 0) & ~wet
+        out = np.zeros((ny, nx, 4), bool)
+        for j, (dr, dc) in enumerate(NEIGHBOUR_OFFSETS):
+            out[..., j] = ok & off[1 + dr : 1 + dr + ny, 1 + dc : 1 + dc + nx]
+        return out.reshape(ny * nx, 4)
 
     def district_index(self, key: str) -> int:
         """Index of a district given its code or English name (see :func:`find_district`)."""

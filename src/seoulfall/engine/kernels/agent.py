@@ -29,8 +29,10 @@ from seoulfall.engine.kernels.layout import (
     CAUSE_BITE_E,
     CAUSE_BITE_Y,
     CAUSE_BITE_Z,
+    CAUSE_ESCAPED,
     CAUSE_EVACUATED,
     CAUSE_EVOLVED,
+    CAUSE_FLED,
     CAUSE_KILLED_AFTER_BITE,
     CAUSE_KILLED_BY_H,
     CAUSE_KILLED_BY_Y,
@@ -43,18 +45,24 @@ from seoulfall.engine.kernels.layout import (
     COIN_LO,
     DEAD,
     DEAD_BYTE,
+    ESCAPED,
+    ESCAPED_LEVEL,
     EV_CARRIER,
     EV_IMMUNE,
     EV_KILL,
     EVACUATED,
     EVACUATING,
     EVOLVED,
+    EXIT,
+    FLED,
+    FLED_LEVEL,
     HUMAN,
     HYBRID,
     I_MAXHOP,
     I_NCAST,
     I_UNITS,
     INFECTED,
+    LEFT_AT,
     LEVEL_SHIFT,
     MAXHOP,
     P_BITE,
@@ -452,10 +460,16 @@ def agent_step(
             mode, x, field, stop = _MODE_CHASE, P[P_Y_HUNT] * spd, fy, ZOMBIE
         else:
             mode, x = _MODE_RANDOM, P[P_Y_DRIFT]
+    # zombies wandering at random and anyone fleeing may cross the city's open edge
+    # (``EXIT`` links: ``world.edge = "open"``); an evacuee, a soldier or a hybrid never does
+    wanders = mode == _MODE_RANDOM and (st == ZOMBIE or st == EVOLVED)
+    left = False
     if mode == _MODE_RANDOM and COIN_LO < x < COIN_HI:  # at most one hop, a coin toss
         b = agent_bits(keys[K_MOVE], a)
         nb = nbr[c, int(b & np.uint64(3))]
-        c = nb if (to_unit(b) < x) & (nb >= 0) & (maxhop > 0) else c
+        go = (to_unit(b) < x) & (maxhop > 0)
+        c = nb if go & (nb >= 0) else c
+        left = go & (nb == EXIT) & wanders
     elif x > 0.0:
         b = agent_bits(keys[K_MOVE], a)
         nh = int(x)
@@ -470,6 +484,9 @@ def agent_step(
                 nb = nbr[c, k0]
                 if nb >= 0:
                     c = nb
+                elif nb == EXIT and wanders:
+                    left = True
+                    break
             elif mode == _MODE_CHASE:
                 best = -1
                 bv = 0
@@ -511,9 +528,29 @@ def agent_step(
                     if nb >= 0 and field[nb] < bv:
                         bv = field[nb]
                         best = nb
+                    elif nb == EXIT and mode == _MODE_FLEE:  # out of the city, away from all
+                        best = EXIT
+                        break
+                if best == EXIT:
+                    left = True
+                    break
                 if best < 0:
                     break
                 c = best
+    if left:  # over the edge: off the map, its cell kept as where it left
+        out, lvl, why = (
+            (FLED, FLED_LEVEL, CAUSE_FLED)
+            if st == HUMAN
+            else (ESCAPED, ESCAPED_LEVEL, CAUSE_ESCAPED)
+        )
+        if a < ncast:
+            cst[a] = out
+            ccell[a] = -1
+            cwhy[a] = why
+        nsb = EVACUATED | (lvl << LEVEL_SHIFT)
+        state[i] = nsb
+        cell[i] = LEFT_AT - c
+        return c, EVACUATED, nsb, 0, evc
     if mode == _MODE_EVAC and fv[c] == 0 and P[P_EVAC_REMOVE] > 0.0:
         st = EVACUATED  # reached the target: leaves the map
         if a < ncast:

@@ -15,6 +15,7 @@ HUMAN, INFECTED, ZOMBIE, EVOLVED, HYBRID, DEAD, EVACUATED, RESERVE = (
 )
 
 SOLDIER = STATE_NAMES.index("soldier")  # reported apart: a human of the soldiers' level
+FLED, ESCAPED = STATE_NAMES.index("fled"), STATE_NAMES.index("escaped")  # evacuated, by land
 NBYTE_STATES = states.NBYTE  # the states the byte holds (the variants follow them)
 NLIVING = states.NCOUNTED  # the living: they stand on the map and are counted per cell
 
@@ -23,13 +24,14 @@ CAUSE_NAMES = states.CAUSE_NAMES
 (
     CAUSE_BITE_Z, CAUSE_BITE_E, CAUSE_BITE_Y, CAUSE_KILLED_BY_Y, CAUSE_WOUND, CAUSE_KILLED_BY_H,
     CAUSE_KILLED_BY_YS, CAUSE_LINE, CAUSE_EVOLVED, CAUSE_TURNED, CAUSE_TURNED_HYBRID,
-    CAUSE_KILLED_AFTER_BITE, CAUSE_EVACUATED,
+    CAUSE_KILLED_AFTER_BITE, CAUSE_EVACUATED, CAUSE_FLED, CAUSE_ESCAPED,
 ) = (
     CAUSE_NAMES.index(n)
     for n in (
         "bitten_by_zombie", "bitten_by_evolved", "bitten_by_hybrid", "killed_by_hybrid",
         "wounded", "killed_by_humans", "killed_by_hybrids", "shot_at_line", "evolved",
-        "turned", "turned_hybrid", "killed_after_bite", "evacuated",
+        "turned", "turned_hybrid", "killed_after_bite", "evacuated", "fled_the_city",
+        "escaped_the_city",
     )
 )  # fmt: skip
 
@@ -58,6 +60,17 @@ SOLDIER_LEVEL = parameters.SOLDIER_LEVEL
 MAX_CIVILIAN_LEVEL = 3  # strength 3.0: the strongest a civilian can be
 
 DEAD_BYTE = DEAD
+
+#: The levels of an evacuated agent's byte that say it left by land, over the city's edge
+#: (``world.edge = "open"``): a human (``FLED``), or infected (``ESCAPED``). Level 0: the
+#: evacuation's. Such an agent's cell is ``LEFT_AT - c``, ``c`` the cell it left from.
+FLED_LEVEL, ESCAPED_LEVEL = 1, 2
+
+LEFT_AT = -2
+
+#: A neighbour-table entry (``nbr``) for the land beyond the map's edge (``world.edge =
+#: "open"``): no cell to stand on, but a way out. -1 is a wall.
+EXIT = -2
 
 # Columns of the per-cell count table (int32, one 32-byte row per cell).
 C_STR = 5  # sum of the strength units of the cell's humans not in shelter

@@ -12,9 +12,14 @@ from seoulfall.engine.kernels.layout import (
     C_KILLS,
     C_STR,
     DEAD,
+    ESCAPED,
+    ESCAPED_LEVEL,
     EV_CARRIER,
     EV_KILL,
+    EVACUATED,
     EVOLVED,
+    FLED,
+    FLED_LEVEL,
     HUMAN,
     HYBRID,
     I_UNITS,
@@ -256,15 +261,39 @@ def chunk_bounds(cell, nchunks, ncells, bounds):
 def tally(cell, state, cell_district, ndistricts):
     """Agents per (district, state); row ``ndistricts`` holds agents off the map.
 
-    Soldiers (humans of the soldiers' level) are counted as ``SOLDIER``, apart from humans.
+    Each agent in the state it is reported in (:func:`reported_state`).
     """
     out = np.zeros((ndistricts + 1, len(STATE_NAMES)), np.int64)
     for i in range(cell.size):
         c = cell[i]
-        s = state[i] & STATE_MASK
-        if s == HUMAN and (state[i] >> LEVEL_SHIFT) == SOLDIER_LEVEL:
-            s = SOLDIER
-        out[cell_district[c] if c >= 0 else ndistricts, s] += 1
+        out[cell_district[c] if c >= 0 else ndistricts, reported_state(state[i])] += 1
+    return out
+
+
+@njit(cache=True, inline="always")
+def reported_state(sb):
+    """The state an agent's byte reports: its low bits, or the variant its level makes it.
+
+    A soldier is a human of the soldiers' level; the fled and escaped are evacuated agents
+    of their levels (they left over the city's edge).
+    """
+    s = sb & STATE_MASK
+    lvl = sb >> LEVEL_SHIFT
+    if s == HUMAN and lvl == SOLDIER_LEVEL:
+        return SOLDIER
+    if s == EVACUATED and lvl == FLED_LEVEL:
+        return FLED
+    if s == EVACUATED and lvl == ESCAPED_LEVEL:
+        return ESCAPED
+    return s
+
+
+@njit(cache=True)
+def reported_states(state):
+    """:func:`reported_state` of every byte of ``state``."""
+    out = np.empty(state.size, np.uint8)
+    for i in range(state.size):
+        out[i] = reported_state(state[i])
     return out
 
 
