@@ -149,7 +149,7 @@ def test_checkpoint_format_is_documented_json_and_npz(unbroken):
     import numpy as np
 
     head = json.loads((unbroken / "checkpoints" / "ckpt-000000030.json").read_text())
-    assert head["format"] == "seoulfall-checkpoint" and head["version"] == 3
+    assert head["format"] == "seoulfall-checkpoint" and head["version"] == 4
     assert head["step"] == 30 and len(head["sha256"]) == 64
     with np.load(unbroken / "checkpoints" / "ckpt-000000030.npz", allow_pickle=False) as z:
         assert {"cell", "state", "timer", "aid", "cnt", "meta"} <= set(z.files)

@@ -107,6 +107,10 @@ def test_those_who_cross_are_counted_where_they_left(fled):
     assert not edge["contained"]
     assert sum(v["fled"] + v["escaped"] for v in edge["through"].values()) == gone.sum()
     assert "11740" in edge["through"]  # through Gangdong-gu, where it began
+    last = res.districts[res.districts["t_min"] == res.districts["t_min"].max()]
+    for code, row in last.set_index("district").iterrows():  # counted where they left from
+        want = edge["through"].get(code, {"fled": 0, "escaped": 0})
+        assert (row["fled"], row["escaped"]) == (want["fled"], want["escaped"]), code
     # the time series count them every record; nobody is lost (conservation)
     ts = res.timeseries
     states = [c for c in ts.columns if c in K.STATE_NAMES]

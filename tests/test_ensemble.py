@@ -45,7 +45,7 @@ def test_serial_ensemble_table_and_summary(serial):
     }  # fmt: skip
     for name, p in s["cast"].items():
         states = t[f"cast_{name}"]
-        want = states.isin(["human", "infected", "hybrid", "evacuated", "reserve"]).mean()
+        want = states.isin(["human", "infected", "hybrid", "evacuated", "reserve", "fled"]).mean()
         assert p == pytest.approx(want), name
     c = s["combinations"][0]
     assert set(c["quantiles"]["fall_day"]) >= {"q05", "q50", "q95"}

@@ -42,15 +42,31 @@ def _fall_day(
 ) -> float | None:
     """The first recorded day on which a place has fallen (SPEC §8), else None.
 
-    Fallen: its humans, counting those saved by evacuation as still alive, are at most 10 %
-    of their start, and an infected or zombie (or evolved zombie) has been recorded there by
-    then. A place emptied by evacuation, or where no zombie ever came, never falls.
+    Fallen: its humans, counting those saved by evacuation or fled over the city's edge (for
+    a district, from it) as still alive, are at most 10 % of their start, and an infected or
+    zombie (or evolved zombie) has been recorded there by then. A place emptied by
+    evacuation, or where no zombie ever came, never falls.
     """
     if humans[0] <= 0:
         return None
     seen = np.maximum.accumulate(threat > 0)
     hit = np.flatnonzero(seen & (humans + saved <= FALL_FRACTION * humans[0]))
     return float(days[hit[0]]) if hit.size else None
+
+
+def _edge(world, fled: np.ndarray, escaped: np.ndarray) -> dict:
+    """``summary["edge"]``: who left over the open edge, and through which district.
+
+    From the last record's per-district ``fled`` and ``escaped``; ``contained``: no infected
+    agent left.
+    """
+    through = {
+        code: {"name": name, "fled": int(f), "escaped": int(e)}
+        for code, name, f, e in zip(world.district_codes, world.district_names, fled, escaped)
+        if f + e > 0
+    }
+    out = {"fled": int(fled.sum()), "escaped": int(escaped.sum())}
+    return {**out, "contained": out["escaped"] == 0, "through": through}
 
 
 def evacuated_from(events: list[dict], t_min: np.ndarray, codes: list[str]) -> np.ndarray:
@@ -115,13 +131,12 @@ class Results:
         cast: list[dict] | None = None,
         snapshots=None,
         events: list[dict] | None = None,
-        edge: dict | None = None,
     ) -> Results:
         """Build results from per-record (district, state) counts.
 
         ``counts`` has shape (records, districts + 1, states); the last district row holds
-        agents off the map. ``edge``: who left over the open edge (``summary["edge"]``,
-        :func:`seoulfall.simulation.left_the_city`), or ``None`` where the edge is a wall.
+        agents off the map. The fled and escaped are counted in the district they
+        left from.
         """
         day = t_min / 1440.0
         states = list(CORE_STATES) + [
@@ -151,7 +166,9 @@ class Results:
         peak = int(np.argmax(zombies))
         threat = counts[:, :, [STATE_NAMES.index(s) for s in ("infected", "zombie", "evolved")]]
         threat = threat.sum(axis=2)
-        saved = evacuated_from(events or [], t_min, list(world.district_codes))
+        evacuated = evacuated_from(events or [], t_min, list(world.district_codes))
+        fled, escaped = (counts[:, :nd, STATE_NAMES.index(s)] for s in ("fled", "escaped"))
+        saved = evacuated + fled  # alive, out of the city: saved, not fallen (SPEC §8)
         # people: humans and soldiers (a district held by soldiers has not fallen)
         people = (
             counts[:, :, STATE_NAMES.index("human")] + counts[:, :, STATE_NAMES.index("soldier")]
@@ -161,13 +178,14 @@ class Results:
             dist_summary[code] = {
                 "name": name,
                 "fall_day": _fall_day(day, people[:, d], saved[:, d], threat[:, d]),
-                "evacuated": int(saved[-1, d]),
+                "evacuated": int(evacuated[-1, d]),
             }
         standing = [c for c, v in dist_summary.items() if v["fall_day"] is None]
         if not standing:
             last = max(dist_summary.values(), key=lambda v: v["fall_day"])["fall_day"]
             standing = [c for c, v in dist_summary.items() if v["fall_day"] == last]
         stepping = timing.get("stepping_seconds", 0.0)
+        open_edge = scenario.world.edge == "open"
         summary = {
             "scenario": scenario.name,
             "seed": scenario.seed,
@@ -180,12 +198,13 @@ class Results:
             "fall_day": _fall_day(
                 day,
                 people.sum(axis=1),
-                ts["evacuated"].to_numpy() if "evacuated" in ts else np.zeros(len(ts), np.int64),
+                sum(ts[s].to_numpy() for s in ("evacuated", "fled") if s in ts)
+                + np.zeros(len(ts), np.int64),
                 threat.sum(axis=1),
             ),
             "districts": dist_summary,
             "last_standing": standing,
-            **({} if edge is None else {"edge": edge}),
+            **({"edge": _edge(world, fled[-1], escaped[-1])} if open_edge else {}),
             "wall_seconds": round(float(timing.get("wall_seconds", 0.0)), 3),
             "stepping_seconds": round(float(stepping), 3),
             "agent_steps_per_second": (agents * steps / stepping) if stepping > 0 else None,

@@ -169,28 +169,6 @@ class Simulation:
         if not np.isfinite(a.timer).all():
             raise InvariantError("a timer is not finite")
 
-    def left_the_city(self) -> dict | None:
-        """Who crossed the open edge so far, and through which district (``summary["edge"]``).
-
-        ``None`` where the edge is a wall. ``contained``: no infected agent of any kind left.
-        """
-        if self.scenario.world.edge != "open":
-            return None
-        a = self.agents
-        gone = np.flatnonzero(a.cell <= K.LEFT_AT)
-        state = K.reported_states(a.state[gone])
-        where = self.cell_district[K.LEFT_AT - a.cell[gone]]
-        through = {}
-        for d in np.unique(where):
-            at = where == d
-            through[self.world.district_codes[d]] = {
-                "name": self.world.district_names[d],
-                "fled": int(np.sum(state[at] == K.FLED)),
-                "escaped": int(np.sum(state[at] == K.ESCAPED)),
-            }
-        fled, escaped = int(np.sum(state == K.FLED)), int(np.sum(state == K.ESCAPED))
-        return {"fled": fled, "escaped": escaped, "contained": escaped == 0, "through": through}
-
     def soldiers_of(self, event) -> int:
         """Agents a ``deploy_soldiers`` event brings (its count, scaled on resident maps)."""
         return soldiers(self.world, self.scenario, event)
@@ -335,7 +313,6 @@ class Simulation:
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
             events=book.records,
-            edge=self.left_the_city(),
             cast=self.cast_records(),
             snapshots=snaps.result(),
             scenario=self.scenario,

@@ -25,6 +25,7 @@ from seoulfall.engine.kernels.layout import (
     I_UNITS,
     IMMUNE_ATTACK,
     INFECTED,
+    LEFT_AT,
     LEVEL_SHIFT,
     NLIVING,
     NO_ROW,
@@ -261,11 +262,14 @@ def chunk_bounds(cell, nchunks, ncells, bounds):
 def tally(cell, state, cell_district, ndistricts):
     """Agents per (district, state); row ``ndistricts`` holds agents off the map.
 
-    Each agent in the state it is reported in (:func:`reported_state`).
+    Each agent in the state it is reported in (:func:`reported_state`); the fled and
+    escaped in the district they left from.
     """
     out = np.zeros((ndistricts + 1, len(STATE_NAMES)), np.int64)
     for i in range(cell.size):
         c = cell[i]
+        if c <= LEFT_AT:
+            c = LEFT_AT - c
         out[cell_district[c] if c >= 0 else ndistricts, reported_state(state[i])] += 1
     return out
 

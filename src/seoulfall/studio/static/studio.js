@@ -456,9 +456,14 @@ function record() {
   const media = new MediaRecorder(canvas.captureStream(30), {mimeType: "video/webm"});
   recorder = media; recorder.canvas = canvas;
   const name = (run.meta.name || run.meta.scenario || "seoulfall").replace(/[^\w.-]+/g, "-");
-  media.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+  media.ondataavailable = (e) => {
+    if (e.data.size) chunks.push(e.data);
+    window.recordedBytes = (window.recordedBytes || 0) + e.data.size;
+  };
   media.onstop = () => {
     recorder = null; b.textContent = "record"; b.classList.remove("on");
+    // stopped before the encoder gave any frame: say so rather than save an empty file
+    if (!chunks.length) { fail(new Error("nothing was recorded yet: record a little longer")); return; }
     const a = document.createElement("a");
     a.href = URL.createObjectURL(new Blob(chunks, {type: "video/webm"}));
     a.download = `${name}.webm`; document.body.appendChild(a); a.click(); a.remove();
