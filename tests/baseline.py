@@ -48,7 +48,7 @@ RUNS = {
         **STILL,
         "events.5.enabled": False,
     },
-    "seoul-falls-no-response": {"population.scale": 0.002, "time.days": 3.0, "seed": 1},
+    "seoul-falls-no-response": {"population.scale": 0.002, "time.days": 2.0, "seed": 1},
     "seoul-falls-no-response[still]": {
         "population.scale": 0.002,
         "time.days": 3.0,

@@ -15,7 +15,7 @@ from test_cli import run_cli
 
 from seoulfall import Scenario
 
-ARGS = ["--scale", "0.002", "--days", "1", "--quiet", "--checkpoint-every", "30"]
+ARGS = ["--scale", "0.002", "--days", "0.5", "--quiet", "--checkpoint-every", "30"]
 SAME = [
     "scenario.toml",
     "timeseries.parquet",
@@ -154,7 +154,7 @@ def test_checkpoint_format_is_documented_json_and_npz(unbroken):
     with np.load(unbroken / "checkpoints" / "ckpt-000000030.npz", allow_pickle=False) as z:
         assert {"cell", "state", "timer", "aid", "cnt", "meta"} <= set(z.files)
         assert json.loads(str(z["meta"]))["step"] == 30
-    assert os.path.exists(unbroken / "checkpoints" / "ckpt-000001410.json")
+    assert os.path.exists(unbroken / "checkpoints" / "ckpt-000000690.json")
 
 
 def test_invariants_are_checked_and_a_broken_one_is_named(small_seoul, capsys, tmp_path):
@@ -359,7 +359,7 @@ def test_snapshots_stream_to_disk_and_a_resume_checks_them(unbroken, tmp_path, c
     # by as much as one frame (6 states x the map's passable cells x 2 bytes)
     ck = unbroken / "checkpoints"
     frame = 6 * np.load(unbroken / "snapshots.npz")["cells"].size * 2
-    grew = (ck / "ckpt-000001410.npz").stat().st_size - (ck / "ckpt-000000030.npz").stat().st_size
+    grew = (ck / "ckpt-000000690.npz").stat().st_size - (ck / "ckpt-000000030.npz").stat().st_size
     assert grew < frame / 2
 
 
@@ -368,7 +368,7 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path, capsys):
     code, _, err = run_cli(["run", "--out", str(folder), *ARGS], capsys)
     assert code == 0, err
     kept = sorted(p.name for p in (folder / "checkpoints").glob("ckpt-*.json"))
-    assert kept == ["ckpt-000001350.json", "ckpt-000001380.json", "ckpt-000001410.json"]
+    assert kept == ["ckpt-000000630.json", "ckpt-000000660.json", "ckpt-000000690.json"]
     assert len(list((folder / "checkpoints").glob("ckpt-*.npz"))) == 3
 
 
@@ -444,7 +444,7 @@ def test_a_checkpoint_written_after_the_fights_fell_silent_resumes(unbroken, tmp
     _forge(folder, 600, quiet)
     code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
     assert code == 0, err
-    assert json.loads((folder / "summary.json").read_text())["steps"] == 1440
+    assert json.loads((folder / "summary.json").read_text())["steps"] == 720
 
     def noisy(arrays, meta, head):
         arrays["noise_region"] = silent

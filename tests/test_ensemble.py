@@ -12,7 +12,7 @@ from test_cli import run_cli
 from seoulfall import ensemble
 from seoulfall.sweep import read_runs
 
-SMALL = {"population.scale": 0.001, "time.days": 1.0}
+SMALL = {"population.scale": 0.001, "time.days": 0.5}
 
 
 def strip(records):
