@@ -169,3 +169,24 @@ def test_a_report_and_a_summary_say_who_crossed_and_where(fled, tmp_path):
 
     with pytest.raises(DamagedFile, match="edge.fled"):
         Results.load(tmp_path / "run")
+
+
+@pytest.mark.parametrize("fled, city_falls", [((0, 10, 20), False), ((0, 2, 4), True)])
+def test_the_fled_are_saved_for_the_city_not_for_the_district_they_left_through(fled, city_falls):
+    """SPEC §8: humans fled alive are saved, not fallen; a district's fled are counted where
+    they left the city, not where they lived, so they do not save that district."""
+    from seoulfall import Results
+    from seoulfall.world import load_world
+
+    sc = Scenario.load("lattice", {"world.edge": "open"})
+    world = load_world(sc)
+    counts = np.zeros((3, len(world.district_codes) + 1, len(K.STATE_NAMES)), np.int64)
+    col = {s: K.STATE_NAMES.index(s) for s in ("human", "zombie", "fled")}
+    counts[:, 0, col["human"]] = [100, 50, 5]  # 5 % of the humans left in the city
+    counts[:, 0, col["zombie"]] = [1, 40, 75]
+    counts[:, 0, col["fled"]] = fled
+    res = Results.from_records(sc, world, np.array([0.0, 60.0, 120.0]), counts, 120, {})
+    day = 120.0 / 1440.0
+    assert res.summary["fall_day"] == (day if city_falls else None)
+    assert [d["fall_day"] for d in res.summary["districts"].values()] == [day]
+    assert res.summary["edge"]["fled"] == fled[-1]

@@ -42,10 +42,11 @@ def _fall_day(
 ) -> float | None:
     """The first recorded day on which a place has fallen (SPEC §8), else None.
 
-    Fallen: its humans, counting those saved by evacuation or fled over the city's edge (for
-    a district, from it) as still alive, are at most 10 % of their start, and an infected or
-    zombie (or evolved zombie) has been recorded there by then. A place emptied by
-    evacuation, or where no zombie ever came, never falls.
+    Fallen: its humans, counting those saved by evacuation, and for the city those fled over
+    its edge, as still alive, are at most 10 % of their start, and an infected or zombie (or
+    evolved zombie) has been recorded there by then. A place emptied by evacuation, or where
+    no zombie ever came, never falls. A district's fled are not its saved: they are counted
+    where they left the city, not where they lived.
     """
     if humans[0] <= 0:
         return None
@@ -168,7 +169,6 @@ class Results:
         threat = threat.sum(axis=2)
         evacuated = evacuated_from(events or [], t_min, list(world.district_codes))
         fled, escaped = (counts[:, :nd, STATE_NAMES.index(s)] for s in ("fled", "escaped"))
-        saved = evacuated + fled  # alive, out of the city: saved, not fallen (SPEC §8)
         # people: humans and soldiers (a district held by soldiers has not fallen)
         people = (
             counts[:, :, STATE_NAMES.index("human")] + counts[:, :, STATE_NAMES.index("soldier")]
@@ -177,7 +177,7 @@ class Results:
         for d, (code, name) in enumerate(zip(world.district_codes, world.district_names)):
             dist_summary[code] = {
                 "name": name,
-                "fall_day": _fall_day(day, people[:, d], saved[:, d], threat[:, d]),
+                "fall_day": _fall_day(day, people[:, d], evacuated[:, d], threat[:, d]),
                 "evacuated": int(evacuated[-1, d]),
             }
         standing = [c for c, v in dist_summary.items() if v["fall_day"] is None]
