@@ -316,7 +316,7 @@ def test_cast_changes_are_recorded_at_the_step_they_happen():
 
 
 def test_the_default_run_shows_evolved_zombies_and_hybrids():
-    res = simulate("seoul-falls", seed=0, scale=0.002, days=4)
+    res = simulate("seoul-falls", seed=0, scale=0.002, days=1.5)
     ts = res.timeseries
     assert ts["evolved"].max() > 0
     assert ts["hybrid"].max() > 1  # Nam-ra, and others who turned

@@ -289,7 +289,7 @@ def test_triggers_north_and_south_need_seoul():
 
 
 def test_the_default_response_changes_the_outcome():
-    base = {"population.scale": 0.002, "time.days": 1.6}  # every response has begun by now
+    base = {"population.scale": 0.001, "time.days": 1.6}  # every response has begun by now
     with_ = simulate(Scenario.load("seoul-falls", base), seed=0)
     without = simulate(Scenario.load("seoul-falls-no-response", base), seed=0)
     assert {e["type"] for e in with_.events} >= {"close_bridges", "deploy_soldiers", "evacuate"}
