@@ -190,3 +190,22 @@ def test_the_fled_are_saved_for_the_city_not_for_the_district_they_left_through(
     assert res.summary["fall_day"] == (day if city_falls else None)
     assert [d["fall_day"] for d in res.summary["districts"].values()] == [day]
     assert res.summary["edge"]["fled"] == fled[-1]
+
+
+def test_the_fall_map_rings_where_the_infected_crossed(fled):
+    from seoulfall.report import plot_fall_map
+
+    sim, res = fled
+    world = sim.world
+    ax = plot_fall_map(res, world).axes[0]
+    rings = {
+        line.get_gid()[8:]: line for line in ax.lines if str(line.get_gid()).startswith("escaped:")
+    }
+    through = res.summary["edge"]["through"]
+    assert set(rings) == {code for code, v in through.items() if v["escaped"]}
+    ways = world.edge_exits().any(axis=1).reshape(world.shape)
+    for code, line in rings.items():  # on a way out of the district they left through
+        r, c = int(line.get_ydata()[0]), int(line.get_xdata()[0])
+        assert ways[r, c] and world.district_codes[world.district[r, c]] == code
+    big = max(rings, key=lambda code: through[code]["escaped"])
+    assert rings[big].get_markersize() == max(x.get_markersize() for x in rings.values())

@@ -133,9 +133,11 @@ def plot_fall_map(results, world):
     draw_story(ax, results, world)
     cb = fig.colorbar(im, ax=ax, shrink=0.7)
     cb.set_label("fall day (humans at 10 % of their start)")
+    crossed = (s.get("edge") or {}).get("escaped")
     ax.set_title(
         f"{results.scenario.name}: when each district fell\n(pale green: never; lilac: "
-        "evacuated, never fell; blue: river; red: bridges closed)"
+        "evacuated, never fell; blue: river; red: bridges closed"
+        + (")\nred rings: where the infected left the city" if crossed else ")")
     )
     ax.set_axis_off()
     return fig
@@ -326,6 +328,38 @@ def draw_story(ax, results, world) -> None:
             ax.plot(c, r, marker=marker, gid=f"event:{k}", zorder=6, **style)
             ax.annotate(f"{label}, day {t / 1440:.1f}", (c, r), xytext=(7, 5), fontsize=7,
                         textcoords="offset points", bbox=label_box)  # fmt: skip
+    draw_crossings(ax, results, world, label_box)
+
+
+def draw_crossings(ax, results, world, label_box, named: int = 3) -> None:
+    """Where the infected crossed the city's open edge: a red ring per district.
+
+    Each district they left through gets a ring on its way out nearest the middle of its
+    ways out, its area by their number; the ``named`` largest are labelled. Each ring's
+    ``gid`` is ``escaped:<district code>``.
+    """
+    edge = results.summary.get("edge")
+    if not edge or not edge["escaped"]:
+        return
+    ways = world.edge_exits().any(axis=1).reshape(world.shape)
+    most = max(v["escaped"] for v in edge["through"].values())
+    order = sorted(edge["through"].items(), key=lambda kv: -kv[1]["escaped"])
+    for rank, (code, v) in enumerate(order):
+        if not v["escaped"] or code not in world.district_codes:
+            continue
+        rr, cc = np.nonzero(ways & (world.district == world.district_codes.index(code)))
+        if rr.size == 0:
+            continue
+        k = int(np.argmin((rr - rr.mean()) ** 2 + (cc - cc.mean()) ** 2))
+        size = 6 + 14 * (v["escaped"] / most) ** 0.5
+        style = {"ms": size, "mfc": "none", "mec": "#b2182b", "mew": 2.0, "ls": "none"}
+        ax.plot(cc[k], rr[k], marker="o", gid=f"escaped:{code}", zorder=6, **style)
+        if rank < named:  # the label on the side away from the map's nearer edge
+            east = cc[k] > world.shape[1] / 2
+            ax.annotate(f"{v['escaped']:,} infected out", (cc[k], rr[k]),
+                        xytext=(-9 if east else 9, -12), ha="right" if east else "left",
+                        fontsize=7, color="#b2182b", textcoords="offset points",
+                        bbox=label_box)  # fmt: skip
 
 
 def _outline(world, districts) -> np.ndarray:
