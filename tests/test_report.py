@@ -193,7 +193,7 @@ def test_the_report_counts_living_soldiers_beside_the_humans(tmp_path):
 
 
 def test_the_fall_map_draws_the_river_whole_and_the_story_where_it_happened(tmp_path):
-    res = simulate("seoul-falls", seed=0, scale=0.002, days=2.8)
+    res = simulate("seoul-falls", seed=0, scale=0.001, days=2.8)
     world = load_world(res.scenario)
     fig = plot_fall_map(res, world)
     ax = fig.axes[0]
