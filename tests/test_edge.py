@@ -209,3 +209,19 @@ def test_the_fall_map_rings_where_the_infected_crossed(fled):
         assert ways[r, c] and world.district_codes[world.district[r, c]] == code
     big = max(rings, key=lambda code: through[code]["escaped"])
     assert rings[big].get_markersize() == max(x.get_markersize() for x in rings.values())
+
+
+def test_a_run_whose_characters_crossed_saves_after_an_event_recounts(tmp_path):
+    """An event recounts the agents (an airstrike here, after characters have crossed): the
+    characters' cells were read from the agents' as they were, −2 − c for those who left,
+    and the snapshots then refused them ("cast_cells holds values ... outside [-1, ...]"):
+    the default run failed at its end."""
+    from seoulfall import Results
+
+    strike = {"type": "airstrike", "day": 0.45, "district": "Gangdong-gu", "kill_probability": 0.1}
+    sim = Simulation(east(0.5, events=[strike]), seed=3)
+    res = sim.run()
+    gone = {f["state"] for f in res.summary["cast"].values()} & {"fled", "escaped"}
+    assert gone and (sim.stepper.cast_cell >= -1).all()
+    res.save(tmp_path / "run")
+    assert Results.load(tmp_path / "run").summary["edge"] == res.summary["edge"]

@@ -276,7 +276,7 @@ class Stepper:
             ids = np.flatnonzero(a.aid < ncast)
             who = a.aid[ids]
             self.cast_state[who] = K.reported_states(a.state[ids])
-            self.cast_cell[who] = a.cell[ids]
+            self.cast_cell[who] = np.maximum(a.cell[ids], -1)  # off the map: -1, left or not
 
     # -- a checkpoint's part: to_checkpoint, check_checkpoint, from_checkpoint ---------------
     ARRAYS = ("cnt", "fn", "noise_region", "fv", "zk", "P", "P_night", "cast_state", "cast_cell")
