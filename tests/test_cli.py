@@ -32,6 +32,8 @@ def run_cli(args, capsys):
         ("[zombie]\nbite_rate = -1.0", "zombie.bite_rate = -1.0"),
         ("[outbreak]\ndistrict = 'Hyosan'", "unknown district 'Hyosan'"),
         ("[time]\ndt_min = 0", "time.dt_min = 0"),
+        # a denormal step: days / dt_min overflowed to infinity ("internal error")
+        ("[time]\ndt_min = 5e-324", "time.dt_min = 5e-324: endless steps"),
         ("[world]\nmap = 'atlantis'", "unknown map"),
         ("[zombie]\nbite_rate = nan", "zombie.bite_rate = nan"),
         ("[human]\nkill_rate = inf", "human.kill_rate = inf"),

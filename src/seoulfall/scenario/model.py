@@ -118,9 +118,11 @@ class Scenario(Table):
 
     @model_validator(mode="after")
     def _check_world(self) -> Scenario:
-        if self.steps > MAX_STEPS:
+        endless = not math.isfinite(self.time.days * 1440.0 / self.time.dt_min)  # 5e-324
+        if endless or self.steps > MAX_STEPS:
+            many = "endless" if endless else f"{self.steps:,}"
             raise ValueError(
-                f"time.dt_min = {self.time.dt_min}: {self.steps:,} steps for "
+                f"time.dt_min = {self.time.dt_min}: {many} steps for "
                 f"{self.time.days} days; a run has at most {MAX_STEPS:,} steps"
             )
         m = self.world.map
