@@ -406,7 +406,10 @@ def dask_client(client=None, workers: int | None = None):
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,  # a sweep stopped by Ctrl-C is no worker's error
+                    # a sweep stopped by Ctrl-C is no worker's error, nor is a worker's lost
+                    # heartbeat as the cluster closes (logged as an ERROR on a busy machine,
+                    # it broke the one line); a run's own error comes back through its future
+                    silence_logs=logging.CRITICAL,
                 )
             client = Client(own_cluster)
         yield client
