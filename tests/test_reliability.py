@@ -59,7 +59,7 @@ def test_an_interrupted_run_exits_non_zero_and_says_what_was_kept(tmp_path, sig,
 def test_an_interrupted_sweep_exits_130_in_one_line_without_tracebacks(tmp_path):
     out = tmp_path / "s"
     p = cli("sweep", "well-mixed", "--seeds", "100", "--workers", "2", "--out", str(out),
-            "--quiet", "--set", "population.agents=20000", "--set", "time.days=2")  # fmt: skip
+            "--quiet", "--set", "population.agents=5000", "--set", "time.days=2")  # fmt: skip
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         runs = out / "runs.jsonl"
