@@ -44,8 +44,9 @@ from seoulfall.snapshots import Recorder
 FORMAT = "seoulfall-checkpoint"
 VERSION = 4  # 3: the recorded rows count soldiers apart (a column more than 2); 4: and the
 #: fled and escaped (two more; a version 3 checkpoint resumes, none having left by land)
-#: The versions this seoulfall resumes, and the states each one's recorded rows count.
-READS = {3: 9, VERSION: len(K.STATE_NAMES)}
+#: The versions this seoulfall resumes, and the states each one's recorded rows count
+#: (version 3: those before the fled).
+READS = {3: K.FLED, VERSION: len(K.STATE_NAMES)}
 
 
 #: The arrays of a checkpoint's archive, every one of them, nothing else.

@@ -394,12 +394,12 @@ def summary_text(s: dict, folder: Path) -> str:
         fates = [f"{n} {f['state']}" for n, f in s["cast"].items()]
         cast = "  cast: " + ", ".join(fates) + "\n"
     edge = over_the_edge(s)
-    cast += f"  edge: {edge}\n" if edge else ""
+    edge = f"  edge: {edge}\n" if edge else ""
     return (
         f"{s['scenario']} (seed {s['seed']}, {s['agents']:,} agents, {s['days']} days): {fall}; "
         f"peak {s['peak_zombies']['count']:,} zombies on day {s['peak_zombies']['day']:.2f}\n"
         f"  {standing}: {last}{more}\n"
-        f"  final: {final}\n{cast}"
+        f"  final: {final}\n{cast}{edge}"
         f"  {s['wall_seconds']:.1f} s wall, {rate / 1e6:.0f} M agent-steps/s -> {folder}"
     )
 

@@ -198,8 +198,7 @@ class Results:
             "fall_day": _fall_day(
                 day,
                 people.sum(axis=1),
-                sum(ts[s].to_numpy() for s in ("evacuated", "fled") if s in ts)
-                + np.zeros(len(ts), np.int64),
+                total[:, [STATE_NAMES.index(s) for s in ("evacuated", "fled")]].sum(axis=1),
                 threat.sum(axis=1),
             ),
             "districts": dist_summary,
@@ -320,8 +319,9 @@ class Results:
         if s.get("cast"):
             fates = (f"{n}: {f['state']}" for n, f in s["cast"].items())
             rows.append(("cast", ", ".join(fates)))
-        if over_the_edge(s):
-            rows.append(("the city's edge", over_the_edge(s)))
+        edge = over_the_edge(s)
+        if edge:
+            rows.append(("the city's edge", edge))
         body = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
             f"<td style='text-align:left'>{html.escape(v)}</td></tr>"

@@ -204,9 +204,9 @@ def write_report(results, folder: Path) -> Path:
         by = sorted(edge["through"].items(), key=lambda kv: -kv[1]["escaped"] - kv[1]["fled"])
         rows = [[c, v["name"], korean.get(c, ""), f"{v['fled']:,}", f"{v['escaped']:,}"]
                 for c, v in by]  # fmt: skip
+        words = over_the_edge(s)
         parts.append(
-            "<h2>Over the city's edge</h2><p>" + html.escape(over_the_edge(s)[:1].upper())
-            + html.escape(over_the_edge(s)[1:])
+            "<h2>Over the city's edge</h2><p>" + html.escape(words[:1].upper() + words[1:])
             + ". Humans who flee zombies across Seoul's land boundary leave it (fled); "
             "infected, zombies and evolved zombies who cross it are the outbreak reaching the "
             "land beyond (escaped).</p>"

@@ -164,12 +164,8 @@ class Raster:
         off = np.pad(~self.inside, 1, constant_values=True)  # off the map, the raster's rim too
         regions, _ = ndimage.label(off)  # 4-connected
         off = regions == regions[0, 0]  # what the rim reaches
-        near = np.pad(self.water, clear_of_water)
-        k = 2 * clear_of_water + 1
-        wet = np.zeros_like(self.water)
-        for dr in range(k):  # water within the square of side k around each cell
-            for dc in range(k):
-                wet |= near[dr : dr + ny, dc : dc + nx]
+        side = 2 * clear_of_water + 1  # water within the square of this side around a cell
+        wet = ndimage.binary_dilation(self.water, structure=np.ones((side, side), bool))
         ok = self.land & (self.bridge < 0) & ~wet
         out = np.zeros((ny, nx, 4), bool)
         for j, (dr, dc) in enumerate(NEIGHBOUR_OFFSETS):
