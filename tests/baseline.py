@@ -25,7 +25,8 @@ PIN = Path(__file__).with_name("baseline.json")
 #: is the default run as it was before residents were placed by dong (2026-11-27), pinned
 #: then; ``seoul-falls[still]`` and ``seoul-falls-no-response[still]`` are the two as they
 #: were before the city moved (2026-11-27, the day they became moving): with the new keys
-#: at their old values the previous model comes back bit for bit.
+#: at their old values the previous model comes back bit for bit. ``[walk]``: the two before
+#: they took the subway (2026-11-28): nobody rides.
 STILL = {
     "commute.enabled": False,
     "interaction.sensing": "box",
@@ -33,6 +34,12 @@ STILL = {
 }
 RUNS = {
     "seoul-falls": {"population.scale": 0.002, "time.days": 3.0, "seed": 0},
+    "seoul-falls[walk]": {
+        "population.scale": 0.002,
+        "time.days": 3.0,
+        "seed": 0,
+        "subway.enabled": False,
+    },
     "seoul-falls[still]": {
         "population.scale": 0.002,
         "time.days": 3.0,
@@ -49,6 +56,12 @@ RUNS = {
         "events.5.enabled": False,
     },
     "seoul-falls-no-response": {"population.scale": 0.002, "time.days": 2.0, "seed": 1},
+    "seoul-falls-no-response[walk]": {
+        "population.scale": 0.002,
+        "time.days": 2.0,
+        "seed": 1,
+        "subway.enabled": False,
+    },
     "seoul-falls-no-response[still]": {
         "population.scale": 0.002,
         "time.days": 3.0,

@@ -377,10 +377,10 @@ def test_the_kernel_gives_the_named_characters_the_causes_of_the_plain_step():
         st._sound(step)
         why = {}
         plain.step(
-            step, sim.seed, a.cell, a.state, a.timer, a.aid, sim.nbr, sim.cnt.copy(),
+            step, sim.seed, a.cell, a.state, a.timer, a.aid, sim.nbr, st.cnt.copy(),
             st.params_at(step), sim.IP, ny, nx, fs=st.fs.copy(), fn=st.fn.copy(), CT=st.CT,
             fv=st.fv.copy(), zk=st.zk.copy(), why=why,
-            trip=(st.home_by_id, st.cz, st.zw, st.clk.copy()),
+            trip=st.trip(),
         )  # fmt: skip
         sim.advance(step, 1)
         want = [K.CAUSE_NAMES.index(why.get(int(w), "")) for w in alive]

@@ -16,6 +16,7 @@ def assert_step_matches_plain(sim, step):
     ids = np.argsort(a.aid)
     before = a.cell[ids].copy(), a.state[ids].copy()
     st = sim.stepper
+    aboard = st.aboard.copy()
     st._sound(step)  # the sound and noise fields this step reads
     st._clock(step)  # and the journeys' clock
     ref = plain.step(
@@ -26,7 +27,7 @@ def assert_step_matches_plain(sim, step):
         a.timer,
         a.aid,
         sim.nbr,
-        sim.cnt.copy(),
+        st.cnt.copy(),  # the map's cells and the subway's cars
         sim.stepper.params_at(step),
         sim.IP,
         ny,
@@ -36,12 +37,14 @@ def assert_step_matches_plain(sim, step):
         CT=st.CT,
         fv=st.fv.copy(),
         zk=st.zk.copy(),
-        trip=(st.home_by_id, st.cz, st.zw, st.clk.copy()),
+        trip=st.trip(),
+        aboard=aboard,
     )
     sim.advance(step, 1)  # may re-sort the agents: compare by id
     for want, have in zip(ref[:3], agents_by_id(sim)):
         assert np.array_equal(want[ids], have)
-    assert np.array_equal(ref[3], sim.cnt)
+    assert np.array_equal(ref[3], st.cnt)
+    assert np.array_equal(aboard, st.aboard)  # the humans infected aboard
     return (ref[0][ids], ref[1][ids]), before
 
 
@@ -54,21 +57,22 @@ def agents_by_id(sim):
 def test_conservation_and_no_negative_counts_every_step(small_seoul):
     sim = Simulation(small_seoul, seed=3)
     n = sim.agents.n
-    passable = sim.world.passable.ravel()
+    passable = sim.passable_all  # the map's passable cells, then the subway's cars
+    cnt = sim.stepper.cnt
     for step in range(300):
         sim.advance(step, 1)
         counts = sim.tally().sum(axis=0)
         assert counts.sum() == n and (counts >= 0).all()
         living = sim.agents.states() < K.NLIVING
         # per-cell counts agree with the agents and every agent stands on a passable cell
-        assert sim.cnt[:, : K.NLIVING].sum() == living.sum()
+        assert cnt[:, : K.NLIVING].sum() == living.sum()
         human = (sim.agents.states() == K.HUMAN) & (sim.agents.state & K.SHELTER == 0)
         units = np.bincount(
             sim.agents.cell[human],
             sim.IP[K.I_UNITS : K.I_UNITS + 8][sim.agents.state[human] >> K.LEVEL_SHIFT],
-            minlength=sim.cnt.shape[0],
+            minlength=cnt.shape[0],
         )
-        assert np.array_equal(sim.cnt[:, K.C_STR], units)  # the humans' strength per cell
+        assert np.array_equal(cnt[:, K.C_STR], units)  # the humans' strength per cell
         assert np.array_equal(sim.totals, counts[: K.NLIVING])
         on_map = sim.agents.cell >= 0  # off the map: the army's reserve
         assert passable[sim.agents.cell[on_map]].all()

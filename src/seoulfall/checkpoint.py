@@ -203,7 +203,8 @@ def _restore(sim, path: Path, spool: Path):
             "pending": list, "lure_zone": dict, "records": list, "cast_records": list,
             "snap_frames": int, "snap_sha256": str}  # fmt: skip
     # snap_cast: the cast's cells at each snapshot (since 2026-11-27; older ones lack it)
-    if not isinstance(meta, dict) or set(meta) - {"snap_cast"} != set(need):
+    # subway: the subway's state (runs with a subway only; Stepper.check_checkpoint)
+    if not isinstance(meta, dict) or set(meta) - {"snap_cast", "subway"} != set(need):
         raise CheckpointError(f"{what}: meta must have exactly the keys {', '.join(need)}")
     for k, t in need.items():
         if not isinstance(meta[k], t) or isinstance(meta[k], bool):

@@ -26,7 +26,7 @@ from seoulfall.calibration import calibrate as run_calibration
 from seoulfall.calibration import parse_target
 from seoulfall.checkpoint import CheckpointError
 from seoulfall.engine.stepper import BackendError
-from seoulfall.outcome import last_standing, over_the_edge
+from seoulfall.outcome import last_standing, over_the_edge, underground
 from seoulfall.results import Results
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, load_raw, parse_value
@@ -395,6 +395,8 @@ def summary_text(s: dict, folder: Path) -> str:
         cast = "  cast: " + ", ".join(fates) + "\n"
     edge = over_the_edge(s)
     edge = f"  edge: {edge}\n" if edge else ""
+    sub = underground(s)
+    edge += f"  subway: {sub}\n" if sub else ""
     return (
         f"{s['scenario']} (seed {s['seed']}, {s['agents']:,} agents, {s['days']} days): {fall}; "
         f"peak {s['peak_zombies']['count']:,} zombies on day {s['peak_zombies']['day']:.2f}\n"

@@ -42,3 +42,27 @@ def over_the_edge(summary: dict, most: int = 3) -> str | None:
     else:
         out = "no infected crossed the city's edge (Seoul contained the outbreak)"
     return f"{out}; {e['fled']:,} people fled by land"
+
+
+def underground(summary: dict, most: int = 3) -> str | None:
+    """What the subway did, in words (``None`` without a subway).
+
+    ``"5,530 commuters rode; 41 infected aboard; zombies rode line 2 from day 0.31 (from
+    Gangnam), 9 from day 0.33 (...), ..."``, or that no zombie rode.
+    """
+    sw = summary.get("subway")
+    if sw is None:
+        return None
+    out = f"{sw['riders']:,} commuters rode; {sw['infected_aboard']:,} infected aboard"
+    reached = sorted(
+        ((v["first_zombie_day"], name, v["first_zombie_from"]) for name, v in sw["lines"].items()
+         if v["first_zombie_day"] is not None)
+    )  # fmt: skip
+    if not reached:
+        return out + "; no zombie rode a train"
+    first = ", ".join(
+        f"{'line ' if i == 0 else ''}{name} from day {d:.2f} ({at})"
+        for i, (d, name, at) in enumerate(reached[:most])
+    )
+    more = f" (+{len(reached) - most} more lines)" if len(reached) > most else ""
+    return f"{out}; zombies rode {first}{more}"

@@ -26,7 +26,7 @@ from seoulfall.atomic import (
 )
 from seoulfall.engine.states import COLUMNS, OCCASIONAL
 from seoulfall.engine.states import NAMES as STATE_NAMES
-from seoulfall.outcome import cast_fates, over_the_edge
+from seoulfall.outcome import cast_fates, over_the_edge, underground
 from seoulfall.report import plot_curves
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario
@@ -132,12 +132,13 @@ class Results:
         cast: list[dict] | None = None,
         snapshots=None,
         events: list[dict] | None = None,
+        subway: dict | None = None,
     ) -> Results:
         """Build results from per-record (district, state) counts.
 
         ``counts`` has shape (records, districts + 1, states); the last district row holds
         agents off the map. The fled and escaped are counted in the district they
-        left from.
+        left from. ``subway``: ``summary["subway"]`` (``Simulation.subway_summary``).
         """
         day = t_min / 1440.0
         states = list(CORE_STATES) + [
@@ -204,6 +205,7 @@ class Results:
             "districts": dist_summary,
             "last_standing": standing,
             **({"edge": _edge(world, fled[-1], escaped[-1])} if open_edge else {}),
+            **({"subway": subway} if subway is not None else {}),
             "wall_seconds": round(float(timing.get("wall_seconds", 0.0)), 3),
             "stepping_seconds": round(float(stepping), 3),
             "agent_steps_per_second": (agents * steps / stepping) if stepping > 0 else None,
@@ -322,6 +324,9 @@ class Results:
         edge = over_the_edge(s)
         if edge:
             rows.append(("the city's edge", edge))
+        sub = underground(s)
+        if sub:
+            rows.append(("the subway", sub))
         body = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
             f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
@@ -379,6 +384,19 @@ class _Summary(BaseModel):
         contained: bool
         through: dict[str, _Through]
 
+    class _Subway(BaseModel):
+        class _Line(BaseModel):
+            model_config = ConfigDict(strict=True)
+            infected_aboard: int = Field(ge=0)
+            first_zombie_day: float | None = Field(ge=0, allow_inf_nan=False)
+            first_zombie_from: str | None
+            open: bool
+
+        model_config = ConfigDict(strict=True)
+        riders: int = Field(ge=0)
+        infected_aboard: int = Field(ge=0)
+        lines: dict[str, _Line]
+
     scenario: str
     seed: int = Field(ge=0)
     agents: int = Field(ge=0)
@@ -393,6 +411,7 @@ class _Summary(BaseModel):
     agent_steps_per_second: float | None = Field(allow_inf_nan=False)
     cast: dict[str, dict] | None = None
     edge: _Edge | None = None
+    subway: _Subway | None = None
 
 
 def _read_summary(path: Path) -> dict:

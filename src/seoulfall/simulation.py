@@ -27,6 +27,7 @@ from seoulfall.results import Results
 from seoulfall.scenario import KST, SYNTHETIC_MAPS, Scenario, ScenarioError
 from seoulfall.snapshots import Recorder, frame_bytes
 from seoulfall.world import Raster, load_world
+from seoulfall.world import subway as subway_mod
 from seoulfall.world.commute import homes_and_day_cells
 from seoulfall.world.seoul import data_dir
 
@@ -81,6 +82,23 @@ class Simulation:
             a = self.agents
             gen = np.random.default_rng([self.seed, rng.SETUP, 5])
             self.home = homes_and_day_cells(self.world, scenario, a.cell, a.aid, gen, folder)
+        self.subway = self.tracks = None  # the subway's network, and its tables for the kernels
+        ngrid = self.world.ncells
+        if scenario.riding:
+            self.subway, self.tracks = subway_mod.tables(
+                self.world, scenario, self.home, data_dir()
+            )
+        ncars = self.subway.ncars if self.subway is not None else 0
+        # every cell an agent may stand in: the raster's, then the subway's cars
+        self.passable_all = np.r_[self.world.passable.ravel(), np.ones(ncars, bool)]
+        car_district = (
+            self.cell_district[self.subway.node_cell[self.subway.car_from]] if ncars else []
+        )
+        self.cell_district = np.r_[self.cell_district, car_district].astype(np.int32)
+        # the street cell each cell stands for: its own, a car's the station it left
+        self.street = np.r_[
+            np.arange(ngrid), self.subway.node_cell[self.subway.car_from] if ncars else []
+        ].astype(np.int64)
         stepper = Stepper
         if backend == "gpu":
             from seoulfall.engine.gpu import GPUStepper as stepper
@@ -100,6 +118,7 @@ class Simulation:
             home=self.home,
             zones=(self.world.zones(), self.world.passable.ravel()),
             clock=(minute_of_week(clock.start), clock.dt_min),
+            subway=self.tracks,
         )
         gen = np.random.default_rng([self.seed, 100, 2])
         dt = clock.dt_min
@@ -123,7 +142,7 @@ class Simulation:
         The living states, then the strength units of humans not in shelter, hybrid attacks
         and zombies destroyed in the last step.
         """
-        return self.stepper.cnt
+        return self.stepper.cnt[: self.world.ncells]
 
     @property
     def totals(self) -> np.ndarray:
@@ -154,7 +173,7 @@ class Simulation:
         tally = self.tally().sum(axis=0)
         if tally.sum() != a.n or (tally < 0).any():
             raise InvariantError(f"conservation: states sum to {tally.sum()} of {a.n} agents")
-        cnt = self.cnt
+        cnt = self.stepper.cnt  # the map's cells and the subway's cars
         if (cnt < 0).any():
             raise InvariantError("a per-cell count is negative")
         living = tally[: K.NLIVING].copy()
@@ -162,12 +181,42 @@ class Simulation:
         if not np.array_equal(cnt[:, : K.NLIVING].sum(axis=0), living):
             raise InvariantError("per-cell counts disagree with the agents")
         on = a.cell >= 0
-        if not self.world.passable.ravel()[a.cell[on]].all():
+        if not self.passable_all[a.cell[on]].all():
             raise InvariantError("an agent stands on an impassable cell")
         if (a.states()[~on] < K.DEAD).any():
             raise InvariantError("a living agent is off the map")
         if not np.isfinite(a.timer).all():
             raise InvariantError("a timer is not finite")
+
+    def subway_summary(self) -> dict | None:
+        """``summary["subway"]``: riders, the infected aboard, zombies on each line.
+
+        When a zombie (or evolved zombie) first rode each line, and from which station;
+        None without a subway.
+        """
+        net, st = self.subway, self.stepper
+        if net is None:
+            return None
+        dt = self.scenario.time.dt_min
+        lines = {}
+        for j, name in enumerate(net.lines):
+            cars = np.flatnonzero(net.car_line == j)
+            first = st.first_zombie_car[cars]
+            seen = first >= 0
+            k = cars[seen][np.argmin(first[seen])] if seen.any() else -1
+            lines[name] = {
+                "infected_aboard": int(st.aboard[cars].sum()),
+                "first_zombie_day": float(first[seen].min() * dt / 1440.0) if k >= 0 else None,
+                "first_zombie_from": net.group_name[net.node_group[net.car_from[k]]]
+                if k >= 0
+                else None,
+                "open": bool(st.line_open[j]),
+            }
+        return {
+            "riders": int((self.home[:, 4] >= 0).sum()),
+            "infected_aboard": int(st.aboard.sum()),
+            "lines": lines,
+        }
 
     def soldiers_of(self, event) -> int:
         """Agents a ``deploy_soldiers`` event brings (its count, scaled on resident maps)."""
@@ -176,7 +225,10 @@ class Simulation:
     def _cast_cells(self) -> np.ndarray | None:
         """The named characters' cells now (``None`` without a cast)."""
         ncast = int(self.IP[K.I_NCAST])
-        return self.stepper.cast_cell[:ncast] if ncast else None
+        if not ncast:
+            return None
+        cells = self.stepper.cast_cell[:ncast]
+        return np.where(cells >= 0, self.street[np.maximum(cells, 0)], cells).astype(np.int32)
 
     def cast_records(self) -> list[dict]:
         """The named characters' records: each one's start, then every change of state.
@@ -312,6 +364,7 @@ class Simulation:
         times, records, snaps, stepping = state.times, state.records, state.snaps, state.stepping
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(
+            subway=self.subway_summary(),
             events=book.records,
             cast=self.cast_records(),
             snapshots=snaps.result(),

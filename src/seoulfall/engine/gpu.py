@@ -68,14 +68,15 @@ def available() -> bool:
 
 @cuda.jit
 def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, home, cz,
-          zw, clk, P, IP, CT, cst, ccell, cwhy, nx, fast, general, drift_bits, nxt, ev, nev,
-          stats):  # fmt: skip
+          zw, clk, gcell, sroute, scar, smin, P, IP, CT, cst, ccell, cwhy, nx, fast, general,
+          drift_bits, nxt, ev, nev, stats):  # fmt: skip
     i = cuda.grid(1)
     if i >= cell.size:
         return
     c, st, nsb, units, evc = _agent_step(
         i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk,
-        (home, cz, zw, clk), nx, P, IP, CT, cst, ccell, cwhy, fast, general, drift_bits,
+        (home, cz, zw, clk, gcell, sroute, scar, smin), nx, P, IP, CT, cst, ccell, cwhy, fast,
+        general, drift_bits,
     )  # fmt: skip
     if evc >= 0:
         ev[cuda.atomic.add(nev, 0, 1)] = evc
@@ -85,7 +86,7 @@ def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, z
     if units != 0:
         cuda.atomic.add(nxt, (c, K.C_STR), units)
     cuda.atomic.add(stats, st, 1)
-    if st == K.INFECTED or st == K.ZOMBIE or st == K.EVOLVED:
+    if (st == K.INFECTED or st == K.ZOMBIE or st == K.EVOLVED) and c < cnt.shape[0] - scar.shape[0]:
         rr = c // nx
         cc = c - rr * nx
         cuda.atomic.min(stats, K.NLIVING + 0, rr)
@@ -95,8 +96,11 @@ def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, z
 
 
 @cuda.jit
-def _events(ev, nev, nxt):
-    """Add the step's events (zombies destroyed, hybrids' attacks) to the next counts."""
+def _events(ev, nev, nxt, aboard):
+    """Add the step's events (zombies destroyed, hybrids' attacks) to the next counts.
+
+    And the humans infected aboard a train to ``aboard`` (a count a car).
+    """
     j = cuda.grid(1)
     if j >= nev[0]:
         return
@@ -106,8 +110,10 @@ def _events(ev, nev, nxt):
         cuda.atomic.add(nxt, (c, K.C_KILLS), 1)
     elif kind == K.EV_CARRIER:
         cuda.atomic.add(nxt, (c, K.C_ATT), 1)
-    else:
+    elif kind == K.EV_IMMUNE:
         cuda.atomic.add(nxt, (c, K.C_ATT), K.IMMUNE_ATTACK)
+    else:
+        cuda.atomic.add(aboard, c - (nxt.shape[0] - aboard.shape[0]), 1)
 
 
 def _blocks(n: int) -> int:
@@ -166,8 +172,9 @@ class GPUStepper(Stepper):
             for name, x in (
                 ("cell", a.cell), ("state", a.state), ("timer", a.timer), ("aid", a.aid),
                 ("nbr", self.nbr), ("IP", self.IP), ("CT", self.CT), ("home", self.home),
-                ("cz", self.cz), ("zw", self.zw),
-                ("cst", self.cast_state), ("ccell", self.cast_cell),
+                ("cz", self.cz), ("zw", self.zw), ("gcell", self.gcell),
+                ("sroute", self.sroute), ("scar", self.scar), ("smin", self.smin),
+                ("aboard", self.aboard), ("cst", self.cast_state), ("ccell", self.cast_cell),
                 ("cwhy", self.cast_cause),
             )
         }  # fmt: skip
@@ -204,14 +211,14 @@ class GPUStepper(Stepper):
         _pass[_blocks(n), THREADS_PER_BLOCK](
             b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
             fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], d["home"], d["cz"], d["zw"],
-            b["clk"],
+            b["clk"], d["gcell"], d["sroute"], d["scar"], d["smin"],
             b["P"], d["IP"], d["CT"], d["cst"],
             d["ccell"], d["cwhy"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
         )  # fmt: skip
         nev.copy_to_host(self.nev_g)
         m = int(self.nev_g[0])
         if m:
-            _events[_blocks(m), THREADS_PER_BLOCK](ev, nev, nxt)
+            _events[_blocks(m), THREADS_PER_BLOCK](ev, nev, nxt, d["aboard"])
         nxt.copy_to_host(self.cnt)
         stats.copy_to_host(self.stats_g)
         self.totals[:] = self.stats_g[: K.NLIVING]
@@ -235,6 +242,7 @@ class GPUStepper(Stepper):
         d["cell"].copy_to_host(a.cell)
         d["state"].copy_to_host(a.state)
         d["timer"].copy_to_host(a.timer)
+        d["aboard"].copy_to_host(self.aboard)
         self._d = None
 
     def warm_up(self) -> None:

@@ -223,12 +223,20 @@ FLOAT = Vector((
           lambda sc, u, f: sc.commute.loiter_m / u.cell_m if sc.commuting else 0.0),
     Param("c_weekend", "1: Saturdays and Sundays are working days",
           lambda sc, u, f: float(sc.commute.weekends) if sc.commuting else 0.0),
+    # the subway (``[subway]``): 0 without it
+    Param("subway", "1: the trains run (commuters board); 0: stopped (an alert, close_subway)",
+          lambda sc, u, f: 1.0 if sc.riding else 0.0, settable="lower"),
+    Param("z_alight", "probability that a zombie or hybrid aboard a car with no human gets "
+          "off at a station", lambda sc, u, f: sc.subway.zombie_alight if sc.riding else 0.0),
+    Param("s_walk", "a rider rides while farther from its goal than the station it gets off "
+          "at, by more than this many cells (along the grid)",
+          lambda sc, u, f: sc.subway.walk_m / u.cell_m if sc.riding else 0.0),
 ))  # fmt: skip
 
 #: The sizes ``P`` had in earlier versions (a checkpoint keeps it): a checkpoint holding
 #: one resumes with the later parameters at its scenario's values. 36: before the daily
-#: journeys (2026-11-27).
-FLOAT_OLDER_SIZES = (36,)
+#: journeys (2026-11-27); 41: before the subway (2026-11-28).
+FLOAT_OLDER_SIZES = (36, 41)
 assert all(n < FLOAT.size for n in FLOAT_OLDER_SIZES)
 
 #: The scenario keys of the rates a ``set_rate`` event may change, in declaration order.

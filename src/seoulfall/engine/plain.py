@@ -74,21 +74,54 @@ def turn_time(b: int, median: float, sigma: float) -> float:
     return median * math.exp(sigma * z)
 
 
-def commute_goal(a, c, trip, P, nx):
-    """The cell agent ``a`` in ``c`` heads for, or -1 (as ``kernels.commute_goal``)."""
-    home, cz, zw, clk = trip
-    h, d, leave, away = (int(v) for v in home[a])
-    if h < 0:
-        return -1
+def commute_target(a, trip, P):
+    """Where agent ``a``'s schedule puts it now (as ``kernels.commute_target``)."""
+    home, clk = trip[0], trip[3]
+    h, d, leave, away = (int(v) for v in home[a][:4])
     t = h
-    if P[K.P_ALERT] == 0 and d != h:
+    if h >= 0 and P[K.P_ALERT] == 0 and d != h:
         since = int(clk[0]) - leave  # minutes since Monday's leaving time
         day = since // 1440  # the day it left on last, 0 = Monday
         if since - day * 1440 < away and (day % 7 < 5 or P[K.P_C_WEEKEND] > 0):
             t = d
+    return t
+
+
+def stations(a, t, trip):
+    """The groups rider ``a`` boards at and gets off at towards ``t``, or None: it walks."""
+    home = trip[0]
+    if len(trip) < 8 or home.shape[1] < 5 or home[a, 4] < 0:
+        return None
+    hg, dg = int(home[a, 4]) >> 16, int(home[a, 4]) & 0xFFFF
+    return (hg, dg) if t == int(home[a, 1]) else (dg, hg)
+
+
+def commute_goal(a, c, trip, P, nx):
+    """The cell agent ``a`` in ``c`` heads for, or -1 (as ``kernels.commute_goal``).
+
+    A rider bound for a station heads there; at it, the goal is the car it boards (a cell
+    past the raster's).
+    """
+    cz, zw, clk = trip[1], trip[2], trip[3]
+    t = commute_target(a, trip, P)
+    if t < 0:
+        return -1
     dist = abs(t // nx - c // nx) + abs(t % nx - c % nx)
     if dist == 0:
         return -1
+    via = stations(a, t, trip) if P[K.P_SUBWAY] > 0 else None
+    if via is not None:
+        gcell, sroute, scar = trip[4], trip[5], trip[6]
+        cf, ct = int(gcell[via[0]]), int(gcell[via[1]])
+        k = int(sroute[via[1], scar.shape[0] + via[0]])
+        w = P[K.P_S_WALK]
+        near = abs(cf // nx - c // nx) + abs(cf % nx - c % nx) <= w
+        if near and dist > abs(t // nx - ct // nx) + abs(t % nx - ct % nx) + w and k >= 0:
+            if c == cf:
+                return cz.shape[0] + k  # aboard
+            z = int(cz[cf, 0])
+            if not (z >= 0 and zw[z, cz[c, 1]] == K.NO_WAY):
+                return cf
     loiter = P[K.P_C_LOITER]
     if dist < loiter and dist <= loiter * unit(bits(int(clk[1]), a)):
         return -1
@@ -98,9 +131,36 @@ def commute_goal(a, c, trip, P, nx):
     return t
 
 
+def ride(a, c, st, cnt, trip, P, key, hop_keys):
+    """Where a rider in car cell ``c`` is after the step (as ``kernels.ride``)."""
+    sroute, scar, smin = trip[5], trip[6], trip[7]
+    ngrid = cnt.shape[0] - scar.shape[0]
+    k, left = c - ngrid, P[K.P_DT]
+    for hop in range(K.MAXHOP):
+        b = bits(key[rng.MOVE] if hop == 0 else hop_keys[hop], a)
+        m = smin[k]
+        if left < m and unit(b) * m >= left:
+            break  # still between two stations
+        left -= m
+        if st in (K.HUMAN, K.INFECTED):
+            t = commute_target(a, trip, P)
+            via = stations(a, t, trip) if t >= 0 else None
+            nxt = int(sroute[via[1], k]) if via is not None else -1
+        elif cnt[c, K.HUMAN] == 0 and unit(bits(key[rng.SHELTER], a)) < P[K.P_Z_ALIGHT]:
+            nxt = -1  # a zombie with nobody left to bite gets off
+        else:
+            nxt = int(scar[k, 2]) if scar[k, 2] >= 0 and b & 1 else int(scar[k, 1])
+        if nxt < 0:
+            return int(scar[k, 0])
+        k, c = nxt, ngrid + nxt
+        if left <= 0:
+            break
+    return c
+
+
 def commute_hop(c, t, k0, nbr, trip, nx):
     """One hop towards ``t`` (as ``kernels.commute_hop``): the next cell, or -1."""
-    _, cz, zw, _ = trip
+    cz, zw = trip[1], trip[2]
     order = [int(nbr[c, (k0 + j) & 3]) for j in range(4)]
     z = int(cz[t, 0])
     way = int(zw[z, cz[c, 1]]) if z >= 0 else K.IN_ZONE
@@ -120,7 +180,8 @@ def commute_hop(c, t, k0, nbr, trip, nx):
 def contacts(cnt, nbr, c, P):
     """Weighted (humans, zombies, evolved, hybrids, strength, population) met from cell c."""
     w0, w1 = P[K.P_W_OWN], P[K.P_W_NEIGHBOUR]
-    cells = [(c, w0)] + [(int(nb), w1) for nb in nbr[c] if nb >= 0 and w1 > 0]
+    near = nbr[c] if c < len(nbr) else []  # a car of the subway has no neighbours
+    cells = [(c, w0)] + [(int(nb), w1) for nb in near if nb >= 0 and w1 > 0]
     h = sum(w * int(cnt[x, K.HUMAN]) for x, w in cells)
     z = sum(w * int(cnt[x, K.ZOMBIE]) for x, w in cells)
     e = sum(w * int(cnt[x, K.EVOLVED]) for x, w in cells)
@@ -150,31 +211,42 @@ def step(
     zk=None,
     why=None,
     trip=None,
+    aboard=None,
 ):
     """One step; returns new (cell, state, timer, cnt) and leaves the inputs alone.
 
     ``why``, a dict, receives the cause of every change of state (agent id -> a name of
-    ``states.CAUSES``), as the kernel writes it for the named characters.
+    ``states.CAUSES``), as the kernel writes it for the named characters; ``aboard``, an
+    array a car, the humans infected aboard each.
 
     ``fs`` and ``fn`` are the scheduled sound and fight-noise fields (default silence);
     ``CT`` the named characters' traits (speed, alertness, self-control) by id; ``fv`` the
     steps to the evacuation target and ``zk`` the guarded lines (default: none); ``trip``
     the daily journeys' ``(home, cz, zw, clk)``, ``home`` by agent id (``kernels/commute.py``;
-    default: none).
+    default: none), and with the subway its ``(gcell, sroute, scar, smin)`` after them: then
+    ``cnt`` has a row for each car after the raster's cells.
     """
     cell, state, timer = cell.copy(), state.copy(), timer.copy()
     ncells = ny * nx
+    ncars = cnt.shape[0] - ncells  # the subway's cars: no fields, no sound, no lines there
+
+    def pad(x, fill):
+        return np.r_[np.asarray(x), np.full(ncars, fill, np.asarray(x).dtype)]
+
     fs = np.zeros(ncells) if fs is None else np.asarray(fs, float)
     fn = np.zeros(ncells) if fn is None else np.asarray(fn, float)
-    snd = fs.astype(np.float32).astype(float), fn.astype(np.float32).astype(float)
-    fv = np.full(ncells, K.FAR) if fv is None else np.asarray(fv)
-    zk = np.zeros(ncells, np.float32) if zk is None else np.asarray(zk, np.float32)
-    grid = lambda k: cnt[:, k].reshape(ny, nx)  # noqa: E731
+    snd = (
+        pad(fs.astype(np.float32).astype(float), 0.0),
+        pad(fn.astype(np.float32).astype(float), 0.0),
+    )
+    fv = pad(np.full(ncells, K.FAR) if fv is None else np.asarray(fv)[:ncells], K.FAR)
+    zk = pad(np.zeros(ncells, np.float32) if zk is None else np.asarray(zk, np.float32)[:ncells], 0)
+    grid = lambda k: cnt[:ncells, k].reshape(ny, nx)  # noqa: E731
     graded = int(IP[K.I_GRADED]) > 0
-    fz = sensed(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_H]), graded)
-    fh = sensed(grid(K.HUMAN), int(IP[K.I_R_Z]), graded)
-    fe = sensed(grid(K.HUMAN), int(IP[K.I_R_E]), graded)
-    fy = sensed(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_Y]), graded)
+    fz = pad(sensed(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_H]), graded).ravel(), 0)
+    fh = pad(sensed(grid(K.HUMAN), int(IP[K.I_R_Z]), graded).ravel(), 0)
+    fe = pad(sensed(grid(K.HUMAN), int(IP[K.I_R_E]), graded).ravel(), 0)
+    fy = pad(sensed(grid(K.ZOMBIE) + grid(K.EVOLVED), int(IP[K.I_R_Y]), graded).ravel(), 0)
     streams = (rng.BITE, rng.KILL, rng.TURN, rng.HYBRID, rng.EVOLVE, rng.MOVE)
     extra = (rng.SHELTER, rng.LAPSE, rng.CARRIER, rng.LINE)
     key = {s: step_key(seed, s, step_no) for s in streams + extra}
@@ -276,6 +348,8 @@ def step(
                     pk = -math.expm1(-P[K.P_H_RETALIATE] / P[K.P_Y_PAIN])
                     if unit(bits(key[rng.KILL], a)) < pk:
                         st, cause = K.DEAD, "killed_after_bite"
+        if st0 == K.HUMAN and st == K.INFECTED and c >= ncells and aboard is not None:
+            aboard[c - ncells] += 1  # infected on a train (before it may turn this step)
         if st == K.INFECTED:
             tm -= dt
             if tm <= 0.0:
@@ -297,6 +371,9 @@ def step(
         mode, x, field, stop = "stay", 0.0, fz, (K.HUMAN,)
         if stay:
             pass
+        elif c >= ncells:  # aboard a train
+            sheltered = False
+            c = ride(a, c, st, cnt, trip, P, key, hop_keys)
         elif st == K.HUMAN and sb >> K.LEVEL_SHIFT == K.SOLDIER_LEVEL:
             if fz[c] > 0 and zc == 0:
                 mode, x, field, stop = "chase", P[K.P_H_FLEE] * spd, fz, (K.ZOMBIE, K.EVOLVED)
@@ -314,7 +391,12 @@ def step(
             else:
                 sheltered = False
                 goal = commute_goal(a, c, trip, P, nx) if P[K.P_COMMUTE] > 0 else -1
-                mode, x = ("commute", P[K.P_C_HOPS]) if goal >= 0 else ("random", P[K.P_H_DRIFT])
+                if goal >= ncells:
+                    c = goal  # boards a train
+                else:
+                    mode, x = (
+                        ("commute", P[K.P_C_HOPS]) if goal >= 0 else ("random", P[K.P_H_DRIFT])
+                    )
         elif st in (K.ZOMBIE, K.EVOLVED):
             field = fh if st == K.ZOMBIE else fe
             chase = P[K.P_Z_CHASE] if st == K.ZOMBIE else P[K.P_E_CHASE]

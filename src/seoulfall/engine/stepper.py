@@ -127,13 +127,19 @@ class Stepper:
         With several threads, choose by measurement between one thread and all of them
         (:class:`ThreadTuner`); False steps on all of them.
     home : ndarray, optional
-        (agents, 4) int32: each agent's home, day cell (-1: none), minute of the day it
-        leaves and minutes it stays away, by id, for the daily journeys
+        (agents, 5) int32: each agent's home, day cell (-1: none), minute of the day it
+        leaves, minutes it stays away, and its stations (-1: it walks), by id, for the
+        daily journeys
         (``kernels/commute.py``; read only when ``P[P_COMMUTE]`` is set).
     zones : tuple, optional
         ``(zone, passable)`` of every cell (``kernels.cell_zones``), with ``home``.
     clock : tuple, optional
         ``(minute of the week at step 0, KST, 0 at Monday midnight; step length in min)``.
+    subway : tuple, optional
+        ``(gcell, sroute, scar, smin, car_line, routes)``: the subway's tables
+        (``kernels/commute.py``), each car's line, and ``routes(line_open, group_open)``,
+        which recomputes ``sroute`` (``world.subway.routes``). Its cars are cells past the
+        raster's: the counts, fields and sort have a row for each.
     """
 
     def __init__(
@@ -153,6 +159,7 @@ class Stepper:
         home=None,
         zones=None,
         clock=(0.0, 1.0),
+        subway=None,
     ):
         self.agents = agents
         self.ny, self.nx = shape
@@ -172,7 +179,21 @@ class Stepper:
         self.tuner = ThreadTuner(self.nthreads if tune_threads else 1)
         self.tuned = tune_threads
         self._k = self.nthreads
-        ncells = self.ny * self.nx
+        if subway is None:  # no cars: tables the kernels read nothing of
+            none = np.zeros(0, np.int32)
+            subway = (np.zeros(1, np.int32), np.full((1, 1), -2, np.int32),
+                      np.zeros((0, 3), np.int32), np.ones(0), none, None)  # fmt: skip
+        self.gcell, self.sroute, self.scar, self.smin, self.car_line, self._routes = subway
+        ncars = self.scar.shape[0]
+        self.ngrid = self.ny * self.nx  # the cars' cells come after the raster's
+        ncells = self.ngrid + ncars
+        nlines = int(self.car_line.max()) + 1 if ncars else 0
+        # the subway's state: lines and stations open, humans infected in each car, the
+        # step a zombie (or evolved) first rode each car (-1: none yet)
+        self.line_open = np.ones(nlines, bool)
+        self.group_open = np.ones(self.gcell.size if ncars else 0, bool)
+        self.aboard = np.zeros(ncars, np.int64)
+        self.first_zombie_car = np.full(ncars, -1, np.int64)
         self.cnt = np.zeros((ncells, K.NCOLS), np.int32)
         self.work = np.zeros_like(self.cnt)
         self.bounds = np.zeros(self.nchunks + 1, np.int64)
@@ -217,7 +238,7 @@ class Stepper:
         if home is None and P[K.P_COMMUTE] > 0.0:
             raise ValueError("P[P_COMMUTE] is set: the daily journeys need home and zones")
         self.commuting = home is not None
-        self.home_by_id = np.full((1, 4), -1, np.int32) if home is None else home
+        self.home_by_id = np.full((1, 5), -1, np.int32) if home is None else home
         self.home = self.home_by_id.copy()
         if home is None:
             self.cz, self.zw = np.full((1, 2), -1, np.int32), np.zeros((1, 1), np.uint8)
@@ -246,6 +267,11 @@ class Stepper:
             weakref.finalize(self, self.pool.shutdown, wait=False)
         self.recount()
 
+    def trip(self) -> tuple:
+        """The journeys' and the subway's tables, as ``plain.step`` takes them (``trip``)."""
+        return (self.home_by_id, self.cz, self.zw, self.clk.copy(), self.gcell, self.sroute,
+                self.scar, self.smin)  # fmt: skip
+
     def route_commuters(self) -> None:
         """Steps to every zone over the links open now (again after links are cut)."""
         if self.commuting:
@@ -269,7 +295,7 @@ class Stepper:
         if self.commuting:  # the journeys' rows in the agents' order
             self.home[:] = self.home_by_id[a.aid]
         K.count_cells(a.cell, a.state, self.cnt, self.IP)
-        K.threat_bbox(self.cnt, self.nx, self.bbox)
+        K.threat_bbox(self.cnt[: self.ngrid], self.nx, self.bbox)
         self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
         ncast = int(self.IP[K.I_NCAST])
         if ncast:
@@ -285,6 +311,13 @@ class Stepper:
         """What a checkpoint keeps: (JSON fields, arrays) between two steps."""
         meta = {"n_active": self.n_active, "sources": self.sources}
         meta["cast_records"] = self.cast_records
+        if self.aboard.size:  # the subway's state (runs with a subway only)
+            meta["subway"] = {
+                "aboard": self.aboard.tolist(),
+                "first_car": self.first_zombie_car.tolist(),
+                "line_open": self.line_open.tolist(),
+                "group_open": self.group_open.tolist(),
+            }
         return meta, {k: getattr(self, k) for k in self.ARRAYS}
 
     def check_checkpoint(
@@ -362,7 +395,34 @@ class Stepper:
                 raise bad(f"{what}: meta.cast_records holds {r!r}")
             cast_records.append(tuple(r))
         got.update(n_active=n_active, sources=sources, cast_records=cast_records, what=what)
+        got["subway"] = self._check_subway(meta.get("subway"), what, step)
         return got
+
+    def _check_subway(self, sw, what: str, step: int) -> dict | None:
+        """A checkpoint's subway state (``meta.subway``), checked; None without a subway."""
+        if not self.aboard.size:
+            if sw is not None:
+                raise safeload.DamagedFile(f"{what}: meta.subway in a run without a subway")
+            return None
+        sizes = {"aboard": self.aboard.size, "first_car": self.aboard.size,
+                 "line_open": self.line_open.size, "group_open": self.group_open.size}  # fmt: skip
+        ok = isinstance(sw, dict) and set(sw) == set(sizes)
+        ok = ok and all(
+            isinstance(sw[k], list) and len(sw[k]) == m
+            and all(type(v) in (int, bool) for v in sw[k])
+            for k, m in sizes.items()
+        )  # fmt: skip
+        if ok:
+            out = {k: np.array(sw[k], np.int64) for k in sizes}
+            ok = (
+                (out["aboard"] >= 0).all() and (out["aboard"] <= self.agents.n).all()
+                and ((out["first_car"] == -1) | ((out["first_car"] >= 1)
+                     & (out["first_car"] <= step))).all()
+                and all(np.isin(out[k], (0, 1)).all() for k in ("line_open", "group_open"))
+            )  # fmt: skip
+        if not ok:
+            raise safeload.DamagedFile(f"{what}: meta.subway is not this run's subway state")
+        return out
 
     def from_checkpoint(self, checked: dict) -> None:
         """Take the state :meth:`check_checkpoint` returned (after the agents are loaded).
@@ -382,7 +442,12 @@ class Stepper:
         self._active = ()
         self.cast_records = checked["cast_records"]
         self.route_commuters()  # over the checkpoint's links
-        K.threat_bbox(self.cnt, self.nx, self.bbox)
+        if self.aboard.size:
+            sw = checked["subway"]
+            self.aboard[:], self.first_zombie_car[:] = sw["aboard"], sw["first_car"]
+            self.line_open[:], self.group_open[:] = sw["line_open"], sw["group_open"]
+            self.reroute()
+        K.threat_bbox(self.cnt[: self.ngrid], self.nx, self.bbox)
         self.totals[:] = self.cnt[:, : K.NLIVING].sum(axis=0)
 
     def add_sound(self, cell: int, loudness: float, radius: float, start: int, end: int):
@@ -546,7 +611,31 @@ class Stepper:
             if ncast:
                 self.record_cast_changes(before, step)
             self._end_step(step)
+            if self.aboard.size:
+                self._zombies_aboard(step)
         self._end()
+
+    def _zombies_aboard(self, step: int) -> None:
+        """Mark the cars a zombie or evolved zombie rides after ``step`` for the first time."""
+        cars = self._counts_now()[self.ngrid :]
+        new = (cars[:, K.ZOMBIE] + cars[:, K.EVOLVED] > 0) & (self.first_zombie_car < 0)
+        self.first_zombie_car[new] = step + 1
+
+    def reroute(self) -> None:
+        """The riders' next cars over the lines and stations open now (``sroute``)."""
+        self.sroute[:] = self._routes(self.line_open, self.group_open)
+
+    def leave_trains(self, cars: np.ndarray) -> int:
+        """Everyone aboard the cars ``cars`` (a mask) gets off at the car's next station.
+
+        Returns how many got off. Counts are rebuilt (``recount``).
+        """
+        a = self.agents
+        k = a.cell - self.ngrid
+        off = (k >= 0) & cars[np.clip(k, 0, cars.size - 1)]
+        a.cell[off] = self.scar[k[off], 0]
+        self.recount()
+        return int(off.sum())
 
     def record_cast_changes(self, before: np.ndarray, step: int, cause: int | None = None) -> None:
         """Record each named character whose state differs from ``before``, at ``step``.
@@ -592,7 +681,9 @@ class Stepper:
             K.pass_serial(*args)
         else:  # numba's own threads: about 0.3 ms a step less than handing off to the pool
             K.pass_parallel(self._k, *args)
-        K.merge_overflow(self._nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active, self.IP)
+        K.merge_overflow(
+            self._nxt, self.ovf, self.novf, self.ev, self.nev, self.n_active, self.IP, self.aboard
+        )
         K.combine_stats(self.stats, self.bbox, self.totals)
         return self.n_active
 
@@ -625,7 +716,7 @@ class Stepper:
         s = type(self)(  # the GPU stepper compiles its device kernels here too
             tiny,
             (1, 1),
-            np.full((1, 4), -1, np.int32),
+            np.full((1, 4), -1, np.int32),  # the neighbour table
             P,
             IP,
             self.seed,

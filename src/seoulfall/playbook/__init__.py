@@ -25,11 +25,12 @@ from seoulfall.playbook.lure import SoundLure
 from seoulfall.playbook.quarantine import Quarantine
 from seoulfall.playbook.rates import SetRate
 from seoulfall.playbook.soldiers import DeploySoldiers
+from seoulfall.playbook.subway import CloseSubway
 
 #: Every event type, in the order the documentation lists them.
 EVENT_CLASSES = (
     Quarantine, CloseBridges, SoundLure, Airstrike, DeploySoldiers, Evacuate, Curfew, SetRate,
-    PublicAlert,
+    PublicAlert, CloseSubway,
 )  # fmt: skip
 EVENT_TYPES = tuple(c.model_fields["type"].annotation.__args__[0] for c in EVENT_CLASSES)
 
@@ -51,7 +52,8 @@ Event = Annotated[
     | Annotated[Evacuate, Tag("evacuate")]
     | Annotated[Curfew, Tag("curfew")]
     | Annotated[SetRate, Tag("set_rate")]
-    | Annotated[PublicAlert, Tag("public_alert")],
+    | Annotated[PublicAlert, Tag("public_alert")]
+    | Annotated[CloseSubway, Tag("close_subway")],
     Discriminator(
         _type_of,
         custom_error_type="event_type",

@@ -63,7 +63,7 @@ class Airstrike(PlacedEvent):
         zone = self.zone(book, i)
         a = sim.agents
         states = a.states()
-        hit = (a.cell >= 0) & (states < K.NLIVING)
+        hit = (a.cell >= 0) & (a.cell < zone.size) & (states < K.NLIVING)  # not underground
         hit[hit] = zone[a.cell[hit]]
         ids = np.flatnonzero(hit)
         u = rng.uniform_array(sim.seed, rng.STRIKE, step, a.aid[ids].astype(np.int64))

@@ -6,6 +6,7 @@ from typing import Literal
 
 from seoulfall.engine.parameters import FLOAT
 from seoulfall.playbook.base import EventBase
+from seoulfall.playbook.subway import stop_trains
 
 
 class PublicAlert(EventBase):
@@ -16,13 +17,18 @@ class PublicAlert(EventBase):
     at home they stay near it. It acts on the daily journeys of a `[commute]` table, and
     does nothing without one (the record says so). Fleeing, sheltering and fighting are
     unchanged. On a trigger (`first_zombie_north`, ...) it sounds when the outbreak is
-    seen there.
+    seen there. With a `[subway]` the trains stop (`subway.after_alert = "stop"`, the
+    default): everyone aboard gets off at the next station.
     """
 
     type: Literal["public_alert"]
 
     def fire(self, book, i: int, step: int, rec: dict) -> None:  # noqa: D102
-        rec["commuting"] = end_journeys(book.sim.stepper)  # whom it reached
+        sim = book.sim
+        rec["commuting"] = end_journeys(sim.stepper)  # whom it reached
+        if sim.subway is not None and sim.scenario.subway.after_alert == "stop":
+            rec["trains_stopped"] = True
+            rec["riders_off"] = stop_trains(sim.stepper)
 
 
 def end_journeys(stepper) -> bool:

@@ -36,6 +36,8 @@ class MapFacts:
     district_rows: list | None  # Seoul's districts (code, name_en, ...), else None
     bridges: list[str] | None  # Seoul's crossing bridges, else None
     lures: set[str]  # the names of the scenario's sound lures
+    subway_lines: list[str] | None = None  # Seoul's subway lines, else None
+    stations: set[str] | None = None  # their stations' names, English casefolded and Korean
 
 
 class EventBase(Table):

@@ -36,7 +36,7 @@ class Evacuate(PlacedEvent, DistrictsEvent):
         st, a = sim.stepper, sim.agents
         src = book.cells_of(self.districts)
         states = a.states()
-        who = (states == K.HUMAN) & (a.cell >= 0) & ~a.soldiers()
+        who = (states == K.HUMAN) & (a.cell >= 0) & (a.cell < src.size) & ~a.soldiers()
         who[who] = src[a.cell[who]]
         a.state[who] |= K.EVACUATING
         target = book.cells[i]

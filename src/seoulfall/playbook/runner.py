@@ -232,4 +232,5 @@ class Playbook:
 
     def route_evacuees(self) -> None:
         """Steps from every cell to the evacuation's target, over the links open now."""
-        self.sim.stepper.fv[:] = bfs_distance(self.sim.nbr, np.flatnonzero(self.evac_zone))
+        fv = self.sim.stepper.fv  # the map's cells (then the subway's cars: never a way)
+        fv[: self.sim.world.ncells] = bfs_distance(self.sim.nbr, np.flatnonzero(self.evac_zone))

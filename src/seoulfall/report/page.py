@@ -9,7 +9,7 @@ from pathlib import Path
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine.states import CAUSE_TEXT
-from seoulfall.outcome import last_standing, over_the_edge
+from seoulfall.outcome import last_standing, over_the_edge, underground
 from seoulfall.report.animation import write_animation
 from seoulfall.report.curves import plot_curves, plot_district_curves
 from seoulfall.report.maps import (
@@ -211,6 +211,19 @@ def write_report(results, folder: Path) -> Path:
             "infected, zombies and evolved zombies who cross it are the outbreak reaching the "
             "land beyond (escaped).</p>"
             + _table(["code", "left through", "구", "fled", "infected, escaped"], rows)
+        )  # fmt: skip
+    if s.get("subway"):
+        lines = s["subway"]["lines"]
+        rows = [[name, "open" if v["open"] else "closed", f"{v['infected_aboard']:,}",
+                 _day(v["first_zombie_day"]), v["first_zombie_from"] or ""]
+                for name, v in lines.items()]  # fmt: skip
+        words = underground(s)
+        parts.append(
+            "<h2>The subway</h2><p>" + html.escape(words[:1].upper() + words[1:])
+            + ". A train car is a place: bites happen aboard with the same hazards as in "
+            "the street; a rider infected aboard carries the outbreak to where it gets off.</p>"
+            + _table(["line", "at the end", "infected aboard", "first zombie aboard (day)",
+                      "boarded from"], rows)
         )  # fmt: skip
     if results.events:
         ev_rows = [

@@ -69,7 +69,9 @@ CREDITS = (
     "boundaries: vuski/admdongkor (2021-04), based on Statistics Korea SGIS boundaries, via "
     "raqoon886/Local_HangJeongDong, with its 2021 Q2 registered population per dong. Mountain "
     "peaks: Wikipedia (facts only). Daytime population per gu: arer90/seoul-ili-forecast-abm "
-    "(MIT), from Seoul's living population (서울 생활인구). Korean labels: Nanum Gothic (SIL "
+    "(MIT), from Seoul's living population (서울 생활인구). Subway stations and lines: Seoul "
+    "Metropolitan Government, Seoul Open Data Plaza (OA-15442, OA-21232), KOGL Type 1. "
+    "Korean labels: Nanum Gothic (SIL "
     "Open Font License), from the koreanize-matplotlib package."
 )
 

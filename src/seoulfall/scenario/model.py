@@ -32,13 +32,15 @@ from seoulfall.scenario.tables import (
     Output,
     Population,
     Sound,
+    Subway,
     Time,
     World,
     Zombie,
 )
 from seoulfall.schema import BUILTIN_MAPS, MAX_STEPS, SYNTHETIC_MAPS, ScenarioError, Table
 from seoulfall.world.raster import find_district
-from seoulfall.world.seoul import read_bridges, read_districts
+from seoulfall.world.seoul import data_dir, read_bridges, read_districts
+from seoulfall.world.subway import line_names, station_names
 
 #: The reference worlds' own defaults (SPEC §7): both leave out the season-2 mechanisms
 #: unless a scenario sets them (per-person strength, shelter, wounds, fight noise, feeding
@@ -77,6 +79,9 @@ class Scenario(Table):
     outbreak: Outbreak = Outbreak()
     commute: Commute | None = Field(
         None, description="homes and day places (`[commute]`); unset: nobody commutes"
+    )
+    subway: Subway | None = Field(
+        None, description="Seoul's subway (`[subway]`, with `[commute]`); unset: nobody rides"
     )
     zombie: Zombie = Zombie()
     evolved: Evolved = Evolved()
@@ -131,6 +136,11 @@ class Scenario(Table):
                 f"world.map = {m!r}: unknown map; allowed: {', '.join(BUILTIN_MAPS)}, or a path "
                 "to a .npz world file"
             )
+        if self.subway is not None and self.subway.enabled:
+            if m != "seoul":
+                raise ValueError(f"subway: only Seoul has a subway (world.map = {m!r})")
+            if self.commute is None:
+                raise ValueError("subway: the trains carry commuters; add a [commute] table")
         if self.world.edge == "open" and m == "well-mixed":
             raise ValueError("world.edge = 'open': the well-mixed map has no edge to cross")
         places = [("outbreak", self.outbreak)]
@@ -175,16 +185,19 @@ class Scenario(Table):
             raise ValueError(
                 f"events: every deploy_soldiers must share one strength (got {sorted(strengths)})"
             )
-        rows = bridges = None
+        rows = bridges = lines = stations = None
         if m == "seoul":
             rows = read_districts()
             bridges = [b["name_en"] for b in read_bridges() if b["crossing"]]
+            lines, stations = line_names(data_dir()), station_names(data_dir())
         facts = MapFacts(
             map=m,
             synthetic=m in SYNTHETIC_MAPS,
             district_rows=rows,
             bridges=bridges,
             lures={e.name for e in self.events if e.type == "sound_lure" and e.name},
+            subway_lines=lines,
+            stations=stations,
         )
         for i, e in enumerate(self.events):
             where = f"events.{i}"
@@ -263,6 +276,11 @@ class Scenario(Table):
     def commuting(self) -> bool:
         """Whether people make daily journeys (a ``[commute]`` table, enabled)."""
         return self.commute is not None and self.commute.enabled
+
+    @property
+    def riding(self) -> bool:
+        """Whether commuters ride the subway (a ``[subway]`` table, enabled, with journeys)."""
+        return self.commuting and self.subway is not None and self.subway.enabled
 
     @property
     def steps(self) -> int:

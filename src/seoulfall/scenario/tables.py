@@ -153,6 +153,48 @@ class Commute(Table):
     )
 
 
+class Subway(Table):
+    """Seoul's subway: trains carry commuters along the lines (Seoul only; docs/model.md).
+
+    A commuter whose home and day cell each lie within ``walk_m`` of a station, and more
+    than four times that apart, walks to the station nearest home, rides the quickest way (its
+    cars, its changes of line) and walks on from the station nearest its day cell. A car
+    (one line between two stations, one way) is a place: bites and fights there follow
+    the cells' hazards. An infected rider who turns aboard stays aboard while its car
+    holds humans. Needs a `[commute]` table. Without a `[subway]` table nobody rides (the
+    model before 2026-11-27, bit for bit).
+    """
+
+    enabled: bool = Field(True, description="false: nobody rides (as without the table)")
+    speed_kmh: float = Field(
+        40.0, gt=0.0, le=200.0, description="trains' running speed between stations (km/h)"
+    )
+    dwell_min: float = Field(
+        0.5, ge=0.0, le=10.0, description="minutes a train stands at each station (min)"
+    )
+    transfer_min: float = Field(
+        4.0, ge=0.0, le=60.0, description="minutes a change of line takes (min)"
+    )
+    walk_m: float = Field(
+        1000.0,
+        ge=100.0,
+        le=5000.0,
+        description="farthest a rider walks to or from a station (m, along the grid)",
+    )
+    after_alert: Literal["stop", "run"] = Field(
+        "stop",
+        description="what the trains do when a `public_alert` sounds: `stop` (everyone aboard "
+        "gets off at the next station, nobody boards) or `run`",
+    )
+    zombie_alight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="probability that a zombie or hybrid aboard a car with no human gets off "
+        "at a station (else it rides on)",
+    )
+
+
 class Outbreak(Table):
     """Where and how it starts."""
 

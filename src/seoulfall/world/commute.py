@@ -114,7 +114,9 @@ def day_targets(world, residents: np.ndarray, commuters: np.ndarray, folder: Pat
 
 
 def homes_and_day_cells(world, sc, cell: np.ndarray, aid: np.ndarray, gen, folder):
-    """Each agent's (home, day cell, leaving minute, minutes away) by id, int32.
+    """Each agent's (home, day cell, leaving minute, minutes away, -1) by id, int32.
+
+    The last column is for the subway's riders (``world.subway.tables`` fills it).
 
     Cells are -1 for agents off the map. ``cell``, ``aid``: the agents' start cells and
     ids. Commuters are drawn from ``gen`` (a NumPy generator); a district's commuters draw
@@ -124,7 +126,7 @@ def homes_and_day_cells(world, sc, cell: np.ndarray, aid: np.ndarray, gen, folde
     minutes (u, v uniform).
     """
     n = cell.size
-    home = np.full((n, 4), -1, np.int32)
+    home = np.full((n, 5), -1, np.int32)  # the fifth: a rider's stations (world/subway.py)
     on = cell >= 0
     home[aid[on], 0] = cell[on]
     home[aid[on], 1] = cell[on]

@@ -60,11 +60,15 @@ from seoulfall.engine.kernels.agent import (  # noqa: F401
     step_keys,
 )
 from seoulfall.engine.kernels.commute import (  # noqa: F401
+    ALIGHT,
     IN_ZONE,
+    NO_ROUTE,
     NO_WAY,
     cell_zones,
     commute_goal,
     commute_hop,
+    commute_target,
+    ride,
     zone_ways,
 )
 from seoulfall.engine.kernels.fields import (  # noqa: F401
@@ -112,6 +116,7 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
     DEAD_BYTE,
     ESCAPED,
     ESCAPED_LEVEL,
+    EV_ABOARD,
     EV_CARRIER,
     EV_IMMUNE,
     EV_KILL,
@@ -170,9 +175,11 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
     P_KILL,
     P_KILL_E,
     P_MASS_ACTION,
+    P_S_WALK,
     P_SHELTER_BREACH,
     P_SHELTER_F,
     P_SHELTER_P,
+    P_SUBWAY,
     P_TURN_MEDIAN,
     P_TURN_SIGMA,
     P_W_NEIGHBOUR,
@@ -187,6 +194,7 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
     P_Y_PAIN,
     P_Y_SELF,
     P_Y_STRENGTH,
+    P_Z_ALIGHT,
     P_Z_CHASE,
     P_Z_WANDER,
     RESERVE,

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from seoulfall.engine import rng
-from seoulfall.engine.kernels.commute import commute_goal, commute_hop
+from seoulfall.engine.kernels.commute import commute_goal, commute_hop, ride
 from seoulfall.engine.kernels.layout import (
     _MODE_CHASE,
     _MODE_COMMUTE,
@@ -47,6 +47,7 @@ from seoulfall.engine.kernels.layout import (
     DEAD_BYTE,
     ESCAPED,
     ESCAPED_LEVEL,
+    EV_ABOARD,
     EV_CARRIER,
     EV_IMMUNE,
     EV_KILL,
@@ -150,7 +151,7 @@ def _contacts(cnt, nbr, c, P):
     y = w0 * cnt[c, HYBRID]
     s = w0 * cnt[c, C_STR]
     n = w0 * (cnt[c, 0] + cnt[c, 1] + cnt[c, 2] + cnt[c, 3] + cnt[c, 4])
-    if w1 > 0.0:
+    if w1 > 0.0 and c < nbr.shape[0]:  # a car of the subway has no neighbours
         for k in range(4):
             nb = nbr[c, k]
             if nb >= 0:
@@ -237,11 +238,15 @@ def agent_step(
     agent is not counted; the strength units go to ``C_STR`` of its cell; the event is
     ``cell << 2 | kind`` or -1. A named character's state, cell and the cause of its change
     of state this step (``CAUSE_*``, 0 for none) go to ``cst``, ``ccell`` and ``cwhy``.
-    ``trip``: ``(home, cz, zw, clk)``, the daily journeys (:mod:`.commute`; read only
-    when ``P[P_COMMUTE]`` is set; one tuple, as CPython passes a call of more than 30
-    arguments as ``*args``, which numba cannot inline), ``nx`` the raster's width.
+    ``trip``: ``(home, cz, zw, clk, gcell, sroute, scar, smin)``, the daily journeys and
+    the subway (:mod:`.commute`; read only when ``P[P_COMMUTE]`` is set; one tuple, as
+    CPython passes a call of more than 30 arguments as ``*args``, which numba cannot
+    inline), ``nx`` the raster's width. The cells from ``ngrid`` on (the count table's
+    rows past the raster's) are the subway's cars.
     """
-    home, cz, zw, clk = trip
+    home, cz, zw, clk, gcell, sroute, scar, smin = trip
+    sub = (gcell, sroute, scar, smin)
+    ngrid = cnt.shape[0] - scar.shape[0]
     sb = state[i]
     st = sb & STATE_MASK
     evc = np.int64(-1)  # the agent's event this step (at most one), or -1
@@ -256,7 +261,7 @@ def agent_step(
         and (
             P[P_COMMUTE] == 0.0
             or (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL
-            or commute_goal(home[i], aid[i], c0, cz, zw, clk, P, nx) < 0
+            or (c0 < ngrid and commute_goal(home[i], aid[i], c0, cz, zw, clk, P, nx, sub) < 0)
         )
     ):
         # The common case, made cheap: a human with no zombie in its cell or in sight,
@@ -375,6 +380,8 @@ def agent_step(
                     if to_unit(agent_bits(keys[K_EVOLVE], a)) < P[P_EVOLVE_P]:
                         st = EVOLVED
                         why = CAUSE_EVOLVED
+        if st0 == HUMAN and st == INFECTED and c >= ngrid:
+            evc = (np.int64(c) << 2) | EV_ABOARD  # infected on a train
     elif st == HYBRID:
         tm += dt  # hunger grows
         hc = cnt[c, HUMAN]
@@ -419,6 +426,9 @@ def agent_step(
     stop = HUMAN  # a chaser stops on a cell holding this state (and the next)
     if stay:
         pass
+    elif c >= ngrid:  # aboard a train: it carries the agent (``commute.ride``)
+        sheltered = False
+        c = ride(home[i], a, c, st, cnt, clk, P, sub, keys, K_MOVE, K_HOP, K_SHELTER)
     elif st == HUMAN and (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL:
         # a soldier never flees nor shelters: it advances on the zombies it senses
         if fz[c] > 0 and cnt[c, ZOMBIE] + cnt[c, EVOLVED] == 0:
@@ -438,8 +448,10 @@ def agent_step(
         else:
             sheltered = False  # nothing in sight: out of shelter
             if P[P_COMMUTE] > 0.0:
-                goal = commute_goal(home[i], a, c, cz, zw, clk, P, nx)
-            if goal >= 0:
+                goal = commute_goal(home[i], a, c, cz, zw, clk, P, nx, sub)
+            if goal >= ngrid:
+                c = goal  # boards a train at its station
+            elif goal >= 0:
                 mode, x = _MODE_COMMUTE, P[P_C_HOPS]
             else:
                 mode, x = _MODE_RANDOM, P[P_H_DRIFT]

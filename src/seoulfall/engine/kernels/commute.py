@@ -14,6 +14,15 @@ to the goal's zone (its dong; on maps without dongs, its district) over the link
 now (``cz[c] = (zone, index among the passable cells)``); inside the zone one hop at a
 time towards the goal's row and column without leaving it, a random hop inside it where
 none gets closer (around a stream or a bend of its border).
+
+The subway (``world/subway.py``): a rider's row holds its stations (``home[i, 4] = home
+group << 16 | day group``, -1: it walks). While it is farther from its goal than the
+station it would get off at, by more than ``walk_m``, and within ``walk_m`` of the other
+one, it walks to that one and boards: its cell becomes the
+car's, ``ngrid + k`` (``ngrid``: the raster's cells; the count table has a row for each
+car after them). ``sub = (gcell, sroute, scar, smin)``: each group's street cell, the next
+car towards each group (``world.subway.routes``), each car's (street cell at its end,
+onward cars) and its minutes.
 """
 
 from __future__ import annotations
@@ -21,11 +30,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from seoulfall.engine.kernels.layout import P_ALERT, P_C_LOITER, P_C_WEEKEND
+from seoulfall.engine.kernels.layout import (
+    HUMAN,
+    INFECTED,
+    MAXHOP,
+    P_ALERT,
+    P_C_LOITER,
+    P_C_WEEKEND,
+    P_DT,
+    P_S_WALK,
+    P_SUBWAY,
+    P_Z_ALIGHT,
+)
 from seoulfall.engine.rng import agent_bits, to_unit
 
 #: A zone's way (``zw``) from a cell inside the zone, and from one it cannot be reached from.
 IN_ZONE, NO_WAY = 4, 255
+
+#: ``sroute`` entries: get off at the end of the car; no way (``world/subway.py``).
+ALIGHT, NO_ROUTE = -1, -2
 
 
 @njit(inline="always", cache=True)
@@ -41,25 +64,56 @@ def _offset(c, t, nx):
 
 
 @njit(inline="always", cache=True)
-def commute_goal(hr, a, c, cz, zw, clk, P, nx):
-    """The cell agent ``a`` in cell ``c`` heads for now, or -1 (none: it drifts).
-
-    ``hr``: its row of ``home``, (home, day cell, minute of the day it leaves, minutes it
-    stays away);
-    ``clk``: (minute of the week now, 0 at Monday 00:00 KST; the step's key of the
-    ``commute`` stream).
-    """
+def commute_target(hr, clk, P):
+    """Where an agent's schedule puts it now: its home or its day cell (-1: it has none)."""
     h = hr[0]
-    if h < 0:
-        return -1
     t = h
-    if P[P_ALERT] == 0.0 and hr[1] != h:
+    if h >= 0 and P[P_ALERT] == 0.0 and hr[1] != h:
         since = np.int64(clk[0]) - hr[2]  # minutes since Monday's leaving time
         day = since // 1440  # the day it left on last (-1: Sunday; 0: Monday)
         if since - day * 1440 < hr[3] and ((day + 7) % 7 < 5 or P[P_C_WEEKEND] > 0.0):
             t = hr[1]
-    if c == t:
+    return t
+
+
+@njit(inline="always", cache=True)
+def _stations(hr, t):
+    """The groups a rider boards at and gets off at towards ``t`` (``hr[4]`` >= 0)."""
+    if t == hr[1]:
+        return hr[4] >> 16, hr[4] & 65535
+    return hr[4] & 65535, hr[4] >> 16
+
+
+@njit(inline="always", cache=True)
+def commute_goal(hr, a, c, cz, zw, clk, P, nx, sub):
+    """The cell agent ``a`` in cell ``c`` heads for now, or -1 (none: it drifts).
+
+    ``hr``: its row of ``home``, (home, day cell, minute of the day it leaves, minutes it
+    stays away, its stations);
+    ``clk``: (minute of the week now, 0 at Monday 00:00 KST; the step's key of the
+    ``commute`` stream). A rider bound for a station heads there (at it: the car it
+    boards, a cell past the raster's).
+    """
+    t = commute_target(hr, clk, P)
+    if t < 0 or c == t:
         return -1  # the common case (at home at night): no arithmetic on rows
+    if P[P_SUBWAY] > 0.0 and hr[4] >= 0:
+        gcell, sroute, scar, _ = sub
+        f, g = _stations(hr, t)
+        cf = gcell[f]
+        dr, dq = _offset(c, t, nx)
+        er, eq = _offset(gcell[g], t, nx)
+        fr, fq = _offset(c, cf, nx)
+        k = sroute[g, scar.shape[0] + f]
+        # within a walk of the station it boards at, and farther from the goal than the
+        # station it would get off at by more than a walk
+        w = P[P_S_WALK]
+        if abs(fr) + abs(fq) <= w and abs(dr) + abs(dq) > abs(er) + abs(eq) + w and k >= 0:
+            if c == cf:
+                return cz.shape[0] + k  # aboard
+            z = cz[cf, 0]
+            if not (z >= 0 and zw[z, cz[c, 1]] == NO_WAY):
+                return cf
     dr, dq = _offset(c, t, nx)
     dist = abs(dr) + abs(dq)
     if dist < P[P_C_LOITER] and dist <= P[P_C_LOITER] * to_unit(agent_bits(clk[1], a)):
@@ -100,6 +154,48 @@ def commute_hop(c, t, k0, nbr, cz, zw, nx):
             return nb
     nb = nbr[c, k0]  # nothing nearer open inside the zone: a random step inside it
     return nb if nb >= 0 and cz[nb, 0] == z else c
+
+
+@njit(inline="always", cache=True)
+def ride(hr, a, c, st, cnt, clk, P, sub, keys, k_move, k_hop, k_alight):
+    """Where a rider in the car of cell ``c`` is after this step: a car's cell or a street cell.
+
+    Each step it reaches the end of its car with probability ``dt / minutes`` (one car and
+    more where a step outlasts them). There a human or infected rider takes the next car
+    of its way to the station its schedule makes its goal, or gets off; a zombie or hybrid
+    rides on (at a branch either way, at a terminus back) while its car holds humans, and
+    else gets off with probability ``z_alight``. ``keys[k_move]``, ``keys[k_hop + h]``: the
+    streams of the moves; ``keys[k_alight]``: of a zombie's getting off.
+    """
+    gcell, sroute, scar, smin = sub
+    ngrid = cnt.shape[0] - scar.shape[0]
+    k = c - ngrid
+    left = P[P_DT]
+    for hop in range(MAXHOP):
+        b = agent_bits(keys[k_move] if hop == 0 else keys[k_hop + hop], a)
+        m = smin[k]
+        if left < m and to_unit(b) * m >= left:
+            break  # still on the way
+        left -= m
+        if st == HUMAN or st == INFECTED:
+            t = commute_target(hr, clk, P)
+            nxt = ALIGHT
+            if hr[4] >= 0 and t >= 0:
+                _, g = _stations(hr, t)
+                nxt = sroute[g, k]
+        elif cnt[c, HUMAN] == 0 and to_unit(agent_bits(keys[k_alight], a)) < P[P_Z_ALIGHT]:
+            nxt = ALIGHT
+        else:
+            nxt = scar[k, 1]
+            if scar[k, 2] >= 0 and (b & np.uint64(1)) == 1:
+                nxt = scar[k, 2]
+        if nxt < 0:
+            return scar[k, 0]  # off, onto the street at the station
+        k = nxt
+        c = ngrid + k
+        if left <= 0.0:
+            break
+    return c
 
 
 @njit(cache=True)

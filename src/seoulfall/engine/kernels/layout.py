@@ -81,8 +81,9 @@ C_KILLS = 7  # zombies destroyed in the cell last step
 
 NCOLS = 8
 
-# Event kinds in the per-step event list (``ev``: cell << 2 | kind).
-EV_KILL, EV_CARRIER, EV_IMMUNE = 0, 1, 2
+# Event kinds in the per-step event list (``ev``: cell << 2 | kind): a zombie destroyed, a
+# carrier's attack, an immune hybrid's, a human infected aboard a train (``cell``: its car).
+EV_KILL, EV_CARRIER, EV_IMMUNE, EV_ABOARD = 0, 1, 2, 3
 
 #: ``C_ATT`` packs two counts in one int32: carriers' attacks in the low bits, immune hybrids'
 #: attacks above ``ATTACK_BITS`` (each adds ``IMMUNE_ATTACK``).
@@ -105,14 +106,16 @@ FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is
     P_Y_DRIFT, P_W_OWN, P_W_NEIGHBOUR, P_MASS_ACTION, P_EVOLVE_RATE, P_EVOLVE_BITE,
     P_CARRIER_P, P_Y_HUNT, P_Y_HUNGER, P_Y_LAPSE, P_Y_SELF, P_Y_PAIN, P_H_RETALIATE,
     P_SHELTER_P, P_SHELTER_F, P_SHELTER_BREACH, P_WOUND_P, P_WOUND_MEDIAN, P_WOUND_SIGMA,
-    P_EVAC_REMOVE, P_COMMUTE, P_ALERT, P_C_HOPS, P_C_LOITER, P_C_WEEKEND,
+    P_EVAC_REMOVE, P_COMMUTE, P_ALERT, P_C_HOPS, P_C_LOITER, P_C_WEEKEND, P_SUBWAY, P_Z_ALIGHT,
+    P_S_WALK,
 ) = parameters.FLOAT.slots(
     "dt", "bite", "bite_e", "kill", "kill_e", "y_strength", "turn_median", "turn_sigma",
     "hybrid_p", "evolve_p", "h_flee", "h_drift", "z_chase", "z_wander", "e_chase", "e_wander",
     "y_drift", "w_own", "w_neighbour", "mass_action", "evolve_rate", "evolve_bite",
     "carrier_p", "y_hunt", "y_hunger", "y_lapse", "y_self", "y_pain", "h_retaliate",
     "shelter_p", "shelter_f", "shelter_breach", "wound_p", "wound_median", "wound_sigma",
-    "evac_remove", "commute", "alert", "c_hops", "c_loiter", "c_weekend",
+    "evac_remove", "commute", "alert", "c_hops", "c_loiter", "c_weekend", "subway", "z_alight",
+    "s_walk",
 )  # fmt: skip
 
 NPARAMS = parameters.FLOAT.size

@@ -15,6 +15,7 @@ from seoulfall.engine.kernels.layout import (
     ESCAPED,
     ESCAPED_LEVEL,
     EV_CARRIER,
+    EV_IMMUNE,
     EV_KILL,
     EVACUATED,
     EVOLVED,
@@ -43,13 +44,14 @@ from seoulfall.engine.kernels.layout import (
 
 
 @njit(cache=True, nogil=True)
-def merge_overflow(nxt, ovf, novf, ev, nev, n, IP):
+def merge_overflow(nxt, ovf, novf, ev, nev, n, IP, aboard):
     """Add what the chunks could not count in their own cell ranges, then the events.
 
     An overflow entry is ``cell << 8 | byte`` (the agent's state byte; a sheltered human
     adds no strength: it cannot fight from its shelter); an event is ``cell << 2 | kind``:
-    a zombie destroyed there (``EV_KILL``) or a hybrid's attack (``EV_CARRIER``,
-    ``EV_IMMUNE``).
+    a zombie destroyed there (``EV_KILL``), a hybrid's attack (``EV_CARRIER``,
+    ``EV_IMMUNE``), or a human infected aboard the car of that cell (``EV_ABOARD``: added
+    to ``aboard``, one count a car, the cars being the last rows of ``nxt``).
     """
     nchunks = novf.size
     for ch in range(nchunks):
@@ -67,8 +69,10 @@ def merge_overflow(nxt, ovf, novf, ev, nev, n, IP):
                 nxt[c, C_KILLS] += 1
             elif kind == EV_CARRIER:
                 nxt[c, C_ATT] += 1
-            else:
+            elif kind == EV_IMMUNE:
                 nxt[c, C_ATT] += IMMUNE_ATTACK
+            else:
+                aboard[c - (nxt.shape[0] - aboard.shape[0])] += 1
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -93,6 +97,10 @@ def pass_chunk(
     cz,
     zw,
     clk,
+    gcell,
+    sroute,
+    scar,
+    smin,
     P,
     IP,
     CT,
@@ -119,7 +127,8 @@ def pass_chunk(
     zombies sense, zombies hybrids hear (box sums); ``fs``, ``fn``: scheduled sound and the
     noise of fights (float fields); ``fv``: steps to the evacuation target; ``zk``: the
     per-step probability that a zombie standing in the cell is shot (a guarded line);
-    ``home``, ``cz``, ``zw``, ``clk``: the daily journeys (``kernels/commute.py``).
+    ``home``, ``cz``, ``zw``, ``clk``: the daily journeys, ``gcell``, ``sroute``, ``scar``,
+    ``smin``: the subway (``kernels/commute.py``).
     ``CT`` holds the named characters' traits (speed, alertness, self-control) by agent id;
     the pass writes their state and cell into ``cst`` and ``ccell``, and the cause of a
     change of state this step into ``cwhy`` (``CAUSE_*``; 0 for none).
@@ -144,7 +153,8 @@ def pass_chunk(
     # the row of cell c: (c + 0.5) / nx lies at least 0.5 / nx from an integer, far more
     # than the rounding of two double operations for any raster below 10^12 cells
     inv_nx = 1.0 / nx
-    trip = (home, cz, zw, clk)
+    trip = (home, cz, zw, clk, gcell, sroute, scar, smin)
+    ngrid = cnt.shape[0] - scar.shape[0]  # the cells past it are the subway's cars
     for i in range(lo, hi):
         c, st, nsb, units, evc = agent_step(
             i, kt, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, trip, nx, P,
@@ -173,6 +183,8 @@ def pass_chunk(
                 t2 += 1
             else:
                 t3 += 1
+            if c >= ngrid:
+                continue  # aboard a train: no place on the map's fields
             rr = int((c + 0.5) * inv_nx)  # c // nx, exact (see above), without a division
             cc = c - rr * nx
             zr0 = min(zr0, rr)

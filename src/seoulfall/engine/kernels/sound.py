@@ -90,7 +90,7 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
     nkill = 0
     for ch in range(nchunks):
         for j in range(ch * n // nchunks, nev[ch]):
-            if ev[j] & 3 == EV_KILL:
+            if ev[j] & 3 == EV_KILL and (ev[j] >> 2) < nx * ny:  # not underground
                 cells[nkill] = ev[j] >> 2
                 nkill += 1
     cells = cells[:nkill]
