@@ -214,9 +214,10 @@ def test_the_summary_and_report_say_what_the_subway_did(tmp_path):
 
 
 def test_the_kernel_is_plain_python_aboard():
-    """Riders boarding, riding, changing lines and getting off, and zombies aboard biting
-    them: each step of the kernel equals ``plain.step``, agent for agent, with the counts
-    of the cars and the humans infected aboard."""
+    """Riders boarding, riding, changing lines and getting off, zombies aboard biting them
+    and zombies at stations boarding: each step of the kernel equals ``plain.step``, agent
+    for agent, with the counts of the cars and the humans infected aboard. The zombies at
+    the stations board at the rate ``subway.zombie_board`` says."""
     from test_engine import assert_step_matches_plain
 
     sc = Scenario.load("seoul-falls", {**QUIET, "population.scale": 0.005})
@@ -227,9 +228,18 @@ def test_the_kernel_is_plain_python_aboard():
     j = np.flatnonzero((a.states() == K.HUMAN) & (a.cell >= 0) & (a.cell < ng))[:40]
     a.state[j] = np.where(np.arange(40) % 2, K.ZOMBIE, K.EVOLVED)
     a.cell[j] = ng + np.repeat(busy, 2)
+    net = sim.subway
+    out = np.flatnonzero((a.states() == K.HUMAN) & (a.cell >= 0) & (a.cell < ng))[-300:]
+    a.state[out] = K.ZOMBIE  # and 300 at the stations' street cells
+    a.cell[out] = net.group_cell[np.arange(300) % net.ngroups]
     st.recount()
-    moved = 0
+    moved = tries = boarded = 0
     for step in range(40, 52):
+        at = a.aid[np.isin(a.cell, net.group_cell) & (a.states() == K.ZOMBIE)]
         (cell, _), (before, _) = assert_step_matches_plain(sim, step)
         moved += int(((before >= ng) & (cell != before)).sum())
+        tries += at.size
+        boarded += int((cell[at] >= ng).sum())
     assert moved > 100 and st.aboard.sum() > 0  # rides went on, and bites aboard
+    p = sc.subway.zombie_board  # a minute a step: binomial, 4 standard deviations
+    assert abs(boarded - p * tries) < 4 * np.sqrt(tries * p * (1 - p)) + 1, (boarded, tries)

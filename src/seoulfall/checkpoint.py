@@ -216,7 +216,7 @@ def _restore(sim, path: Path, spool: Path):
         raise CheckpointError(f"{what}: meta.stepping is not a time")
 
     # each component checks its own part; nothing reaches the run before all are checked
-    agents = a.check_checkpoint(meta, z, what, sim.world.passable.ravel())
+    agents = a.check_checkpoint(meta, z, what, sim.passable_all)  # the map, then the cars
     stepper = st.check_checkpoint(meta, z, what, agents["state"] & K.STATE_MASK, step)
     playbook = book.check_checkpoint(meta, z, what)
     nbr = E(z, "nbr", what, sim.nbr.dtype, sim.nbr.shape)

@@ -228,6 +228,9 @@ FLOAT = Vector((
           lambda sc, u, f: 1.0 if sc.riding else 0.0, settable="lower"),
     Param("z_alight", "probability that a zombie or hybrid aboard a car with no human gets "
           "off at a station", lambda sc, u, f: sc.subway.zombie_alight if sc.riding else 0.0),
+    Param("z_board", "probability that a zombie or evolved zombie at a station boards a "
+          "train in a step", lambda sc, u, f: 1.0 - (1.0 - sc.subway.zombie_board) ** u.dt
+          if sc.riding else 0.0),
     Param("s_walk", "a rider rides while farther from its goal than the station it gets off "
           "at, by more than this many cells (along the grid)",
           lambda sc, u, f: sc.subway.walk_m / u.cell_m if sc.riding else 0.0),

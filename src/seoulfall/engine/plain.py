@@ -158,6 +158,17 @@ def ride(a, c, st, cnt, trip, P, key, hop_keys):
     return c
 
 
+def zombie_boards(a, c, trip, P, key, ngrid):
+    """The car a zombie at cell ``c`` boards, or -1 (as ``kernels.zombie_boards``)."""
+    g = int(trip[1][c, 2])
+    if g < 0 or unit(bits(key[rng.SHELTER], a)) >= P[K.P_Z_BOARD]:
+        return -1
+    gcell, sroute, scar = trip[4], trip[5], trip[6]
+    to = bits(key[rng.LAPSE], a) % gcell.size
+    k = int(sroute[to, scar.shape[0] + g])
+    return ngrid + k if k >= 0 else -1
+
+
 def commute_hop(c, t, k0, nbr, trip, nx):
     """One hop towards ``t`` (as ``kernels.commute_hop``): the next cell, or -1."""
     cz, zw = trip[1], trip[2]
@@ -401,7 +412,10 @@ def step(
             field = fh if st == K.ZOMBIE else fe
             chase = P[K.P_Z_CHASE] if st == K.ZOMBIE else P[K.P_E_CHASE]
             wander = P[K.P_Z_WANDER] if st == K.ZOMBIE else P[K.P_E_WANDER]
-            if cnt[c, K.HUMAN] > 0:
+            board = zombie_boards(a, c, trip, P, key, ncells) if P[K.P_SUBWAY] > 0 else -1
+            if board >= 0:
+                c = board  # follows the crowd onto a train
+            elif cnt[c, K.HUMAN] > 0:
                 mode, x = "stay", 0.0
             elif field[c] > 0:
                 mode, x = "chase", chase

@@ -241,9 +241,11 @@ class Stepper:
         self.home_by_id = np.full((1, 5), -1, np.int32) if home is None else home
         self.home = self.home_by_id.copy()
         if home is None:
-            self.cz, self.zw = np.full((1, 2), -1, np.int32), np.zeros((1, 1), np.uint8)
+            self.cz, self.zw = np.full((1, 3), -1, np.int32), np.zeros((1, 1), np.uint8)
         else:
             self.cz, self.zw = K.cell_zones(*zones)
+            if ncars:  # the stations' street cells, where zombies may board
+                self.cz[self.gcell, 2] = np.arange(self.gcell.size)
         self.clock = (float(clock[0]), float(clock[1]))
         # minute of the week now, the step's key (``kernels/commute.py``)
         self.clk = np.zeros(2, np.uint64)

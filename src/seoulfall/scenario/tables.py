@@ -160,9 +160,10 @@ class Subway(Table):
     than four times that apart, walks to the station nearest home, rides the quickest way (its
     cars, its changes of line) and walks on from the station nearest its day cell. A car
     (one line between two stations, one way) is a place: bites and fights there follow
-    the cells' hazards. An infected rider who turns aboard stays aboard while its car
-    holds humans. Needs a `[commute]` table. Without a `[subway]` table nobody rides (the
-    model before 2026-11-27, bit for bit).
+    the cells' hazards. Zombies at a station may board too; a zombie aboard (or an
+    infected rider who turns aboard) rides on while its car holds humans. Needs a
+    `[commute]` table. Without a `[subway]` table nobody rides (the model before
+    2026-11-28, bit for bit).
     """
 
     enabled: bool = Field(True, description="false: nobody rides (as without the table)")
@@ -185,6 +186,13 @@ class Subway(Table):
         "stop",
         description="what the trains do when a `public_alert` sounds: `stop` (everyone aboard "
         "gets off at the next station, nobody boards) or `run`",
+    )
+    zombie_board: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="probability that a zombie or evolved zombie at a station boards a "
+        "train in a minute (the quickest way towards a station drawn at random)",
     )
     zombie_alight: float = Field(
         0.5,

@@ -69,6 +69,7 @@ from seoulfall.engine.kernels.commute import (  # noqa: F401
     commute_hop,
     commute_target,
     ride,
+    zombie_boards,
     zone_ways,
 )
 from seoulfall.engine.kernels.fields import (  # noqa: F401
@@ -195,6 +196,7 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
     P_Y_SELF,
     P_Y_STRENGTH,
     P_Z_ALIGHT,
+    P_Z_BOARD,
     P_Z_CHASE,
     P_Z_WANDER,
     RESERVE,

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from seoulfall.engine import rng
-from seoulfall.engine.kernels.commute import commute_goal, commute_hop, ride
+from seoulfall.engine.kernels.commute import commute_goal, commute_hop, ride, zombie_boards
 from seoulfall.engine.kernels.layout import (
     _MODE_CHASE,
     _MODE_COMMUTE,
@@ -88,6 +88,7 @@ from seoulfall.engine.kernels.layout import (
     P_SHELTER_BREACH,
     P_SHELTER_F,
     P_SHELTER_P,
+    P_SUBWAY,
     P_TURN_MEDIAN,
     P_TURN_SIGMA,
     P_W_NEIGHBOUR,
@@ -456,7 +457,12 @@ def agent_step(
             else:
                 mode, x = _MODE_RANDOM, P[P_H_DRIFT]
     elif st == ZOMBIE or st == EVOLVED:
-        if cnt[c, HUMAN] == 0:
+        board = -1  # a zombie at a station may follow the crowd onto a train
+        if P[P_SUBWAY] > 0.0 and cz[c, 2] >= 0:
+            board = zombie_boards(a, cz[c, 2], sub, keys, K_SHELTER, K_LAPSE, P, ngrid)
+        if board >= 0:
+            c = board
+        elif cnt[c, HUMAN] == 0:
             field = fh if st == ZOMBIE else fe
             if field[c] > 0:
                 mode = _MODE_CHASE

@@ -41,6 +41,7 @@ from seoulfall.engine.kernels.layout import (
     P_S_WALK,
     P_SUBWAY,
     P_Z_ALIGHT,
+    P_Z_BOARD,
 )
 from seoulfall.engine.rng import agent_bits, to_unit
 
@@ -198,6 +199,21 @@ def ride(hr, a, c, st, cnt, clk, P, sub, keys, k_move, k_hop, k_alight):
     return c
 
 
+@njit(inline="always", cache=True)
+def zombie_boards(a, g, sub, keys, k_board, k_where, P, ngrid):
+    """The car a zombie at the station of group ``g`` boards this step, or -1 (it stays out).
+
+    With probability ``z_board``; the train of the quickest way towards a group drawn at
+    random (``keys[k_where]``), the way the crowd goes.
+    """
+    if to_unit(agent_bits(keys[k_board], a)) >= P[P_Z_BOARD]:
+        return -1
+    gcell, sroute, scar, _ = sub
+    to = int(agent_bits(keys[k_where], a) % np.uint64(gcell.size))
+    k = sroute[to, scar.shape[0] + g]
+    return ngrid + k if k >= 0 else -1
+
+
 @njit(cache=True)
 def zone_ways(nbr, cz, zw):
     """Each passable cell's way to each zone over the links open now, into ``zw``.
@@ -248,12 +264,13 @@ def zone_ways(nbr, cz, zw):
 
 
 def cell_zones(zone: np.ndarray, passable: np.ndarray):
-    """The table ``cz`` (zone, index among the passable cells) of every cell, and ``zw``.
+    """The table ``cz`` (zone, index among the passable cells, station) of every cell, and ``zw``.
 
     ``zone``: each cell's zone (-1: none). ``zw``: room for the ways, uint8, one row per
-    zone (:func:`zone_ways` fills them).
+    zone (:func:`zone_ways` fills them). The third column: the subway's group whose street
+    cell it is (-1: none; the stepper fills it).
     """
-    cz = np.full((zone.size, 2), -1, np.int32)
+    cz = np.full((zone.size, 3), -1, np.int32)
     cz[:, 0] = np.where(passable, zone, -1)
     cz[passable, 1] = np.arange(int(passable.sum()))
     nz = int(cz[:, 0].max()) + 1

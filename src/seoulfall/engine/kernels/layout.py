@@ -107,7 +107,7 @@ FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is
     P_CARRIER_P, P_Y_HUNT, P_Y_HUNGER, P_Y_LAPSE, P_Y_SELF, P_Y_PAIN, P_H_RETALIATE,
     P_SHELTER_P, P_SHELTER_F, P_SHELTER_BREACH, P_WOUND_P, P_WOUND_MEDIAN, P_WOUND_SIGMA,
     P_EVAC_REMOVE, P_COMMUTE, P_ALERT, P_C_HOPS, P_C_LOITER, P_C_WEEKEND, P_SUBWAY, P_Z_ALIGHT,
-    P_S_WALK,
+    P_Z_BOARD, P_S_WALK,
 ) = parameters.FLOAT.slots(
     "dt", "bite", "bite_e", "kill", "kill_e", "y_strength", "turn_median", "turn_sigma",
     "hybrid_p", "evolve_p", "h_flee", "h_drift", "z_chase", "z_wander", "e_chase", "e_wander",
@@ -115,7 +115,7 @@ FAR = 1 << 30  # distance-to-target of cells from which the evacuation target is
     "carrier_p", "y_hunt", "y_hunger", "y_lapse", "y_self", "y_pain", "h_retaliate",
     "shelter_p", "shelter_f", "shelter_breach", "wound_p", "wound_median", "wound_sigma",
     "evac_remove", "commute", "alert", "c_hops", "c_loiter", "c_weekend", "subway", "z_alight",
-    "s_walk",
+    "z_board", "s_walk",
 )  # fmt: skip
 
 NPARAMS = parameters.FLOAT.size
