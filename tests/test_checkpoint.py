@@ -389,16 +389,20 @@ def test_engine_knobs_are_not_part_of_the_fingerprint(unbroken, tmp_path, capsys
 def test_a_checkpoint_from_before_the_journeys_resumes_to_the_same_files(
     unbroken, tmp_path, capsys
 ):
-    """A checkpoint written before the journeys' parameters existed holds a shorter ``P``."""
+    """A checkpoint written before the journeys' parameters existed holds a shorter ``P``.
+
+    At step 60, before the alert (minute 85 at this scale) set the later ones: they hold
+    their scenario's values, which the resume gives them.
+    """
     from seoulfall.engine.parameters import FLOAT_OLDER_SIZES
 
-    folder = _partial(unbroken, tmp_path, 600)
+    folder = _partial(unbroken, tmp_path, 60)
 
     def older(arrays, meta, head):
         for k in ("P", "P_night"):
             arrays[k] = arrays[k][: FLOAT_OLDER_SIZES[0]]
 
-    _forge(folder, 600, older)
+    _forge(folder, 60, older)
     code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
     assert code == 0, err
     assert_same_run(unbroken, folder)

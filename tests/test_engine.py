@@ -87,18 +87,26 @@ def test_agents_cross_the_river_only_by_bridge(small_seoul):
     side = np.array([1 if s == "north" else 2 for s in w.district_sides])[w.district.ravel()]
     on_bridge = w.bridge.ravel() >= 0
     water = w.water.ravel()
-    prev = side[agents_by_id(sim)[0]]
+    ng = water.size  # cells past it: the subway's cars, which cross under the river
+
+    def street(cells):
+        on = (cells >= 0) & (cells < ng)
+        return on, np.where(on, cells, 0)
+
+    was, cells = street(agents_by_id(sim)[0])
+    prev = side[cells]
     crossed = 0
     for step in range(120):
         sim.advance(step, 1)
-        cells = agents_by_id(sim)[0]
-        assert not (water[cells] & ~on_bridge[cells]).any()
+        on, cells = street(agents_by_id(sim)[0])
+        assert not (water[cells] & ~on_bridge[cells] & on).any()
         cur = side[cells]
-        # a change of side happens only on a bridge (its halves belong to the two banks)
-        changed = cur != prev
+        # on the street from one step to the next, a change of side happens only on a bridge
+        # (its halves belong to the two banks)
+        changed = (cur != prev) & on & was
         assert on_bridge[cells[changed]].all()
         crossed += int(changed.sum())
-        prev = cur
+        prev, was = cur, on
     assert crossed > 0
 
 

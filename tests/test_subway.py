@@ -243,3 +243,23 @@ def test_the_kernel_is_plain_python_aboard():
     assert moved > 100 and st.aboard.sum() > 0  # rides went on, and bites aboard
     p = sc.subway.zombie_board  # a minute a step: binomial, 4 standard deviations
     assert abs(boarded - p * tries) < 4 * np.sqrt(tries * p * (1 - p)) + 1, (boarded, tries)
+
+
+def test_the_fall_map_draws_the_lines_dashed_where_closed_and_where_zombies_boarded():
+    from seoulfall.report.maps import plot_fall_map
+
+    event = {"type": "close_subway", "at_min": 10, "lines": ["2"]}
+    sim = Simulation(Scenario.load("seoul-falls", {**QUIET, "time.days": 0.02,
+                                                   "events": [event]}), seed=0)  # fmt: skip
+    res = sim.run()
+    assert res.summary["subway"]["lines"]["2"]["open"] is False
+    res.summary["subway"]["lines"]["3"]["first_zombie_from"] = "Gangnam"  # as if one rode
+    fig = plot_fall_map(res, sim.world)
+    drawn = {a.get_gid(): a for a in fig.axes[0].get_lines() if a.get_gid()}
+    lines = {g.split(":", 1)[1]: a for g, a in drawn.items() if g.startswith("subway:")}
+    assert set(lines) == set(sim.subway.lines)
+    assert lines["2"].get_linestyle() != "-" and lines["3"].get_linestyle() == "-"
+    x, y = drawn["zombie-aboard:3"].get_data()
+    r, c = divmod(int(sim.subway.group_cell[sim.subway.group_index("Gangnam")]), sim.world.shape[1])
+    assert (x[0], y[0]) == (c, r)
+    assert [g for g in drawn if g.startswith("zombie-aboard:")] == ["zombie-aboard:3"]

@@ -12,7 +12,9 @@ Format (version 3), in ``DIR/checkpoints/``, no pickle:
   not yet fired, lure zones, records), the cast's records, the seconds spent stepping, and
   the snapshot frames taken so far with the SHA-256 of their bytes (``snap_frames``,
   ``snap_sha256``) and the named characters' cells at each of them (``snap_cast``; a
-  checkpoint written without it resumes with those cells unknown, -1).
+  checkpoint written without it resumes with those cells unknown, -1), and in a run with
+  a subway its state (``subway``: lines and stations open, humans infected aboard each
+  car, the step a zombie first rode each; the cars are cells past the map's).
 - ``snapshots.u16``: the map snapshots themselves, appended as they are taken
   (``snapshots.Recorder``); each checkpoint names how many frames of it are its own, and a
   resume checks them and cuts off later ones. (Version 1 stored every snapshot in every

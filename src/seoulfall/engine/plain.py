@@ -142,13 +142,18 @@ def ride(a, c, st, cnt, trip, P, key, hop_keys):
         if left < m and unit(b) * m >= left:
             break  # still between two stations
         left -= m
+        stops = sroute[scar[k, 3], k] == K.ALIGHT  # the station ahead is open
+        nxt = K.NO_ROUTE
         if st in (K.HUMAN, K.INFECTED):
             t = commute_target(a, trip, P)
             via = stations(a, t, trip) if t >= 0 else None
-            nxt = int(sroute[via[1], k]) if via is not None else -1
-        elif cnt[c, K.HUMAN] == 0 and unit(bits(key[rng.SHELTER], a)) < P[K.P_Z_ALIGHT]:
-            nxt = -1  # a zombie with nobody left to bite gets off
-        else:
+            nxt = int(sroute[via[1], k]) if via is not None else K.NO_ROUTE
+            if nxt == K.NO_ROUTE and stops:
+                nxt = K.ALIGHT  # no way to its goal: off at the next open station
+        elif stops and cnt[c, K.HUMAN] == 0:
+            if unit(bits(key[rng.SHELTER], a)) < P[K.P_Z_ALIGHT]:
+                nxt = K.ALIGHT  # a zombie with nobody left to bite gets off
+        if nxt == K.NO_ROUTE:  # rides on: at a branch either way, at a terminus back
             nxt = int(scar[k, 2]) if scar[k, 2] >= 0 and b & 1 else int(scar[k, 1])
         if nxt < 0:
             return int(scar[k, 0])

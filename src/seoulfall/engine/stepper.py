@@ -182,7 +182,7 @@ class Stepper:
         if subway is None:  # no cars: tables the kernels read nothing of
             none = np.zeros(0, np.int32)
             subway = (np.zeros(1, np.int32), np.full((1, 1), -2, np.int32),
-                      np.zeros((0, 3), np.int32), np.ones(0), none, None)  # fmt: skip
+                      np.zeros((0, 4), np.int32), np.ones(0), none, None)  # fmt: skip
         self.gcell, self.sroute, self.scar, self.smin, self.car_line, self._routes = subway
         ncars = self.scar.shape[0]
         self.ngrid = self.ny * self.nx  # the cars' cells come after the raster's

@@ -17,6 +17,9 @@ class Quarantine(DistrictsEvent):
     Cuts every link between a cell of the cordoned districts and a cell outside: nobody
     crosses while it holds (to the end of the run). With `kill_probability` > 0, soldiers on
     the line shoot each zombie standing on a boundary cell with that probability per step.
+    With a `[subway]`, the stations inside close (trains run through them without
+    stopping), and a train on its way from or to a station inside goes back to the
+    station it left, where everyone aboard gets off.
     """
 
     type: Literal["quarantine"]
@@ -42,3 +45,24 @@ class Quarantine(DistrictsEvent):
         rec["districts"] = list(self.districts)
         rec["links_closed"] = int(cut.sum())
         rec["cells_on_line"] = int(edge.size)
+        net = book.sim.subway
+        if net is not None:
+            rec["stations_closed"], rec["riders_off"] = seal_stations(book.sim, inside)
+
+
+def seal_stations(sim, inside: np.ndarray) -> tuple[int, int]:
+    """Close the stations inside a cordon (``inside``: a mask over the map's cells).
+
+    Riders in a car that leaves or reaches a station inside get off at the station it
+    left. Returns the stations closed and the riders put off.
+    """
+    net, st, a = sim.subway, sim.stepper, sim.agents
+    groups = np.unique(net.node_group[inside[net.node_cell]])
+    st.group_open[groups] = False
+    st.reroute()
+    cars = inside[net.node_cell[net.car_from]] | inside[net.node_cell[net.car_to]]
+    k = a.cell - st.ngrid
+    back = (k >= 0) & cars[np.clip(k, 0, cars.size - 1)]
+    a.cell[back] = net.node_cell[net.car_from[k[back]]]
+    st.recount()
+    return int(groups.size), int(back.sum())

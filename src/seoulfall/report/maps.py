@@ -138,6 +138,11 @@ def plot_fall_map(results, world):
         f"{results.scenario.name}: when each district fell\n(pale green: never; lilac: "
         "evacuated, never fell; blue: river; red: bridges closed"
         + (")\nred rings: where the infected left the city" if crossed else ")")
+        + (
+            "\nthe subway's lines (dashed: closed); triangles: where zombies first boarded"
+            if s.get("subway")
+            else ""
+        )
     )
     ax.set_axis_off()
     return fig
@@ -329,6 +334,49 @@ def draw_story(ax, results, world) -> None:
             ax.annotate(f"{label}, day {t / 1440:.1f}", (c, r), xytext=(7, 5), fontsize=7,
                         textcoords="offset points", bbox=label_box)  # fmt: skip
     draw_crossings(ax, results, world, label_box)
+    draw_subway(ax, results, world, label_box)
+
+
+#: The lines' colours (Seoul's own signage colours).
+LINE_COLOURS = {
+    "1": "#0052A4", "2": "#00A84D", "3": "#EF7C1C", "4": "#00A5DE", "5": "#996CAC",
+    "6": "#CD7C2F", "7": "#747F00", "8": "#E6186C", "9": "#BDB092",
+    "Gyeongui-Jungang": "#77C4A3", "Suin-Bundang": "#F5A200", "Shinbundang": "#D4003B",
+    "AREX": "#0090D2", "Ui-Sinseol": "#B7C452", "Sillim": "#6789CA", "Gyeongchun": "#0C8E72",
+}  # fmt: skip
+
+
+def draw_subway(ax, results, world, label_box) -> None:
+    """The subway's lines in their colours, dashed where closed at the end of the run.
+
+    Where a zombie first rode each line, a black triangle at the station its car left.
+    Each line's ``gid`` is ``subway:<line>``, each triangle's ``zombie-aboard:<line>``.
+    """
+    sw = results.summary.get("subway")
+    sc = results.scenario
+    if not sw or sc.subway is None:
+        return
+    from seoulfall.world import subway as subway_mod
+    from seoulfall.world.seoul import data_dir
+
+    s = sc.subway
+    net = subway_mod.build(world, data_dir(), s.speed_kmh, s.dwell_min, s.transfer_min)
+    nx = world.shape[1]
+    for j, name in enumerate(net.lines):
+        info = sw["lines"].get(name, {})
+        cars = np.flatnonzero(net.car_line == j)
+        r0, c0 = np.divmod(net.node_cell[net.car_from[cars]], nx)
+        r1, c1 = np.divmod(net.node_cell[net.car_to[cars]], nx)
+        xs = np.column_stack([c0, c1, np.full(cars.size, np.nan)]).ravel()
+        ys = np.column_stack([r0, r1, np.full(cars.size, np.nan)]).ravel()
+        style = "-" if info.get("open", True) else (0, (2, 1.5))
+        ax.plot(xs, ys, ls=style, lw=1.1, color=LINE_COLOURS.get(name, "#444444"),
+                alpha=0.85, zorder=3, gid=f"subway:{name}")  # fmt: skip
+        at = info.get("first_zombie_from")
+        if at:
+            r, c = divmod(int(net.group_cell[net.group_index(at)]), nx)
+            ax.plot(c, r, marker="^", ms=6, color="black", mec="white", mew=0.6, ls="none",
+                    zorder=6, gid=f"zombie-aboard:{name}")  # fmt: skip
 
 
 def draw_crossings(ax, results, world, label_box, named: int = 3) -> None:

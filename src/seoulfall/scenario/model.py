@@ -136,11 +136,9 @@ class Scenario(Table):
                 f"world.map = {m!r}: unknown map; allowed: {', '.join(BUILTIN_MAPS)}, or a path "
                 "to a .npz world file"
             )
-        if self.subway is not None and self.subway.enabled:
-            if m != "seoul":
-                raise ValueError(f"subway: only Seoul has a subway (world.map = {m!r})")
-            if self.commute is None:
-                raise ValueError("subway: the trains carry commuters; add a [commute] table")
+        # (without [commute] a [subway] carries nobody: ``riding`` is False)
+        if self.subway is not None and self.subway.enabled and m != "seoul":
+            raise ValueError(f"subway: only Seoul has a subway (world.map = {m!r})")
         if self.world.edge == "open" and m == "well-mixed":
             raise ValueError("world.edge = 'open': the well-mixed map has no edge to cross")
         places = [("outbreak", self.outbreak)]

@@ -161,9 +161,9 @@ class Subway(Table):
     cars, its changes of line) and walks on from the station nearest its day cell. A car
     (one line between two stations, one way) is a place: bites and fights there follow
     the cells' hazards. Zombies at a station may board too; a zombie aboard (or an
-    infected rider who turns aboard) rides on while its car holds humans. Needs a
-    `[commute]` table. Without a `[subway]` table nobody rides (the model before
-    2026-11-28, bit for bit).
+    infected rider who turns aboard) rides on while its car holds humans. Without a
+    `[commute]` table nobody commutes, so nobody rides; without a `[subway]` table nobody
+    rides either (the model before 2026-11-28, bit for bit).
     """
 
     enabled: bool = Field(True, description="false: nobody rides (as without the table)")

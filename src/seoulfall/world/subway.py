@@ -9,7 +9,7 @@ The network, as the model sees it:
 - a **node** is a line's platform at a station (one row of ``subway_stations.csv``); the
   nodes of one interchange share a **group** (its ``transfer_group``), where riders change
   lines; every node stands on the street cell of its coordinates (the nearest passable
-  cell where that one is not);
+  cell that is not a bridge where that one is not);
 - a **car** is a place: everyone on the trains of one line between two adjacent stations,
   one direction (a link of ``subway_links.csv`` gives two cars, a one-way link of line
   6's Eungam loop one). Bites and fights in a car follow the same hazards as in a cell.
@@ -105,13 +105,17 @@ def station_names(folder: Path) -> set[str]:
 
 
 def station_cells(world, lon, lat) -> np.ndarray:
-    """The passable cell of each point: its own, or the nearest passable one."""
+    """The street cell of each point: its own, or the nearest passable one not a bridge.
+
+    (A bridge can close: a station on one would put its riders on a closed bridge.)
+    """
     g = world.geo
     x, y = lonlat_to_xy(np.asarray(lon, float), np.asarray(lat, float), g["lon0"], g["lat0"])
     ny, nx = world.shape
     r = np.clip(((g["y0"] - y) // world.cell_m).astype(int), 0, ny - 1)
     q = np.clip(((x - g["x0"]) // world.cell_m).astype(int), 0, nx - 1)
-    _, (ir, iq) = ndimage.distance_transform_edt(~world.passable, return_indices=True)
+    street = world.passable & (world.bridge < 0)
+    _, (ir, iq) = ndimage.distance_transform_edt(~street, return_indices=True)
     return (ir[r, q] * nx + iq[r, q]).astype(np.int32)
 
 
@@ -270,7 +274,10 @@ def tables(world, sc, home: np.ndarray, folder: Path):
     net = build(world, folder, s.speed_kmh, s.dwell_min, s.transfer_min)
     line_open, group_open = np.ones(len(net.lines), bool), np.ones(net.ngroups, bool)
     home[:, 4] = riders(net, world, home, group_open, s.walk_m / world.cell_m)
-    scar = np.ascontiguousarray(np.column_stack([net.node_cell[net.car_to], net.onward]), np.int32)
+    scar = np.ascontiguousarray(
+        np.column_stack([net.node_cell[net.car_to], net.onward, net.node_group[net.car_to]]),
+        np.int32,
+    )
     return net, (
         net.group_cell.astype(np.int32),
         routes(net, line_open, group_open),

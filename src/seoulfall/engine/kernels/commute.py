@@ -22,7 +22,7 @@ one, it walks to that one and boards: its cell becomes the
 car's, ``ngrid + k`` (``ngrid``: the raster's cells; the count table has a row for each
 car after them). ``sub = (gcell, sroute, scar, smin)``: each group's street cell, the next
 car towards each group (``world.subway.routes``), each car's (street cell at its end,
-onward cars) and its minutes.
+onward cars, group at its end) and its minutes.
 """
 
 from __future__ import annotations
@@ -163,10 +163,12 @@ def ride(hr, a, c, st, cnt, clk, P, sub, keys, k_move, k_hop, k_alight):
 
     Each step it reaches the end of its car with probability ``dt / minutes`` (one car and
     more where a step outlasts them). There a human or infected rider takes the next car
-    of its way to the station its schedule makes its goal, or gets off; a zombie or hybrid
-    rides on (at a branch either way, at a terminus back) while its car holds humans, and
-    else gets off with probability ``z_alight``. ``keys[k_move]``, ``keys[k_hop + h]``: the
-    streams of the moves; ``keys[k_alight]``: of a zombie's getting off.
+    of its way to the station its schedule makes its goal, or gets off (with no way left,
+    at the next open station); a zombie or hybrid rides on (at a branch either way, at a
+    terminus back) while its car holds humans, and else gets off with probability
+    ``z_alight``. Nobody gets off at a closed station: the train runs through.
+    ``keys[k_move]``, ``keys[k_hop + h]``: the streams of the moves; ``keys[k_alight]``:
+    of a zombie's getting off.
     """
     gcell, sroute, scar, smin = sub
     ngrid = cnt.shape[0] - scar.shape[0]
@@ -178,15 +180,19 @@ def ride(hr, a, c, st, cnt, clk, P, sub, keys, k_move, k_hop, k_alight):
         if left < m and to_unit(b) * m >= left:
             break  # still on the way
         left -= m
+        stops = sroute[scar[k, 3], k] == ALIGHT  # the station ahead is open
+        nxt = NO_ROUTE
         if st == HUMAN or st == INFECTED:
             t = commute_target(hr, clk, P)
-            nxt = ALIGHT
             if hr[4] >= 0 and t >= 0:
                 _, g = _stations(hr, t)
                 nxt = sroute[g, k]
-        elif cnt[c, HUMAN] == 0 and to_unit(agent_bits(keys[k_alight], a)) < P[P_Z_ALIGHT]:
-            nxt = ALIGHT
-        else:
+            if nxt == NO_ROUTE and stops:
+                nxt = ALIGHT  # no way to its goal: off at the next open station
+        elif stops and cnt[c, HUMAN] == 0:
+            if to_unit(agent_bits(keys[k_alight], a)) < P[P_Z_ALIGHT]:
+                nxt = ALIGHT
+        if nxt == NO_ROUTE:  # rides on: at a branch either way, at a terminus back
             nxt = scar[k, 1]
             if scar[k, 2] >= 0 and (b & np.uint64(1)) == 1:
                 nxt = scar[k, 2]
