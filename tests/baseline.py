@@ -26,7 +26,8 @@ PIN = Path(__file__).with_name("baseline.json")
 #: then; ``seoul-falls[still]`` and ``seoul-falls-no-response[still]`` are the two as they
 #: were before the city moved (2026-11-27, the day they became moving): with the new keys
 #: at their old values the previous model comes back bit for bit. ``[walk]``: the two before
-#: they took the subway (2026-11-28): nobody rides.
+#: they took the subway (2026-11-28): nobody rides. (Pinned at the runs of the two then,
+#: 3 and 2 days, equal value for value to their pins of before; now one day each.)
 STILL = {
     "commute.enabled": False,
     "interaction.sensing": "box",
@@ -36,7 +37,7 @@ RUNS = {
     "seoul-falls": {"population.scale": 0.002, "time.days": 3.0, "seed": 0},
     "seoul-falls[walk]": {
         "population.scale": 0.002,
-        "time.days": 3.0,
+        "time.days": 1.0,
         "seed": 0,
         "subway.enabled": False,
     },
@@ -58,7 +59,7 @@ RUNS = {
     "seoul-falls-no-response": {"population.scale": 0.002, "time.days": 2.0, "seed": 1},
     "seoul-falls-no-response[walk]": {
         "population.scale": 0.002,
-        "time.days": 2.0,
+        "time.days": 1.0,
         "seed": 1,
         "subway.enabled": False,
     },

@@ -57,12 +57,12 @@ def test_box_field_equals_a_plain_box_sum_wherever_a_reader_can_read_and_zero_ou
 
 
 def test_skipping_tiles_never_changes_a_run(small_seoul):
-    """The default scenario (every mechanism, the army's response) for 3 days at 1/1000
+    """The default scenario (every mechanism, the army's response) for 2 days at 1/1000
     scale: fields on needed tiles only give the same run, agent for agent, as fields on
     every tile, while computing under 60 % as many tiles."""
     from seoulfall.simulation import Simulation
 
-    sc = small_seoul.override({"time.days": 3, "population.scale": 0.001})
+    sc = small_seoul.override({"time.days": 2, "population.scale": 0.001})
     runs = []
     for every in (False, True):
         sim = Simulation(sc, seed=5)

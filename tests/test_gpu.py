@@ -27,16 +27,20 @@ runs = []
 for backend in ("cpu", "gpu"):
     sim = Simulation(sc, seed=4, backend=backend)
     start = sim.agents.cell[np.argsort(sim.agents.aid)].copy()
+    rode = 0
     for step in range(steps):
         sim.playbook.fire_due(step)
         sim.advance(step, 1)
+        rode += int(np.sum(sim.agents.cell >= sim.world.ncells))  # aboard a train
     a = sim.agents
     o = np.argsort(a.aid)
-    runs.append((a.cell[o], a.state[o], a.timer[o], sim.cnt, sim.stepper.fn))
+    st = sim.stepper  # its counts: the map's cells, then the subway's cars
+    runs.append((a.cell[o], a.state[o], a.timer[o], st.cnt, st.fn, st.aboard, st.sroute))
     out[backend] = {"totals": sim.totals.tolist(), "cast": sim.stepper.cast_records,
                     "states": np.bincount(a.state & 7, minlength=8).tolist(),
                     "moved": int(np.sum(a.cell[o] != start)),
-                    "left": int(np.sum(a.cell <= -2))}
+                    "left": int(np.sum(a.cell <= -2)),
+                    "rode": int(rode), "first_car": st.first_zombie_car.tolist()}
 out["equal"] = [bool(np.array_equal(x, y)) for x, y in zip(*runs)]
 print(json.dumps(out))
 """
@@ -55,7 +59,7 @@ def simulated(name, overrides, steps):
 def test_gpu_pass_gives_the_cpu_run_on_hyosan():
     """Hyosan's first hour at 1/300 scale: the outbreak spreads, the same on both."""
     out = simulated("hyosan", {"population.scale": 0.003, "time.days": 1}, 60)
-    assert out["equal"] == [True] * 5, out
+    assert out["equal"] == [True] * 7, out
     assert out["cpu"] == out["gpu"]
     states = out["cpu"]["states"]
     assert states[1] + states[2] + states[3] + states[5] > 5  # more than the 5 it starts with
@@ -96,7 +100,7 @@ def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours, edge):
         "cast": [{"name": f"c{i}", "cell": [i % 12, i // 12]} for i in range(120)],
     }
     out = simulated("lattice", overrides, 30)
-    assert out["equal"] == [True] * 5, out
+    assert out["equal"] == [True] * 7, out
     assert out["cpu"] == out["gpu"]
     states = out["cpu"]["states"]
     assert states[3] > 0 and states[4] > 0 and states[5] > 0  # evolved, hybrids, dead
@@ -105,14 +109,17 @@ def test_gpu_pass_gives_the_cpu_run_with_every_creature(neighbours, edge):
     assert (out["cpu"]["left"] > 10) == (edge == "open")  # fled and escaped over the edge
 
 
-def test_gpu_pass_gives_the_cpu_run_with_the_daily_journeys():
-    """Seoul moving on its Monday morning, the alert at 07:12 sending everyone home."""
+def test_gpu_pass_gives_the_cpu_run_with_the_daily_journeys_and_the_subway():
+    """Seoul moving on its Monday morning, riders and zombies on its trains, the alert at
+    07:12 stopping them and sending everyone home."""
     alert = {"type": "public_alert", "at_min": 12}
-    overrides = {"population.scale": 0.0001, "time.days": 1, "events": [alert], "cast": []}
-    out = simulated("seoul-moves", overrides, 20)
-    assert out["equal"] == [True] * 5, out
+    overrides = {"population.scale": 0.0001, "time.days": 1, "events": [alert], "cast": [],
+                 "subway.zombie_board": 1.0}  # fmt: skip
+    out = simulated("seoul-falls", overrides, 20)
+    assert out["equal"] == [True] * 7, out
     assert out["cpu"] == out["gpu"]
     assert out["cpu"]["moved"] > 40  # on their way, then back
+    assert out["cpu"]["rode"] > 20  # riders aboard before the alert
 
 
 def test_backend_gpu_without_a_gpu_is_one_line_and_exit_2(tmp_path):

@@ -9,6 +9,8 @@ import numpy as np
 
 from seoulfall.report.style import MAP_RGB, UPSCALE, _plain_text, _subplots, korean_font
 from seoulfall.schema import KST
+from seoulfall.world import subway as subway_mod
+from seoulfall.world.seoul import data_dir
 
 
 # -- maps -------------------------------------------------------------------------------------
@@ -356,9 +358,6 @@ def draw_subway(ax, results, world, label_box) -> None:
     sc = results.scenario
     if not sw or sc.subway is None:
         return
-    from seoulfall.world import subway as subway_mod
-    from seoulfall.world.seoul import data_dir
-
     s = sc.subway
     net = subway_mod.build(world, data_dir(), s.speed_kmh, s.dwell_min, s.transfer_min)
     nx = world.shape[1]
