@@ -10,6 +10,7 @@ counts are integers.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -56,6 +57,11 @@ SORT_EVERY = (16, 128)
 #: keeps every step on all threads.)
 TUNE_EVERY = 256
 TUNE_STEPS = 8
+
+
+#: The last ways to the zones computed (``Stepper.route_commuters``), by their links and
+#: zones' digest.
+_WAYS: dict = {}
 
 
 class ThreadTuner:
@@ -275,9 +281,20 @@ class Stepper:
                 self.scar, self.smin)  # fmt: skip
 
     def route_commuters(self) -> None:
-        """Steps to every zone over the links open now (again after links are cut)."""
-        if self.commuting:
-            K.zone_ways(self.nbr, self.cz, self.zw)
+        """Steps to every zone over the links open now (again after links are cut).
+
+        The ways depend only on the links and the zones: the last ones computed are kept
+        (``_WAYS``), and a run set up on the same map takes a copy (0.26 s a run on Seoul).
+        """
+        if not self.commuting:
+            return
+        key = hashlib.sha256(self.nbr.tobytes() + self.cz.tobytes()).hexdigest()
+        if key in _WAYS and _WAYS[key].shape == self.zw.shape:
+            self.zw[:] = _WAYS[key]
+            return
+        K.zone_ways(self.nbr, self.cz, self.zw)
+        _WAYS.clear()
+        _WAYS[key] = self.zw.copy()
 
     def _clock(self, step: int) -> None:
         """The minute of the week at the start of ``step``, and its key, into ``clk``."""

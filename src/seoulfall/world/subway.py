@@ -264,6 +264,23 @@ def riders(net: Network, world, home: np.ndarray, group_open, walk_cells: float)
     return out
 
 
+#: Networks built, with their ways while everything is open, by what they depend on (the
+#: map's grid and the trains' times): a sweep or the tests build the same one many times.
+_BUILT: dict = {}
+
+
+def _network(world, folder: Path, speed_kmh: float, dwell_min: float, transfer_min: float):
+    """The network on ``world`` and its ways with every line and station open (cached)."""
+    key = (world.name, world.cell_m, world.shape, world.geo.get("river_width_m"),
+           str(folder), speed_kmh, dwell_min, transfer_min)  # fmt: skip
+    if key not in _BUILT:
+        net = build(world, folder, speed_kmh, dwell_min, transfer_min)
+        ones = np.ones(len(net.lines), bool), np.ones(net.ngroups, bool)
+        _BUILT.clear()  # one at a time: a run, a sweep, a test module use one
+        _BUILT[key] = (net, routes(net, *ones))
+    return _BUILT[key]
+
+
 def tables(world, sc, home: np.ndarray, folder: Path):
     """The network and the kernels' tables for a run's ``[subway]`` (fills ``home[:, 4]``).
 
@@ -271,16 +288,15 @@ def tables(world, sc, home: np.ndarray, folder: Path):
     ``Stepper(subway=...)`` takes (``kernels/commute.py``).
     """
     s = sc.subway
-    net = build(world, folder, s.speed_kmh, s.dwell_min, s.transfer_min)
-    line_open, group_open = np.ones(len(net.lines), bool), np.ones(net.ngroups, bool)
-    home[:, 4] = riders(net, world, home, group_open, s.walk_m / world.cell_m)
+    net, route = _network(world, folder, s.speed_kmh, s.dwell_min, s.transfer_min)
+    home[:, 4] = riders(net, world, home, np.ones(net.ngroups, bool), s.walk_m / world.cell_m)
     scar = np.ascontiguousarray(
         np.column_stack([net.node_cell[net.car_to], net.onward, net.node_group[net.car_to]]),
         np.int32,
     )
     return net, (
         net.group_cell.astype(np.int32),
-        routes(net, line_open, group_open),
+        route.copy(),  # the run's own: closures rewrite it
         scar,
         net.car_minutes.astype(np.float64),
         net.car_line.astype(np.int32),
