@@ -458,3 +458,24 @@ def test_a_checkpoint_written_after_the_fights_fell_silent_resumes(unbroken, tmp
     _forge(folder, 600, noisy)
     code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
     assert code == 2 and "fn holds noise outside noise_region" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.pop("subway"),
+        lambda m: m["subway"].update(line_open=[2] * len(m["subway"]["line_open"])),
+        lambda m: m["subway"].update(aboard=m["subway"]["aboard"][:-1]),
+        lambda m: m["subway"].update(first_car=[10**9] * len(m["subway"]["first_car"])),
+        lambda m: m["subway"].update(group_open="all"),
+    ],
+)
+def test_an_edited_subway_state_is_refused_in_one_line_and_kept(unbroken, tmp_path, capsys, edit):
+    """The default rides the subway: its checkpoints keep the trains' state in meta.subway."""
+    folder = _partial(unbroken, tmp_path, 600)
+    base = _forge(folder, 600, lambda arrays, meta, head: edit(meta))
+    before = base.with_suffix(".npz").read_bytes()
+    code, _, err = run_cli(["run", "--out", str(folder), "--resume", *ARGS], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "meta" in err and "subway" in err or "meta must have" in err, err
+    assert base.with_suffix(".npz").read_bytes() == before  # kept as it was
