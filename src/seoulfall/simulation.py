@@ -88,17 +88,13 @@ class Simulation:
             self.subway, self.tracks = subway_mod.tables(
                 self.world, scenario, self.home, data_dir()
             )
-        ncars = self.subway.ncars if self.subway is not None else 0
-        # every cell an agent may stand in: the raster's, then the subway's cars
-        self.passable_all = np.r_[self.world.passable.ravel(), np.ones(ncars, bool)]
-        car_district = (
-            self.cell_district[self.subway.node_cell[self.subway.car_from]] if ncars else []
-        )
-        self.cell_district = np.r_[self.cell_district, car_district].astype(np.int32)
-        # the street cell each cell stands for: its own, a car's the station it left
-        self.street = np.r_[
-            np.arange(ngrid), self.subway.node_cell[self.subway.car_from] if ncars else []
-        ].astype(np.int64)
+        net = self.subway
+        cars = net.node_cell[net.car_from] if net is not None else np.zeros(0, np.int64)
+        # every cell an agent may stand in: the raster's, then the subway's cars; the street
+        # cell each stands for (a car's: the station it left), and so its district
+        self.passable_all = np.r_[self.world.passable.ravel(), np.ones(cars.size, bool)]
+        self.street = np.r_[np.arange(ngrid), cars].astype(np.int64)
+        self.cell_district = self.cell_district[self.street]
         stepper = Stepper
         if backend == "gpu":
             from seoulfall.engine.gpu import GPUStepper as stepper
