@@ -1,13 +1,15 @@
 """The edge of the city (``world.edge = "open"``): who may cross it, and how it is counted."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import ndimage
 from test_engine import agents_by_id, assert_step_matches_plain
 
-from seoulfall import Scenario
+from seoulfall import Scenario, simulate
+from seoulfall.cli import summary_text
 from seoulfall.engine import kernels as K
 from seoulfall.scenario import ScenarioError
 from seoulfall.simulation import Simulation
@@ -225,3 +227,27 @@ def test_a_run_whose_characters_crossed_saves_after_an_event_recounts(tmp_path):
     assert gone and (sim.stepper.cast_cell >= -1).all()
     res.save(tmp_path / "run")
     assert Results.load(tmp_path / "run").summary["edge"] == res.summary["edge"]
+
+
+def test_a_city_held_only_by_those_who_fled_is_said_so():
+    """Every district fell, the city's fall day is null because the fled count as saved:
+    the printed summary and the report say it, not that Seoul held."""
+    from seoulfall.outcome import saved_by_flight
+
+    d = {
+        "11110": {"name": "Jongno-gu", "fall_day": 1.2},
+        "11680": {"name": "Gangnam-gu", "fall_day": 0.5},
+    }
+    s = {"fall_day": None, "districts": d, "edge": {"fled": 14978}}
+    assert saved_by_flight(s) == 14978
+    assert saved_by_flight({**s, "edge": {"fled": 0}}) is None  # nobody fled: it held
+    d2 = {**d, "11110": {"name": "Jongno-gu", "fall_day": None}}
+    assert saved_by_flight({**s, "districts": d2}) is None  # a district stands: it held
+    assert saved_by_flight({**s, "fall_day": 1.3}) is None  # it fell
+    # a run's summary made into such a city: the printed summary's first line says so
+    res = simulate(Scenario.load("seoul-falls", {"population.scale": 0.001, "time.days": 0.1}))
+    s = dict(res.summary, fall_day=None, edge={**res.summary["edge"], "fled": 385})
+    s["districts"] = {c: {**v, "fall_day": 1.0} for c, v in s["districts"].items()}
+    line = summary_text(s, Path("x")).splitlines()[0]
+    assert "every district fell (the city held only with the 385 who fled" in line, line
+    assert "Seoul held" in summary_text(res.summary, Path("x")).splitlines()[0]

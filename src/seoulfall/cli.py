@@ -26,7 +26,7 @@ from seoulfall.calibration import calibrate as run_calibration
 from seoulfall.calibration import parse_target
 from seoulfall.checkpoint import CheckpointError
 from seoulfall.engine.stepper import BackendError
-from seoulfall.outcome import last_standing, over_the_edge, underground
+from seoulfall.outcome import last_standing, over_the_edge, saved_by_flight, underground
 from seoulfall.results import Results
 from seoulfall.safeload import DamagedFile
 from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, load_raw, parse_value
@@ -383,6 +383,11 @@ def _has_checkpoints(folder: Path) -> bool:
 def summary_text(s: dict, folder: Path) -> str:
     """The short summary printed at the end of a run."""
     fall = "Seoul held" if s["fall_day"] is None else f"fell on day {s['fall_day']:.2f}"
+    fled = saved_by_flight(s)
+    if fled:
+        fall = (
+            f"every district fell (the city held only with the {fled:,} who fled counted as saved)"
+        )
     held, names = last_standing(s)
     last = ", ".join(names[:3])
     more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""

@@ -15,6 +15,24 @@ def last_standing(summary: dict) -> tuple[bool, list[str]]:
     return any(d[c]["fall_day"] is None for c in codes), [d[c]["name"] for c in codes]
 
 
+def saved_by_flight(summary: dict) -> int | None:
+    """The fled, where they alone kept the city from its fall; else None.
+
+    Every district fell, yet the city's ``fall_day`` is null because the fled count as
+    saved (SPEC §8).
+    """
+    fled = (summary.get("edge") or {}).get("fled", 0)
+    d = summary["districts"]
+    if (
+        summary["fall_day"] is None
+        and fled
+        and d
+        and all(v["fall_day"] is not None for v in d.values())
+    ):
+        return int(fled)
+    return None
+
+
 def cast_fates(records: list[dict]) -> dict:
     """Each character's last record: ``{name: {state, t_min, day, district, survived}}``."""
     fates = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from seoulfall.atomic import atomic_write_bytes, atomic_write_text
 from seoulfall.engine.states import CAUSE_TEXT
-from seoulfall.outcome import last_standing, over_the_edge, underground
+from seoulfall.outcome import last_standing, over_the_edge, saved_by_flight, underground
 from seoulfall.report.animation import write_animation
 from seoulfall.report.curves import plot_curves, plot_district_curves
 from seoulfall.report.maps import (
@@ -126,6 +126,9 @@ def write_report(results, folder: Path) -> Path:
     s = results.summary
     sc = results.scenario
     fall = "not within the run" if s["fall_day"] is None else f"day {s['fall_day']:.2f}"
+    fled = saved_by_flight(s)
+    if fled:
+        fall = f"not the city: every district fell, and its {fled:,} who fled count as saved"
     held, names = last_standing(s)
     final = s["final"]
     cards = [
