@@ -644,15 +644,16 @@ class Stepper:
         """The riders' next cars over the lines and stations open now (``sroute``)."""
         self.sroute[:] = self._routes(self.line_open, self.group_open)
 
-    def leave_trains(self, cars: np.ndarray) -> int:
+    def leave_trains(self, cars: np.ndarray, at: np.ndarray | None = None) -> int:
         """Everyone aboard the cars ``cars`` (a mask) gets off at the car's next station.
 
-        Returns how many got off. Counts are rebuilt (``recount``).
+        ``at``: instead, each car's street cell where its riders get off. Returns how many
+        got off. Counts are rebuilt (``recount``).
         """
         a = self.agents
         k = a.cell - self.ngrid
         off = (k >= 0) & cars[np.clip(k, 0, cars.size - 1)]
-        a.cell[off] = self.scar[k[off], 0]
+        a.cell[off] = (self.scar[:, 0] if at is None else at)[k[off]]
         self.recount()
         return int(off.sum())
 

@@ -56,13 +56,10 @@ def seal_stations(sim, inside: np.ndarray) -> tuple[int, int]:
     Riders in a car that leaves or reaches a station inside get off at the station it
     left. Returns the stations closed and the riders put off.
     """
-    net, st, a = sim.subway, sim.stepper, sim.agents
+    net, st = sim.subway, sim.stepper
     groups = np.unique(net.node_group[inside[net.node_cell]])
     st.group_open[groups] = False
     st.reroute()
-    cars = inside[net.node_cell[net.car_from]] | inside[net.node_cell[net.car_to]]
-    k = a.cell - st.ngrid
-    back = (k >= 0) & cars[np.clip(k, 0, cars.size - 1)]
-    a.cell[back] = net.node_cell[net.car_from[k[back]]]
-    st.recount()
-    return int(groups.size), int(back.sum())
+    left = net.node_cell[net.car_from]  # the station each car left
+    back = st.leave_trains(inside[left] | inside[net.node_cell[net.car_to]], at=left)
+    return int(groups.size), back

@@ -26,7 +26,7 @@ The network, as the model sees it:
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,6 @@ class Network:
     car_minutes: np.ndarray  # minutes a ride through the car takes
     onward: np.ndarray  # (ncars, 2): the cars a train runs on into (a terminus: back)
     transfer_min: float = 4.0
-    line_names: dict = field(default_factory=dict)  # line -> its Korean name
 
     @property
     def ncars(self) -> int:
@@ -165,7 +164,6 @@ def build(world, folder: Path, speed_kmh: float, dwell_min: float, transfer_min:
         car_minutes=minutes,
         onward=onward,
         transfer_min=float(transfer_min),
-        line_names={r["line"]: r["line_ko"] for r in rows},
     )
 
 

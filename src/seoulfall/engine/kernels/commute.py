@@ -44,12 +44,10 @@ from seoulfall.engine.kernels.layout import (
     P_Z_BOARD,
 )
 from seoulfall.engine.rng import agent_bits, to_unit
+from seoulfall.world.subway import ALIGHT, NO_ROUTE  # the codes of the table it writes
 
 #: A zone's way (``zw``) from a cell inside the zone, and from one it cannot be reached from.
 IN_ZONE, NO_WAY = 4, 255
-
-#: ``sroute`` entries: get off at the end of the car; no way (``world/subway.py``).
-ALIGHT, NO_ROUTE = -1, -2
 
 
 @njit(inline="always", cache=True)
@@ -98,31 +96,35 @@ def commute_goal(hr, a, c, cz, zw, clk, P, nx, sub):
     t = commute_target(hr, clk, P)
     if t < 0 or c == t:
         return -1  # the common case (at home at night): no arithmetic on rows
+    dr, dq = _offset(c, t, nx)
+    dist = abs(dr) + abs(dq)
     if P[P_SUBWAY] > 0.0 and hr[4] >= 0:
         gcell, sroute, scar, _ = sub
         f, g = _stations(hr, t)
         cf = gcell[f]
-        dr, dq = _offset(c, t, nx)
         er, eq = _offset(gcell[g], t, nx)
         fr, fq = _offset(c, cf, nx)
         k = sroute[g, scar.shape[0] + f]
         # within a walk of the station it boards at, and farther from the goal than the
         # station it would get off at by more than a walk
         w = P[P_S_WALK]
-        if abs(fr) + abs(fq) <= w and abs(dr) + abs(dq) > abs(er) + abs(eq) + w and k >= 0:
+        if abs(fr) + abs(fq) <= w and dist > abs(er) + abs(eq) + w and k >= 0:
             if c == cf:
                 return cz.shape[0] + k  # aboard
-            z = cz[cf, 0]
-            if not (z >= 0 and zw[z, cz[c, 1]] == NO_WAY):
+            if not _cut_off(c, cf, cz, zw):
                 return cf
-    dr, dq = _offset(c, t, nx)
-    dist = abs(dr) + abs(dq)
     if dist < P[P_C_LOITER] and dist <= P[P_C_LOITER] * to_unit(agent_bits(clk[1], a)):
         return -1  # near: it heads there this step with probability dist / loiter
-    z = cz[t, 0]
-    if z >= 0 and zw[z, cz[c, 1]] == NO_WAY:
+    if _cut_off(c, t, cz, zw):
         return -1  # cut off (a closed bridge): it stays where it is
     return t
+
+
+@njit(inline="always", cache=True)
+def _cut_off(c, t, cz, zw):
+    """Whether no way over the links open now leads from cell ``c`` to ``t``'s zone."""
+    z = cz[t, 0]
+    return z >= 0 and zw[z, cz[c, 1]] == NO_WAY
 
 
 @njit(inline="always", cache=True)
