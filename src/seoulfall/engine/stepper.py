@@ -254,7 +254,7 @@ class Stepper:
                 self.cz[self.gcell, 2] = np.arange(self.gcell.size)
         self.clock = (float(clock[0]), float(clock[1]))
         # minute of the week now, the step's key (``kernels/commute.py``)
-        self.clk = np.zeros(2, np.uint64)
+        self.clk = np.zeros(4, np.uint64)
         self.route_commuters()
         # (id, step, state, cell, cause): a cause is a code of ``states.CAUSES``
         self.cast_records: list[tuple[int, int, int, int, int]] = []
@@ -297,12 +297,17 @@ class Stepper:
         _WAYS[key] = self.zw.copy()
 
     def _clock(self, step: int) -> None:
-        """The minute of the week at the start of ``step``, and its key, into ``clk``."""
+        """The clock at the start of ``step`` into ``clk``.
+
+        The minute of the week, the step's key of the ``commute`` stream, the minute of the
+        day and the day of the week (0: Monday).
+        """
         if not self.commuting:
             return  # nothing reads them
         m0, dt = self.clock
-        self.clk[0] = int(math.floor(m0 + step * dt + 1e-9)) % 10080
-        self.clk[1] = rng.step_key(self.seed, rng.COMMUTE, step)
+        minute = int(math.floor(m0 + step * dt + 1e-9)) % 10080
+        self.clk[:] = (minute, rng.step_key(self.seed, rng.COMMUTE, step), minute % 1440,
+                       minute // 1440)  # fmt: skip
 
     def recount(self) -> None:
         """Rebuild the per-cell counts, threat box and totals from the agents.

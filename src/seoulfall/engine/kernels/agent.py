@@ -11,10 +11,9 @@ import numpy as np
 from numba import njit
 
 from seoulfall.engine import rng
-from seoulfall.engine.kernels.commute import commute_goal, commute_hop, ride, zombie_boards
+from seoulfall.engine.kernels.commute import commute_goal, ride, walk, zombie_boards
 from seoulfall.engine.kernels.layout import (
     _MODE_CHASE,
-    _MODE_COMMUTE,
     _MODE_EVAC,
     _MODE_FLEE,
     _MODE_RANDOM,
@@ -259,15 +258,27 @@ def agent_step(
         and (sb & (STATE_MASK | SHELTER | EVACUATING)) == HUMAN
         and fz[c0] == 0
         and cnt[c0, ZOMBIE] + cnt[c0, EVOLVED] + cnt[c0, C_ATT] + cnt[c0, C_KILLS] == 0
-        and (
-            P[P_COMMUTE] == 0.0
-            or (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL
-            or (c0 < ngrid and commute_goal(home[i], aid[i], c0, cz, zw, clk, P, nx, sub) < 0)
-        )
+        and (P[P_COMMUTE] == 0.0 or (sb >> LEVEL_SHIFT) == SOLDIER_LEVEL or c0 < ngrid)
     ):
-        # The common case, made cheap: a human with no zombie in its cell or in sight,
-        # no fight around and nowhere to go only drifts (the same draws and decisions as
-        # below).
+        # The common case, made cheap: a human with no zombie in its cell or in sight and
+        # no fight around only drifts, or walks its journey (the same draws and decisions
+        # as below).
+        goal = -1
+        if P[P_COMMUTE] != 0.0 and (sb >> LEVEL_SHIFT) != SOLDIER_LEVEL:
+            goal = commute_goal(home[i], aid[i], c0, cz, zw, clk, P, nx, sub)
+        if goal >= 0:
+            a = aid[i]
+            if goal >= ngrid:
+                c = goal  # boards a train at its station
+            else:
+                c = walk(c0, goal, a, P[P_C_HOPS], IP[I_MAXHOP], keys, K_MOVE, K_HOP, nbr, cz,
+                         zw, nx)  # fmt: skip
+            cell[i] = c
+            if a < IP[I_NCAST]:
+                cst[a] = HUMAN
+                ccell[a] = c
+                cwhy[a] = 0
+            return c, HUMAN, sb, IP[I_UNITS + (sb >> LEVEL_SHIFT)], evc
         c = c0
         drift = P[P_H_DRIFT]
         if drift > 0.0:
@@ -453,7 +464,7 @@ def agent_step(
             if goal >= ngrid:
                 c = goal  # boards a train at its station
             elif goal >= 0:
-                mode, x = _MODE_COMMUTE, P[P_C_HOPS]
+                c = walk(c, goal, a, P[P_C_HOPS], maxhop, keys, K_MOVE, K_HOP, nbr, cz, zw, nx)
             else:
                 mode, x = _MODE_RANDOM, P[P_H_DRIFT]
     elif st == ZOMBIE or st == EVOLVED:
@@ -518,13 +529,6 @@ def agent_step(
                 if best >= 0:
                     c = best
                 if cnt[c, stop] > 0 or (stop == ZOMBIE and cnt[c, EVOLVED] > 0):
-                    break
-            elif mode == _MODE_COMMUTE:
-                nb = commute_hop(c, goal, k0, nbr, cz, zw, nx)
-                if nb < 0:
-                    break
-                c = nb
-                if c == goal:
                     break
             elif mode == _MODE_SOUND:
                 best = -1

@@ -66,13 +66,23 @@ def _offset(c, t, nx):
 def commute_target(hr, clk, P):
     """Where an agent's schedule puts it now: its home or its day cell (-1: it has none)."""
     h = hr[0]
-    t = h
-    if h >= 0 and P[P_ALERT] == 0.0 and hr[1] != h:
-        since = np.int64(clk[0]) - hr[2]  # minutes since Monday's leaving time
-        day = since // 1440  # the day it left on last (-1: Sunday; 0: Monday)
-        if since - day * 1440 < hr[3] and ((day + 7) % 7 < 5 or P[P_C_WEEKEND] > 0.0):
-            t = hr[1]
-    return t
+    # minutes since it left last, and the day it left on (0: Monday ... 4: Friday; -1, -2:
+    # the week before; a leaving minute may pass midnight), without a division or a branch
+    # (which way they go differs from agent to agent: a mispredicted branch costs more)
+    since = np.int64(clk[2]) - hr[2]
+    day = np.int64(clk[3])
+    for _ in range(2):  # a leaving minute lies below 36 h: two days back at most
+        back = np.int64(since < 0)
+        since += 1440 * back
+        day -= back
+    away = (
+        (since < hr[3])
+        & (((day >= 0) & (day < 5)) | (P[P_C_WEEKEND] > 0.0))
+        & (h >= 0)
+        & (hr[1] != h)
+        & (P[P_ALERT] == 0.0)
+    )
+    return hr[1] if away else h
 
 
 @njit(inline="always", cache=True)
@@ -90,15 +100,17 @@ def commute_goal(hr, a, c, cz, zw, clk, P, nx, sub):
     ``hr``: its row of ``home``, (home, day cell, minute of the day it leaves, minutes it
     stays away, its stations);
     ``clk``: (minute of the week now, 0 at Monday 00:00 KST; the step's key of the
-    ``commute`` stream). A rider bound for a station heads there (at it: the car it
-    boards, a cell past the raster's).
+    ``commute`` stream; the minute of the day; the day of the week, 0: Monday). A rider
+    bound for a station heads there (at it: the car it boards, a cell past the raster's).
     """
     t = commute_target(hr, clk, P)
     if t < 0 or c == t:
         return -1  # the common case (at home at night): no arithmetic on rows
     dr, dq = _offset(c, t, nx)
     dist = abs(dr) + abs(dq)
-    if P[P_SUBWAY] > 0.0 and hr[4] >= 0:
+    w = P[P_S_WALK]
+    # (a rider nearer its goal than a walk never boards: the test below needs dist > w)
+    if P[P_SUBWAY] > 0.0 and hr[4] >= 0 and dist > w:
         gcell, sroute, scar, _ = sub
         f, g = _stations(hr, t)
         cf = gcell[f]
@@ -107,7 +119,6 @@ def commute_goal(hr, a, c, cz, zw, clk, P, nx, sub):
         k = sroute[g, scar.shape[0] + f]
         # within a walk of the station it boards at, and farther from the goal than the
         # station it would get off at by more than a walk
-        w = P[P_S_WALK]
         if abs(fr) + abs(fq) <= w and dist > abs(er) + abs(eq) + w and k >= 0:
             if c == cf:
                 return cz.shape[0] + k  # aboard
@@ -157,6 +168,33 @@ def commute_hop(c, t, k0, nbr, cz, zw, nx):
             return nb
     nb = nbr[c, k0]  # nothing nearer open inside the zone: a random step inside it
     return nb if nb >= 0 and cz[nb, 0] == z else c
+
+
+@njit(inline="always", cache=True)
+def walk(c, goal, a, x, maxhop, keys, k_move, k_hop, nbr, cz, zw, nx):
+    """Where a commuter in cell ``c`` is after this step's walk towards ``goal``.
+
+    ``x`` hops on average (the whole part, and one more with the fraction's probability;
+    at most ``maxhop``), each by :func:`commute_hop`, stopping at the goal or where no way
+    leads on. ``keys[k_move]``: the stream of the first hop and of the count,
+    ``keys[k_hop + h]``: of the h-th more.
+    """
+    if x <= 0.0:
+        return c
+    b = agent_bits(keys[k_move], a)
+    nh = int(x)
+    if to_unit(b) < x - nh:
+        nh += 1
+    for hop in range(min(nh, maxhop)):
+        if hop > 0:
+            b = agent_bits(keys[k_hop + hop], a)
+        nb = commute_hop(c, goal, int(b & np.uint64(3)), nbr, cz, zw, nx)
+        if nb < 0:
+            break
+        c = nb
+        if c == goal:
+            break
+    return c
 
 
 @njit(inline="always", cache=True)
