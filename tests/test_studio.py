@@ -351,6 +351,10 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
     act(event={"type": "sound_lure", "cell": [ny // 3, nx // 3], "loudness": 40})
     act(event={"type": "set_rate", "rate": "zombie.bite_rate", "factor": 2.5})  # a slider
     act(event={"type": "deploy_soldiers", "cell": start})  # the reserve, where it began
+    # a click next to Gangnam station closes it; the alert sounds
+    gangnam = meta["stations"]["Gangnam"]
+    assert act(station_at=[gangnam // nx, gangnam % nx + 2])["stations"] == ["Gangnam"]
+    act(event={"type": "public_alert"})
     # refused at once, in one line: an unknown district, a type the page may not fire, water,
     # slider values sent by hand that no slider gives, a strike or lure off the map (which
     # used to be queued and fail the run at the boundary)
@@ -363,23 +367,29 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
         ({"event": {"type": "sound_lure", "cell": [ny - 1, 0]}}, "not a passable cell"),
         ({"event": {"type": "curfew"}}, "one of quarantine"),
         ({"bridge_at": [0, 0]}, "no bridge at"),
+        ({"station_at": [0, 0]}, "no subway station near [0, 0]"),
+        ({"event": {"type": "close_subway", "lines": ["99"]}}, "99"),
     ):
         r = c.post(f"/api/live/{j}/act", json=bad, headers=auth())
         assert r.status_code == 400 and needle in r.json()["error"], r.text
     c.post(f"/api/live/{j}/control", json={"action": "play"}, headers=auth())
     done = _wait(c, f"/api/live/{j}", lambda s: s["state"] in ("done", "failed"))
     assert done["state"] == "done", done
-    assert [a["step"] for a in done["actions"]] == [st["step"]] * 3 + [moved["step"]] * 3
+    assert [a["step"] for a in done["actions"]] == [st["step"]] * 3 + [moved["step"]] * 5
     (folder,) = runs_dir.iterdir()
     saved = Results.load(folder)
     fired = saved.events
-    names = [f"studio {k}" for k in range(1, 6)]
+    names = [f"studio {k}" for k in range(1, 8)]
     # at one boundary in the scenario's order: the reserve's event was there from the start
     assert [e["name"] for e in fired] == [*names[:3], "studio soldiers", *names[3:]]
     assert fired[5]["rate"] == "zombie.bite_rate" and fired[5]["factor"] == 2.5
     # the 20,000 soldiers held since the start (20 agents at 1/1000) appeared at the click
     assert fired[3]["deployed"] == 20 and fired[3]["cell"] == start
     assert fired[3]["t_min"] == fired[5]["t_min"] == moved["step"]
+    # the station closed and the alert stopped the trains and the journeys
+    assert fired[6]["type"] == "close_subway" and fired[6]["stations"] == ["Gangnam"]
+    assert fired[7]["type"] == "public_alert" and fired[7]["commuting"] is True
+    assert fired[7]["trains_stopped"] is True
     # the outbreak began where it was placed: the first zombies stand in Dobong-gu
     assert saved.scenario.outbreak.cell == start
     first = saved.snapshots.counts[0][STATES.index("zombie")]
@@ -435,6 +445,10 @@ def test_a_live_run_started_and_steered_in_the_browser(tmp_path):
         )
         page.wait_for_function("document.getElementById('events').children.length === 2")
         assert "set_rate zombie.bite_rate × 0.5" in page.text_content("#events")
+        # the alert's button: nobody commutes from the next boundary
+        page.click("#live-alert")
+        page.wait_for_function("document.getElementById('events').children.length === 3")
+        assert "studio 3: public_alert" in page.text_content("#events")
         # record the map while it plays, then save the video
         page.click("#record")
         page.click("#live-pause")  # play
@@ -459,6 +473,7 @@ def test_a_live_run_started_and_steered_in_the_browser(tmp_path):
     assert [(e["name"], e["type"]) for e in fired] == [
         ("studio 1", "close_bridges"),
         ("studio 2", "set_rate"),
+        ("studio 3", "public_alert"),
     ]
     assert fired[1]["factor"] == 0.5 and res.scenario.outbreak.cell == placed
 

@@ -130,15 +130,19 @@ class LiveRequest(BaseModel):
 #: The event types the page may fire during a live run. ``deploy_soldiers`` deploys the
 #: soldiers held in reserve since the start (``LiveRequest.soldiers``; see ``live.py``).
 STEERABLE = ("quarantine", "close_bridges", "airstrike", "sound_lure", "evacuate", "set_rate",
-             "deploy_soldiers")  # fmt: skip
+             "deploy_soldiers", "close_subway", "public_alert")  # fmt: skip
 
 
 class Action(BaseModel):
-    """An event the page fires in a live run (scenario keys), or a bridge to close by a cell."""
+    """An event the page fires in a live run (scenario keys), or what to close by a cell.
+
+    ``bridge_at``: the bridge there; ``station_at``: the subway station nearest.
+    """
 
     model_config = ConfigDict(extra="forbid")
     event: dict = Field(default_factory=dict)
     bridge_at: list[int] | None = Field(None, min_length=2, max_length=2)
+    station_at: list[int] | None = Field(None, min_length=2, max_length=2)
 
 
 class Control(BaseModel):
@@ -387,11 +391,13 @@ def make_app(
         r = live_run(j)
         if not r.wait_ready(120) or r.sim is None:
             return JSONResponse({"error": r.error or "the run is still setting up"}, 400)
-        sc, world = r.scenario, r.sim.world
+        sc, world, net = r.scenario, r.sim.world, r.sim.subway
+        # each subway station's street cell (flat), for a click that closes one
+        stations = {} if net is None else dict(zip(net.group_name, r.sim.stepper.gcell.tolist()))
         return {"name": r.folder.name, "scenario": sc.name, "seed": sc.seed,
                 "agents": int(r.sim.agents.n), "shape": list(world.shape), "states": list(STATES),
                 "districts": world_districts(world), "nsteps": r.nsteps,
-                "dt_min": sc.time.dt_min}  # fmt: skip
+                "dt_min": sc.time.dt_min, "stations": stations}  # fmt: skip
 
     @app.get("/api/live/{j}/map")
     def live_map(j: int):
@@ -418,6 +424,11 @@ def make_app(
             if name is None:
                 return JSONResponse({"error": f"no bridge at {req.bridge_at}"}, 400)
             event = {"type": "close_bridges", "bridges": [name]}
+        if req.station_at is not None:
+            name = _station_near(r, req.station_at) if r.sim is not None else None
+            if name is None:
+                return JSONResponse({"error": f"no subway station near {req.station_at}"}, 400)
+            event = {"type": "close_subway", "stations": [name]}
         if event.get("type") not in STEERABLE:
             allowed = ", ".join(STEERABLE)
             return JSONResponse(
@@ -478,6 +489,21 @@ def _bridge_near(run: LiveRun, cell: list[int], reach: int = 2) -> str | None:
     found = world.bridge[rows, cols]
     found = found[found >= 0]
     return world.bridge_names[int(np.bincount(found).argmax())] if found.size else None
+
+
+def _station_near(run: LiveRun, cell: list[int], reach: int = 5) -> str | None:
+    """The name of the subway station nearest ``cell``, or None (none near, or no subway).
+
+    Nearest by its street cell, within ``reach`` cells along the grid.
+    """
+    net = run.sim.subway
+    if net is None:
+        return None
+    nx = run.sim.world.shape[1]
+    street = run.sim.stepper.gcell  # each station's (group's) street cell
+    d = np.abs(street // nx - cell[0]) + np.abs(street % nx - cell[1])
+    g = int(d.argmin())
+    return net.group_name[g] if d[g] <= reach else None
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -304,7 +304,7 @@ async function post(path, body) {
 function liveButtons(on) {
   $("live-start").disabled = on;
   $("live-pause").textContent = "pause";
-  for (const b of ["live-pause", "live-step", "live-stop"]) $(b).disabled = !on;
+  for (const b of ["live-pause", "live-step", "live-stop", "live-alert", "live-subway"]) $(b).disabled = !on;
 }
 
 async function liveStart() {
@@ -327,6 +327,7 @@ async function liveWatch(id, watchOnly) {
   liveButtons(true);
   $("live-stop").hidden = watchOnly;
   $("live-click").closest("label").hidden = $("rates").hidden = watchOnly;
+  $("live-alert").parentElement.hidden = watchOnly;
   for (const input of document.querySelectorAll("#rates input")) { input.value = 1; input.oninput(); }
   $("live-status").textContent = "setting up (the first run compiles the engine)...";
   const meta = await api(`/api/live/${id}/meta`);
@@ -376,6 +377,7 @@ async function liveClick(ev) {
   const d = run.district[y * run.nx + x];
   let body;
   if (what === "bridge") body = {bridge_at: [y, x]};
+  else if (what === "station") body = {station_at: [y, x]};
   else if (what === "quarantine") {
     if (d < 0) return;
     body = {event: {type: "quarantine", districts: [run.meta.districts[d].name]}};
@@ -390,7 +392,7 @@ async function act(body) {
   const {queued} = await post(`/api/live/${run.live}/act`, body);
   const li = document.createElement("li");
   li.textContent = `${queued.name}: ${queued.type}` + (queued.districts ? ` ${queued.districts[0]}` : "") +
-    (queued.bridges ? ` ${queued.bridges[0]}` : "") + (queued.cell ? ` at [${queued.cell}]` : "") +
+    (queued.bridges ? ` ${queued.bridges[0]}` : "") + (queued.stations ? ` ${queued.stations[0]}` : "") + (queued.cell ? ` at [${queued.cell}]` : "") +
     (queued.rate ? ` ${queued.rate} × ${queued.factor}` : "");
   $("events").appendChild(li);
 }
@@ -502,6 +504,8 @@ async function main() {
   };
   $("live-step").onclick = () => liveControl("step").then(() => { $("live-pause").textContent = "play"; }).catch(fail);
   $("live-stop").onclick = () => liveControl("stop").catch(fail);
+  $("live-alert").onclick = () => act({event: {type: "public_alert"}}).catch(fail);
+  $("live-subway").onclick = () => act({event: {type: "close_subway"}}).catch(fail);
   $("run").onchange = () => loadRun(+$("run").value).catch(fail);
   $("slider").oninput = () => { if (run.live == null) { stop(); show(+$("slider").value).catch(fail); } };
   $("play").onclick = play;
