@@ -432,9 +432,11 @@ def check_outputs_fit(sim: Simulation, spool: Path | None, every: int, keep: int
         )
 
 
-#: Bytes a run needs per agent at its peak (the agents, the sort's buffers, setup's
-#: temporaries); measured at full Seoul: about 0.95 GB for 9.6 M agents.
-BYTES_PER_AGENT = 100
+#: Bytes a run needs per agent at its peak (the agents, the sort's buffers, the daily
+#: journeys, setup's temporaries). Measured at full Seoul (9,607,372 agents, 2026-11-27):
+#: peak resident 1.29 GB with the journeys and the subway, 1.03 GB without, over a
+#: process of 0.26 GB before any agent: 108 and 80 bytes an agent.
+BYTES_PER_AGENT = 110
 
 
 def memory_needed(
