@@ -132,3 +132,17 @@ def test_backend_gpu_without_a_gpu_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no CUDA GPU" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_backend_gpu_whose_cuda_import_fails_is_one_line_and_exit_2(tmp_path):
+    # numba-cuda absent or broken (its import raised with NumPy 2.5 on a GPU machine)
+    code = "import sys; sys.modules['numba.cuda'] = None; from seoulfall.cli import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", "--backend", "gpu", "--days", "0.01",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip()
+    assert line.count("\n") == 0 and "numba's CUDA support cannot load (ModuleNotFoundError" in line
+    assert "seoulfall[gpu]" in line and not (tmp_path / "run").exists()

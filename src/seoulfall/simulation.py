@@ -21,7 +21,7 @@ from seoulfall.engine.population import (
     start_cell,
 )
 from seoulfall.engine.stepper import BackendError as BackendError  # re-exported: scripts catch it
-from seoulfall.engine.stepper import Stepper
+from seoulfall.engine.stepper import Stepper, gpu_backend
 from seoulfall.playbook.runner import Playbook
 from seoulfall.results import Results
 from seoulfall.scenario import KST, SYNTHETIC_MAPS, Scenario, ScenarioError
@@ -97,7 +97,7 @@ class Simulation:
         self.cell_district = self.cell_district[self.street]
         stepper = Stepper
         if backend == "gpu":
-            from seoulfall.engine.gpu import GPUStepper as stepper
+            stepper = gpu_backend().GPUStepper
         self.stepper = stepper(
             self.agents,
             self.world.shape,

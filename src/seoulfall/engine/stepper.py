@@ -102,6 +102,26 @@ class BackendError(RuntimeError):
     """The backend asked for cannot run here (no CUDA GPU for ``gpu``)."""
 
 
+def gpu_backend():
+    """The GPU backend's module (:mod:`seoulfall.engine.gpu`), imported on first use.
+
+    Raises
+    ------
+    BackendError
+        numba's CUDA support is missing or fails to import (numba-cuda absent, or a NumPy
+        it does not support): one line that says which, never a traceback.
+    """
+    try:
+        from seoulfall.engine import gpu
+    except Exception as exc:  # noqa: BLE001 - whatever the import raises, said in one line
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise BackendError(
+            f"backend gpu: numba's CUDA support cannot load ({why}); install seoulfall[gpu] "
+            "or use cpu"
+        ) from None
+    return gpu
+
+
 class Stepper:
     """Per-cell counts, sensing fields and work buffers for one set of agents.
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from seoulfall import safeload
 from seoulfall.engine.parameters import RATE_KEYS
-from seoulfall.engine.stepper import BackendError
+from seoulfall.engine.stepper import BackendError, gpu_backend
 from seoulfall.report.style import korean_font_face
 from seoulfall.results import Results
 from seoulfall.runfolder import LEGACY_MARKERS, slug
@@ -462,11 +462,7 @@ def make_app(
 
 def _check_gpu() -> None:
     """Refuse the GPU backend where it cannot run (``BackendError``, one line)."""
-    try:
-        from seoulfall.engine import gpu
-    except Exception as exc:  # noqa: BLE001 - numba-cuda missing or broken: say which
-        raise BackendError(f"backend gpu: numba's CUDA support cannot load ({exc})") from None
-    if not gpu.available():
+    if not gpu_backend().available():
         raise BackendError("backend gpu: no CUDA GPU here; use cpu")
 
 
