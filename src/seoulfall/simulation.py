@@ -318,45 +318,61 @@ class Simulation:
             state = RunState(step=0, times=[0], records=[self.tally()], snaps=snaps)
         self.resumed_from = state.step
         book = self.playbook
-        while state.step < self.nsteps:
-            step = state.step
-            book.fire_due(step)
-            k = min(
-                self.record_every - step % self.record_every,
-                self.snapshot_every - step % self.snapshot_every,
-                self.nsteps - step,
-            )
-            if every:
-                k = min(k, every - step % every)
-            if check_every:
-                k = min(k, check_every - step % check_every)
-            if tick_every:
-                k = min(k, tick_every - step % tick_every)
-            nxt = book.next_step()
-            if nxt is not None and nxt > step:
-                k = min(k, nxt - step)
-            if book.watching:
-                k = 1  # a trigger is checked before every step
-            t0 = time.perf_counter()
-            self.advance(step, k)
-            state.stepping += time.perf_counter() - t0
-            step += k
-            state.step = step
-            if step % self.snapshot_every == 0 or step == self.nsteps:
-                state.snaps.take(step * dt, self.cnt, a.cell, a.state, self._cast_cells())
-            if check_every and step % check_every == 0:
-                self.check()
-            if step % self.record_every == 0 or step == self.nsteps:
-                if not check_every:
+        try:
+            while state.step < self.nsteps:
+                step = state.step
+                book.fire_due(step)
+                k = min(
+                    self.record_every - step % self.record_every,
+                    self.snapshot_every - step % self.snapshot_every,
+                    self.nsteps - step,
+                )
+                if every:
+                    k = min(k, every - step % every)
+                if check_every:
+                    k = min(k, check_every - step % check_every)
+                if tick_every:
+                    k = min(k, tick_every - step % tick_every)
+                nxt = book.next_step()
+                if nxt is not None and nxt > step:
+                    k = min(k, nxt - step)
+                if book.watching:
+                    k = 1  # a trigger is checked before every step
+                # nothing on the host reads the agents after this call (no row, snapshot, check,
+                # checkpoint or tick; an event that fires brings them back first): a GPU may
+                # keep them for the next call instead of copying them back and forth
+                s = step + k
+                self.stepper.defer_sync = not (
+                    s % self.snapshot_every == 0
+                    or s % self.record_every == 0
+                    or s == self.nsteps
+                    or (check_every and s % check_every == 0)
+                    or (every and s % every == 0)
+                    or tick is not None
+                )
+                t0 = time.perf_counter()
+                self.advance(step, k)
+                state.stepping += time.perf_counter() - t0
+                step += k
+                state.step = step
+                if step % self.snapshot_every == 0 or step == self.nsteps:
+                    state.snaps.take(step * dt, self.cnt, a.cell, a.state, self._cast_cells())
+                if check_every and step % check_every == 0:
                     self.check()
-                state.times.append(step)
-                state.records.append(self.tally())
-                if progress is not None:
-                    progress(step, self.nsteps)
-            if every and step % every == 0 and step < self.nsteps:
-                checkpoint.save(self, state, folder, keep=checkpoint_keep)
-            if tick is not None:
-                tick(step)
+                if step % self.record_every == 0 or step == self.nsteps:
+                    if not check_every:
+                        self.check()
+                    state.times.append(step)
+                    state.records.append(self.tally())
+                    if progress is not None:
+                        progress(step, self.nsteps)
+                if every and step % every == 0 and step < self.nsteps:
+                    checkpoint.save(self, state, folder, keep=checkpoint_keep)
+                if tick is not None:
+                    tick(step)
+        finally:  # a GPU that kept the agents gives them back, even on an error or an interrupt
+            self.stepper.defer_sync = False
+            self.stepper.sync()
         times, records, snaps, stepping = state.times, state.records, state.snaps, state.stepping
         wall = time.perf_counter() - t_start + self.setup_seconds
         return Results.from_records(

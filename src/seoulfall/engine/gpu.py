@@ -12,9 +12,12 @@ numba's CUDA simulator, ``NUMBA_ENABLE_CUDASIM=1``).
 
 What stays on the host, per step: the sensing fields (over the raster, about 1 % of the
 work at full Seoul), the noise of fights and the playbook. The agents stay on the device
-for a whole ``advance`` call (between recorded rows), the per-cell counts (32 bytes per
-cell) come back every step and the fields go out. Agents are not sorted on the device
-(sorting only ever changed speed).
+for a whole ``advance`` call (between recorded rows), and so does what only the playbook
+changes (the parameters by day and by night, the evacuation's ways, the lines' guards).
+An ordinary step makes six copies (counted in ``transfers``): the fields, the step's keys
+and clock go out; the number of events, the per-cell counts (32 bytes per cell) and the
+statistics come back; scheduled sound, the noise of fights and the named characters add
+theirs. Agents are not sorted on the device (sorting only ever changed speed).
 """
 
 from __future__ import annotations
@@ -116,6 +119,14 @@ def _events(ev, nev, nxt, aboard):
         cuda.atomic.add(aboard, c - (nxt.shape[0] - aboard.shape[0]), 1)
 
 
+def _stats_start() -> np.ndarray:
+    """The statistics before a pass: no agent counted, an empty threat box."""
+    init = np.zeros(K.NSTATS, np.int64)
+    init[K.NLIVING + 0] = init[K.NLIVING + 2] = K.NO_ROW
+    init[K.NLIVING + 1] = init[K.NLIVING + 3] = -1
+    return init
+
+
 def _blocks(n: int) -> int:
     return max(1, (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)
 
@@ -133,6 +144,20 @@ class GPUStepper(Stepper):
         super().__init__(*args, **kwargs)
         self.stats_g = np.zeros(K.NSTATS, np.int64)
         self.nev_g = np.zeros(1, np.int64)
+        self._d = None  # the agents' device arrays while they are on the device
+        #: Copies between host and device, counted (``_up``, ``_down``): the tests check
+        #: how many an ordinary step makes.
+        self.transfers = 0
+
+    def _up(self, host, dev) -> None:
+        """Copy ``host`` into the device array ``dev`` (counted)."""
+        dev.copy_to_device(host)
+        self.transfers += 1
+
+    def _down(self, dev, host) -> None:
+        """Copy the device array ``dev`` into ``host`` (counted)."""
+        dev.copy_to_host(host)
+        self.transfers += 1
 
     def sort(self) -> None:
         """Nothing to sort: the device counts with atomics, whatever the agents' order."""
@@ -149,12 +174,17 @@ class GPUStepper(Stepper):
                 "fv": cuda.device_array_like(self.fv),
                 "zk": cuda.device_array_like(self.zk),
                 "P": cuda.device_array_like(self.P),
+                "P_night": cuda.device_array_like(self.P_night),
                 "keys": cuda.device_array_like(self.keys),
                 "clk": cuda.device_array_like(self.clk),
                 "ev": cuda.device_array(max(1, n), np.int64),
                 "nev": cuda.device_array(1, np.int64),
                 "stats": cuda.device_array(K.NSTATS, np.int64),
+                # what a pass starts from, copied on the device (no host transfer): the next
+                # counts zeroed, no event, the statistics' start values
                 "zeros": cuda.to_device(np.zeros_like(self.cnt)),
+                "nev0": cuda.to_device(np.zeros(1, np.int64)),
+                "stats0": cuda.to_device(_stats_start()),
             }
         return self._dev
 
@@ -163,7 +193,13 @@ class GPUStepper(Stepper):
     # counts, sends them, runs the pass and the events, and reads back the counts, the
     # statistics, the events when fights make noise, and the cast.
     def _begin(self) -> None:
-        """Send the agents (once per ``advance``) and the counts to the device."""
+        """Send the agents and the counts to the device, unless they stayed there.
+
+        They stay from the last call (``defer_sync``) only while the host changed nothing:
+        whatever changes them (an event, a checkpoint) calls :meth:`sync` first.
+        """
+        if self._d is not None:
+            return
         a = self.agents
         # the agents and the neighbour table go out at every call: the playbook changes
         # them between calls (strikes, soldiers, evacuations, cordons, closed bridges)
@@ -178,9 +214,17 @@ class GPUStepper(Stepper):
                 ("cwhy", self.cast_cause),
             )
         }  # fmt: skip
+        self.transfers += len(self._d)
         b = self._device_buffers()
         self._dcur, self._dnxt = b["cnt"]
-        self._dcur.copy_to_device(self.cnt)
+        self._up(self.cnt, self._dcur)
+        # what only the playbook changes, between calls: the evacuation's ways, the lines'
+        # guards, the parameters by day and by night; and sound and noise as they are now
+        # (sent again at a step only while a source sounds or fights make noise)
+        for host, dev in ((self.fv, b["fv"]), (self.zk, b["zk"]), (self.P, b["P"]),
+                          (self.P_night, b["P_night"]), (self.fs, b["sound"][0]),
+                          (self.fn, b["sound"][1])):  # fmt: skip
+            self._up(host, dev)
 
     def _counts_now(self) -> np.ndarray:
         return self.cnt  # the host's copy, read back after every step
@@ -192,58 +236,64 @@ class GPUStepper(Stepper):
         fz, fh, fe, fy = b["fields"]
         fs, fn = b["sound"]
         ev, nev, stats = b["ev"], b["nev"], b["stats"]
-        init = np.zeros(K.NSTATS, np.int64)
-        init[K.NLIVING + 0] = init[K.NLIVING + 2] = K.NO_ROW
-        init[K.NLIVING + 1] = init[K.NLIVING + 3] = -1
         P = self.params_at(step)
+        dP = b["P_night"] if P is self.P_night else b["P"]
         general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
         fast = not general and P[K.P_H_DRIFT] < 1.0
         drift_bits = np.uint64(rng.unit_threshold(P[K.P_H_DRIFT]) if fast else 0)
         K.step_keys(self.seed, step, self.keys)
         self._clock(step)
-        for host, dev in (
-            (self.fields, b["fields"]), (self.fs, fs), (self.fn, fn), (self.fv, b["fv"]),
-            (self.zk, b["zk"]), (P, b["P"]), (self.keys, b["keys"]), (self.clk, b["clk"]),
-            (b["zeros"], nxt),
-            (np.zeros(1, np.int64), nev), (init, stats),
-        ):  # fmt: skip
-            dev.copy_to_device(host)
+        self._up(self.fields, b["fields"])
+        self._up(self.keys, b["keys"])
+        self._up(self.clk, b["clk"])
+        if self.sources:  # scheduled sound: the host renders it every step
+            self._up(self.fs, fs)
+        if self.noise[1] > 0.0:  # the noise of last step's fights
+            self._up(self.fn, fn)
+        for start, dev in ((b["zeros"], nxt), (b["nev0"], nev), (b["stats0"], stats)):
+            dev.copy_to_device(start)  # device to device
         _pass[_blocks(n), THREADS_PER_BLOCK](
             b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
             fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], d["home"], d["cz"], d["zw"],
             b["clk"], d["gcell"], d["sroute"], d["scar"], d["smin"],
-            b["P"], d["IP"], d["CT"], d["cst"],
+            dP, d["IP"], d["CT"], d["cst"],
             d["ccell"], d["cwhy"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
         )  # fmt: skip
-        nev.copy_to_host(self.nev_g)
+        self._down(nev, self.nev_g)
         m = int(self.nev_g[0])
         if m:
             _events[_blocks(m), THREADS_PER_BLOCK](ev, nev, nxt, d["aboard"])
-        nxt.copy_to_host(self.cnt)
-        stats.copy_to_host(self.stats_g)
+        self._down(nxt, self.cnt)
+        self._down(stats, self.stats_g)
         self.totals[:] = self.stats_g[: K.NLIVING]
         self.bbox[:] = self.stats_g[K.NLIVING :]
         if self.noise[1] > 0.0:  # the fights' places, for their noise on the host
             if m:
-                self.ev[:m] = ev[:m].copy_to_host()
+                self._down(ev[:m], self.ev[:m])
             self.nev[0] = m
         if int(self.IP[K.I_NCAST]):
-            d["cst"].copy_to_host(self.cast_state)
-            d["ccell"].copy_to_host(self.cast_cell)
-            d["cwhy"].copy_to_host(self.cast_cause)
+            self._down(d["cst"], self.cast_state)
+            self._down(d["ccell"], self.cast_cell)
+            self._down(d["cwhy"], self.cast_cause)
         return max(1, n)
 
     def _end_step(self, step: int) -> None:
         self._dcur, self._dnxt = self._dnxt, self._dcur  # never sorted (see ``sort``)
 
     def _end(self) -> None:
-        """Bring the agents back."""
+        """Bring the agents back, unless they may stay on the device (``defer_sync``)."""
+        if not self.defer_sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """Bring the agents back from the device; the next call sends them again."""
         a, d = self.agents, self._d
-        d["cell"].copy_to_host(a.cell)
-        d["state"].copy_to_host(a.state)
-        d["timer"].copy_to_host(a.timer)
-        d["aboard"].copy_to_host(self.aboard)
+        if d is None:
+            return
         self._d = None
+        for dev, host in ((d["cell"], a.cell), (d["state"], a.state), (d["timer"], a.timer),
+                          (d["aboard"], self.aboard)):  # fmt: skip
+            self._down(dev, host)
 
     def warm_up(self) -> None:
         """Compile the host's kernels and the device's (one step of two agents)."""

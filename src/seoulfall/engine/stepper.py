@@ -523,6 +523,14 @@ class Stepper:
         for f in futures:
             f.result()
 
+    #: Whether the agents may stay where the pass runs after an ``advance`` (a GPU's memory)
+    #: until :meth:`sync`. ``Simulation.run`` sets it for the calls after which nothing on
+    #: the host reads them; the CPU's agents are always on the host.
+    defer_sync = False
+
+    def sync(self) -> None:
+        """Bring the agents back to the host where a backend kept them (the CPU: nothing)."""
+
     def sort(self) -> None:
         """Stable counting sort of the agents by cell (never changes results, only speed).
 

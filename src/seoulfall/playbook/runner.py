@@ -180,6 +180,7 @@ class Playbook:
 
     def _fire(self, i: int, e, step: int) -> dict:
         st = self.sim.stepper
+        st.sync()  # the agents on the host, where the event acts (a GPU may hold them)
         before = st.cast_state.copy()
         rec = {"type": e.type}
         if e.name:
