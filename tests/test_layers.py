@@ -9,8 +9,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: Imports allowed inside a function: optional backends that cost seconds to import (and
 #: may fail where numba-cuda is missing or broken: the studio checks before a GPU run).
 LAZY = {
-    ("seoulfall.simulation", "seoulfall.engine.gpu"),
-    ("seoulfall.studio.app", "seoulfall.engine.gpu"),
+    # numba's CUDA support loads only when the GPU backend is asked for (``gpu_backend``,
+    # the one place: it says in one line when the import fails)
+    ("seoulfall.engine.stepper", "seoulfall.engine.gpu"),
 }
 
 
