@@ -175,7 +175,7 @@ from seoulfall import Scenario
 from seoulfall.simulation import Simulation
 events = [{"type": "public_alert", "trigger": "first_zombie_north"},
           {"type": "set_rate", "rate": "zombie.bite_rate", "factor": 2.0, "at_min": 17}]
-sc = Scenario.load("seoul-falls", {"population.scale": 0.0001, "time.days": 0.03,
+sc = Scenario.load("seoul-falls", {"population.scale": 0.0001, "time.days": 0.02,
                                    "events": events, "cast": [], "output.every_min": 10,
                                    "output.snapshot_every_min": 20})
 out = {}

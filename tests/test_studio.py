@@ -368,6 +368,7 @@ def test_steering_becomes_events_and_the_saved_scenario_replays_the_session(live
         ({"event": {"type": "curfew"}}, "one of quarantine"),
         ({"bridge_at": [0, 0]}, "no bridge at"),
         ({"station_at": [0, 0]}, "no subway station near [0, 0]"),
+        ({"station_at": [10**30, 0]}, "no subway station near"),  # off the map, not a 500
         ({"event": {"type": "close_subway", "lines": ["99"]}}, "99"),
     ):
         r = c.post(f"/api/live/{j}/act", json=bad, headers=auth())

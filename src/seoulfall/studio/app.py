@@ -493,9 +493,9 @@ def _station_near(run: LiveRun, cell: list[int], reach: int = 5) -> str | None:
     Nearest by its street cell, within ``reach`` cells along the grid.
     """
     net = run.sim.subway
-    if net is None:
+    ny, nx = run.sim.world.shape
+    if net is None or not (0 <= cell[0] < ny and 0 <= cell[1] < nx):
         return None
-    nx = run.sim.world.shape[1]
     street = run.sim.stepper.gcell  # each station's (group's) street cell
     d = np.abs(street // nx - cell[0]) + np.abs(street % nx - cell[1])
     g = int(d.argmin())
