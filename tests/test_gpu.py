@@ -130,78 +130,70 @@ assert config.ENABLE_CUDASIM
 from seoulfall import Scenario
 from seoulfall.engine import kernels as K
 from seoulfall.simulation import Simulation
+out = {"ordinary": {}, "watched": {}}
+# a quiet lattice stepped by hand: one call of one step, one of nine
 sc = Scenario.load("lattice", {"world.size": 12, "population.agents": 400,
                                "outbreak.zombies": 30, "time.days": 1})
-out = {}
 for backend in ("cpu", "gpu"):
     sim = Simulation(sc, seed=3, backend=backend)
     st = sim.stepper
     copies = []
-    for step, k in ((0, 1), (1, 9)):  # one call of one step, one of nine
+    for step, k in ((0, 1), (1, 9)):
         before = getattr(st, "transfers", 0)
         sim.advance(step, k)
         copies.append(getattr(st, "transfers", 0) - before)
     o = np.argsort(sim.agents.aid)
-    out[backend] = {"copies": copies, "cell": sim.agents.cell[o].tolist(),
-                    "state": sim.agents.state[o].tolist(), "totals": sim.totals.tolist(),
-                    "quiet": bool(st.noise[1] == 0.0 and not st.sources
-                                  and int(st.IP[K.I_NCAST]) == 0)}
-print(json.dumps(out))
-"""
-
-
-def test_an_ordinary_gpu_step_makes_six_copies():
-    """Counted under the simulator: the step's fields, keys and clock out, the count of
-    events, the counts and the statistics back; what only the playbook changes goes out
-    once per call (it went out every step: 14 copies a step)."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    proc = subprocess.run([sys.executable, "-c", COPIES], capture_output=True, text=True,
-                          env=env, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["gpu"]["quiet"]  # no sound, no noise of fights, no named characters
-    one, nine = out["gpu"]["copies"]
-    assert (nine - one) / 8 == 6, out["gpu"]["copies"]
-    for key in ("cell", "state", "totals"):
-        assert out["gpu"][key] == out["cpu"][key]
-
-
-RUN = r"""
-import json
-import numpy as np
-from numba import config
-assert config.ENABLE_CUDASIM
-from seoulfall import Scenario
-from seoulfall.simulation import Simulation
+    out["ordinary"][backend] = {
+        "copies": copies, "cell": sim.agents.cell[o].tolist(),
+        "state": sim.agents.state[o].tolist(), "totals": sim.totals.tolist(),
+        "quiet": bool(st.noise[1] == 0.0 and not st.sources and int(st.IP[K.I_NCAST]) == 0)}
+# Seoul's morning through run(), a trigger watching, an event firing mid-run
 events = [{"type": "public_alert", "trigger": "first_zombie_north"},
           {"type": "set_rate", "rate": "zombie.bite_rate", "factor": 2.0, "at_min": 17}]
 sc = Scenario.load("seoul-falls", {"population.scale": 0.0001, "time.days": 0.02,
                                    "events": events, "cast": [], "output.every_min": 10,
                                    "output.snapshot_every_min": 20})
-out = {}
 for backend in ("cpu", "gpu"):
     sim = Simulation(sc, seed=5, backend=backend)
     res = sim.run()
     o = np.argsort(sim.agents.aid)
-    out[backend] = {"rows": res.timeseries.to_numpy().tolist(), "events": res.events,
-                    "cell": sim.agents.cell[o].tolist(), "state": sim.agents.state[o].tolist(),
-                    "frames": res.snapshots.counts.tolist(), "steps": sim.nsteps,
-                    "copies": getattr(sim.stepper, "transfers", 0)}
+    out["watched"][backend] = {
+        "rows": res.timeseries.to_numpy().tolist(), "events": res.events,
+        "cell": sim.agents.cell[o].tolist(), "state": sim.agents.state[o].tolist(),
+        "frames": res.snapshots.counts.tolist(), "steps": sim.nsteps,
+        "copies": getattr(sim.stepper, "transfers", 0)}
 print(json.dumps(out))
 """
 
 
-def test_a_gpu_run_keeps_its_agents_on_the_device_while_a_trigger_watches():
+@pytest.fixture(scope="module")
+def copies():
+    """Both runs of ``COPIES`` on both backends, in one child process (the simulator)."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-c", COPIES], capture_output=True, text=True,
+                          env=env, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_an_ordinary_gpu_step_makes_six_copies(copies):
+    """Counted under the simulator: the step's fields, keys and clock out, the count of
+    events, the counts and the statistics back; what only the playbook changes goes out
+    once per call (it went out every step: 14 copies a step)."""
+    cpu, gpu = copies["ordinary"]["cpu"], copies["ordinary"]["gpu"]
+    assert gpu["quiet"]  # no sound, no noise of fights, no named characters
+    one, nine = gpu["copies"]
+    assert (nine - one) / 8 == 6, gpu["copies"]
+    for key in ("cell", "state", "totals"):
+        assert gpu[key] == cpu[key]
+
+
+def test_a_gpu_run_keeps_its_agents_on_the_device_while_a_trigger_watches(copies):
     """A trigger makes a run step one step a call; the agents stay on the device between
     calls (they went out and came back at every step: 36 copies a step in this run; 11
     now), and the run is the CPU's: its rows, snapshots, events (one fired mid-run) and
     agents."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    proc = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True,
-                          env=env, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    cpu, gpu = out["cpu"], out["gpu"]
+    cpu, gpu = copies["watched"]["cpu"], copies["watched"]["gpu"]
     for key in ("rows", "events", "cell", "state", "frames"):
         assert gpu[key] == cpu[key], key
     assert [e["type"] for e in cpu["events"]][:1] == ["set_rate"]
