@@ -338,35 +338,32 @@ class Simulation:
                     k = min(k, nxt - step)
                 if book.watching:
                     k = 1  # a trigger is checked before every step
-                # nothing on the host reads the agents after this call (no row, snapshot, check,
-                # checkpoint or tick; an event that fires brings them back first): a GPU may
-                # keep them for the next call instead of copying them back and forth
+                # what the host does after this call, at step + k
                 s = step + k
-                self.stepper.defer_sync = not (
-                    s % self.snapshot_every == 0
-                    or s % self.record_every == 0
-                    or s == self.nsteps
-                    or (check_every and s % check_every == 0)
-                    or (every and s % every == 0)
-                    or tick is not None
-                )
+                snap = s % self.snapshot_every == 0 or s == self.nsteps
+                checked = bool(check_every) and s % check_every == 0
+                row = s % self.record_every == 0 or s == self.nsteps
+                saved = bool(every) and s % every == 0 and s < self.nsteps
+                # none of it, and no tick, reads the agents (an event that fires brings them
+                # back first): a GPU may keep them for the next call instead of copying them
+                # back and forth
+                self.stepper.defer_sync = not (snap or checked or row or saved or tick is not None)
                 t0 = time.perf_counter()
                 self.advance(step, k)
                 state.stepping += time.perf_counter() - t0
-                step += k
-                state.step = step
-                if step % self.snapshot_every == 0 or step == self.nsteps:
+                step = state.step = s
+                if snap:
                     state.snaps.take(step * dt, self.cnt, a.cell, a.state, self._cast_cells())
-                if check_every and step % check_every == 0:
+                if checked:
                     self.check()
-                if step % self.record_every == 0 or step == self.nsteps:
+                if row:
                     if not check_every:
                         self.check()
                     state.times.append(step)
                     state.records.append(self.tally())
                     if progress is not None:
                         progress(step, self.nsteps)
-                if every and step % every == 0 and step < self.nsteps:
+                if saved:
                     checkpoint.save(self, state, folder, keep=checkpoint_keep)
                 if tick is not None:
                     tick(step)
