@@ -1,4 +1,6 @@
 import numpy as np
+import pytest
+from numba import njit
 from scipy.ndimage import maximum_filter
 
 from seoulfall.engine import kernels as K
@@ -147,3 +149,58 @@ def test_with_graded_sensing_the_nearer_threat_is_fled_first():
     assert graded[0] > 0.9 and box[0] < 0.1  # the box's field is flat there: nobody moves
     assert graded[0] >= graded[2] - 0.05  # as often as at the edge of the range
     assert box[2] > 0.9  # at the edge both flee out of range
+
+
+@njit
+def _cell_by_cell(n, body, args):
+    for c in range(n):
+        body(c, args)
+
+
+@njit
+def _cell_by_cell_largest(n, body, args):
+    top = 0.0
+    for c in range(n):
+        top = max(top, body(c, args))
+    return top
+
+
+@pytest.mark.parametrize("sensing", ["graded", "box"])
+def test_the_gpus_fields_and_noise_cell_by_cell_equal_the_cpus(small_seoul, sensing):
+    """The GPU computes each cell's fields over its whole box (``field_cell``) and each
+    cell's noise of fights from the kills around it (``noise_cell``); the CPU slides sums
+    over tiles and draws each fight's disc. Compiled for the CPU here, one cell after the
+    other, they give the CPU's values at every step of the default scenario's first hours
+    (fields on every tile, so that none is skipped), fights loud."""
+    from seoulfall.simulation import Simulation
+
+    sc = small_seoul.override({"time.days": 0.12, "interaction.sensing": sensing,
+                               "noise.fight_loudness": 1.0})  # fmt: skip
+    sim = Simulation(sc, seed=2)
+    st = sim.stepper
+    st.every_tile = True
+    ncells = st.cnt.shape[0]
+    seen = {"fields": 0, "noise": 0}
+    fields, noise = st._fields, st._fight_noise
+
+    def fields_both(cur):
+        fields(cur)
+        stats = np.concatenate([st.totals, st.bbox])  # the pass's statistics
+        mine = np.full_like(st.fields, -1)
+        _cell_by_cell(ncells, K.field_cell, (cur, stats, st.P, st.IP, st.nx, st.ny, mine))
+        assert np.array_equal(mine, st.fields)
+        seen["fields"] += int(mine.any())
+
+    def noise_both(span):
+        radius, loud, keep = st.noise
+        mine = st.fn.copy()
+        top = _cell_by_cell_largest(st.ngrid, K.noise_fade_cell, (mine, keep))
+        args = (mine, np.array([top]), st._nxt, st.nx, st.ny, radius, loud)
+        _cell_by_cell(st.ngrid, K.noise_cell, args)
+        noise(span)
+        assert np.array_equal(mine, st.fn)
+        seen["noise"] += int(st._nxt[:, K.C_KILLS].any())
+
+    st._fields, st._fight_noise = fields_both, noise_both
+    sim.run()
+    assert seen["fields"] > 50 and seen["noise"] > 5, seen

@@ -138,7 +138,7 @@ class Simulation:
         The living states, then the strength units of humans not in shelter, hybrid attacks
         and zombies destroyed in the last step.
         """
-        return self.stepper.cnt[: self.world.ncells]
+        return self.stepper.counts()[: self.world.ncells]
 
     @property
     def totals(self) -> np.ndarray:

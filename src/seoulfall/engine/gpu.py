@@ -1,29 +1,43 @@
-"""The GPU backend: the same per-agent step on an NVIDIA GPU (numba's CUDA target).
+"""The GPU backend: the whole step on an NVIDIA GPU (numba's CUDA target).
 
-``--backend gpu`` (``Simulation(..., backend="gpu")``) runs the agent pass as a CUDA kernel,
-one thread per agent, calling the very function the CPU pass inlines
-(:func:`seoulfall.engine.kernels.agent_step`). What differs is only how the pass counts:
-atomic additions into the next step's per-cell counts, an atomic cursor into the list of
-events, atomic minima and maxima for the threat box. Counts are integers and every
-decision uses the counts at the start of the step and counter-based random numbers keyed by
-(seed, stream, step, agent id), and the noise of fights is summed in cell order, so a seed
-gives the same run on the GPU as on the CPU, agent for agent (the tests check it through
-numba's CUDA simulator, ``NUMBA_ENABLE_CUDASIM=1``).
+``--backend gpu`` (``Simulation(..., backend="gpu")``) runs every part of a step as CUDA
+kernels on arrays that stay on the device:
 
-What stays on the host, per step: the sensing fields (over the raster, about 1 % of the
-work at full Seoul), the noise of fights and the playbook. The agents stay on the device
-for a whole ``advance`` call (between recorded rows), and so does what only the playbook
-changes (the parameters by day and by night, the evacuation's ways, the lines' guards).
-An ordinary step makes six copies (counted in ``transfers``): the fields, the step's keys
-and clock go out; the number of events, the per-cell counts (32 bytes per cell) and the
-statistics come back; scheduled sound, the noise of fights and the named characters add
-theirs. Agents are not sorted on the device (sorting only ever changed speed).
+- the sensing fields, one thread a cell (:func:`seoulfall.engine.kernels.field_cell`: each
+  cell sums its whole box, where the CPU slides sums over tiles);
+- the agent pass, one thread an agent, calling the very function the CPU pass inlines
+  (:func:`seoulfall.engine.kernels.agent_step`). It counts with atomic additions into the
+  next step's per-cell counts, adds the step's events (zombies destroyed, hybrids' attacks,
+  humans infected aboard) there at once, and keeps the statistics and the threat box with
+  atomic minima and maxima;
+- the noise of fights, one thread a cell (:func:`seoulfall.engine.kernels.noise_cell`), the
+  named characters' log (a slot list per character) and the cars' first zombie.
+
+Counts are integers, every decision uses the counts at the start of the step and
+counter-based random numbers keyed by (seed, stream, step, agent id), and each cell adds the
+noise of fights in the order of their cells, as the CPU does: a seed gives the same run on
+the GPU as on the CPU, agent for agent (the tests check it through numba's CUDA simulator,
+``NUMBA_ENABLE_CUDASIM=1``).
+
+The host touches the device at the start of an ``advance`` after it held the agents
+(:meth:`GPUStepper._begin`), when it reads them back (:meth:`GPUStepper.sync`: rows,
+snapshots, checkpoints, an event), when it reads the counts (:meth:`GPUStepper.counts`), while
+a trigger watches (one number a step, :meth:`GPUStepper.any_zombie`), and when a scheduled
+sound starts or stops. An ordinary step makes no copy between host and device (counted in
+``transfers``): the step's random keys and clock go as the kernel's arguments. Agents are not
+sorted on the device: sorting only ever changed speed, and no GPU was at hand to measure
+whether it pays there (see BENCHMARKS.md).
+
+Each stepper launches on its own CUDA stream, so the runs of one process (several seeds,
+:func:`seoulfall.sweep.ensemble` with ``backend="gpu"``) overlap on one card.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
-from numba import config, cuda
+from numba import config, cuda, njit
 
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng
@@ -31,16 +45,23 @@ from seoulfall.engine.stepper import BackendError, Stepper
 
 THREADS_PER_BLOCK = 256
 
+#: Steps of the named characters' log kept on the device between two reads (a character
+#: changes state at most once a step: a read every this many steps cannot overflow).
+CAST_LOG_STEPS = 1024
+
 
 def _unwrap(x):
     """The NumPy array behind an array of numba's CUDA simulator (anything else as is).
 
-    A tuple's arrays are unwrapped one by one.
+    A device array (``_ary``), or a kernel's argument (``_item``, which wraps one). A tuple's
+    arrays are unwrapped one by one.
     """
     if isinstance(x, tuple):  # the journeys' arrays travel as one tuple
         return tuple(_unwrap(v) for v in x)
-    item = x.__dict__.get("_item") if hasattr(x, "__dict__") else None
-    return item._ary if item is not None else x
+    attrs = x.__dict__ if hasattr(x, "__dict__") else {}
+    if "_item" in attrs:
+        return attrs["_item"]._ary
+    return attrs.get("_ary", x)
 
 
 def _on_host(fn):
@@ -49,16 +70,9 @@ def _on_host(fn):
     return lambda *args: fn(*(_unwrap(x) for x in args))
 
 
-#: What the kernel calls: on a GPU numba compiles ``kernels.agent_step`` (and the key tuple)
-#: for the device; in the simulator they run compiled for the CPU on the same arrays.
-if config.ENABLE_CUDASIM:
-    _agent_step = _on_host(K.agent_step)
-
-    def _key_tuple(keys):
-        return tuple(np.uint64(k) for k in _unwrap(keys))  # uint64 scalars, as on the device
-
-else:
-    _agent_step, _key_tuple = K.agent_step, K._key_tuple
+#: What the pass kernel calls: on a GPU numba compiles ``kernels.agent_step`` for the device;
+#: in the simulator it runs compiled for the CPU on the same arrays.
+_agent_step = _on_host(K.agent_step) if config.ENABLE_CUDASIM else K.agent_step
 
 
 def available() -> bool:
@@ -69,20 +83,122 @@ def available() -> bool:
         return False
 
 
+def _blocks(n: int) -> int:
+    return max(1, (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)
+
+
+def _each(body, largest: bool = False):
+    """A launcher of ``body(i, args)`` for ``i < n``, one GPU thread each.
+
+    Called as ``launch(n, args, out, stream)``; with ``largest``, ``out[0]`` becomes the
+    largest of ``out[0]`` and the values ``body`` returns (an atomic maximum). In numba's
+    CUDA simulator, which runs a thread as Python in about half a millisecond, the same body
+    runs in a loop compiled for the CPU instead: a raster's cells would take a minute a step.
+    """
+    if config.ENABLE_CUDASIM:
+        if largest:
+
+            @njit
+            def loop(n, args, out):
+                for i in range(n):
+                    out[0] = max(out[0], body(i, args))
+
+        else:
+
+            @njit
+            def loop(n, args, out):
+                for i in range(n):
+                    body(i, args)
+
+        def run(n, args, out, stream):
+            loop(n, _unwrap(args), _unwrap(out))
+
+        return run
+    if largest:
+
+        @cuda.jit
+        def kernel(n, args, out):
+            i = cuda.grid(1)
+            if i < n:
+                cuda.atomic.max(out, 0, body(i, args))
+
+    else:
+
+        @cuda.jit
+        def kernel(n, args, out):
+            i = cuda.grid(1)
+            if i < n:
+                body(i, args)
+
+    def launch(n, args, out, stream):
+        if n > 0:
+            kernel[_blocks(n), THREADS_PER_BLOCK, stream](n, args, out)
+
+    launch.kernel = kernel  # for benchmarks/gpu_compile.py
+    return launch
+
+
+@njit(inline="always", cache=True)
+def _cast_log(w, args):
+    """Character ``w``'s state change in a step, if any, into its slots of the log.
+
+    ``args``: ``(cst, ccell, cwhy, prev, log, nlog, step)``; ``log[w, k]`` holds
+    (step, state, cell, cause) of its ``k``-th change since the host last read the log.
+    """
+    cst, ccell, cwhy, prev, log, nlog, step = args
+    s = cst[w]
+    if s != prev[w]:
+        k = nlog[w]
+        if k < log.shape[1]:
+            log[w, k, 0] = step
+            log[w, k, 1] = s
+            log[w, k, 2] = ccell[w]
+            log[w, k, 3] = cwhy[w]
+        nlog[w] = k + 1
+        prev[w] = s
+
+
+@njit(inline="always", cache=True)
+def _first_zombie(k, args):
+    """Car ``k``: the step after the first one that ended with a zombie aboard."""
+    cnt, first, ngrid, step = args
+    c = ngrid + k
+    if first[k] < 0 and cnt[c, K.ZOMBIE] + cnt[c, K.EVOLVED] > 0:
+        first[k] = step + 1
+
+
+_fields = _each(K.field_cell)
+_noise_fade = _each(K.noise_fade_cell, largest=True)
+_noise = _each(K.noise_cell)
+_cast = _each(_cast_log)
+_first_car = _each(_first_zombie)
+_zombie_in = _each(K.zombie_in, largest=True)
+
+
 @cuda.jit
 def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk, home, cz,
           zw, clk, gcell, sroute, scar, smin, P, IP, CT, cst, ccell, cwhy, nx, fast, general,
-          drift_bits, nxt, ev, nev, stats):  # fmt: skip
+          drift_bits, nxt, aboard, stats):  # fmt: skip
+    """One thread an agent: its step, then its counts and its event into ``nxt``."""
     i = cuda.grid(1)
     if i >= cell.size:
         return
     c, st, nsb, units, evc = _agent_step(
-        i, _key_tuple(keys), cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk,
+        i, keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, zk,
         (home, cz, zw, clk, gcell, sroute, scar, smin), nx, P, IP, CT, cst, ccell, cwhy, fast,
         general, drift_bits,
     )  # fmt: skip
-    if evc >= 0:
-        ev[cuda.atomic.add(nev, 0, 1)] = evc
+    if evc >= 0:  # the event at once (the CPU lists them, then merges them in)
+        ce = evc >> 2
+        kind = evc & 3
+        if kind == K.EV_KILL:
+            cuda.atomic.add(nxt, (ce, K.C_KILLS), 1)
+        elif kind == K.EV_CARRIER:
+            cuda.atomic.add(nxt, (ce, K.C_ATT), 1)
+        elif kind == K.EV_IMMUNE:
+            cuda.atomic.add(nxt, (ce, K.C_ATT), K.IMMUNE_ATTACK)
+        else:
+            cuda.atomic.add(aboard, ce - (nxt.shape[0] - aboard.shape[0]), 1)
     if st >= K.DEAD:
         return
     cuda.atomic.add(nxt, (c, st), 1)
@@ -98,27 +214,6 @@ def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, z
         cuda.atomic.max(stats, K.NLIVING + 3, cc)
 
 
-@cuda.jit
-def _events(ev, nev, nxt, aboard):
-    """Add the step's events (zombies destroyed, hybrids' attacks) to the next counts.
-
-    And the humans infected aboard a train to ``aboard`` (a count a car).
-    """
-    j = cuda.grid(1)
-    if j >= nev[0]:
-        return
-    c = ev[j] >> 2
-    kind = ev[j] & 3
-    if kind == K.EV_KILL:
-        cuda.atomic.add(nxt, (c, K.C_KILLS), 1)
-    elif kind == K.EV_CARRIER:
-        cuda.atomic.add(nxt, (c, K.C_ATT), 1)
-    elif kind == K.EV_IMMUNE:
-        cuda.atomic.add(nxt, (c, K.C_ATT), K.IMMUNE_ATTACK)
-    else:
-        cuda.atomic.add(aboard, c - (nxt.shape[0] - aboard.shape[0]), 1)
-
-
 def _stats_start() -> np.ndarray:
     """The statistics before a pass: no agent counted, an empty threat box."""
     init = np.zeros(K.NSTATS, np.int64)
@@ -127,14 +222,13 @@ def _stats_start() -> np.ndarray:
     return init
 
 
-def _blocks(n: int) -> int:
-    return max(1, (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)
-
-
 class GPUStepper(Stepper):
-    """A :class:`Stepper` whose agent pass runs on the GPU (same results as the CPU's)."""
+    """A :class:`Stepper` whose steps run on the GPU (same results as the CPU's).
 
-    def __init__(self, *args, **kwargs):
+    ``stream``: the CUDA stream it launches on (default: a new one).
+    """
+
+    def __init__(self, *args, stream=None, **kwargs):
         if not available():
             raise BackendError(
                 "--backend gpu: no CUDA GPU found (numba.cuda.is_available() is False); "
@@ -142,58 +236,80 @@ class GPUStepper(Stepper):
             )
         kwargs["threads"] = 1  # the host side runs in one thread
         super().__init__(*args, **kwargs)
-        self.stats_g = np.zeros(K.NSTATS, np.int64)
-        self.nev_g = np.zeros(1, np.int64)
+        self.stream = cuda.stream() if stream is None else stream
         self._d = None  # the agents' device arrays while they are on the device
+        self._stale = False  # whether the device's counts are newer than ``cnt``
         #: Copies between host and device, counted (``_up``, ``_down``): the tests check
-        #: how many an ordinary step makes.
+        #: that an ordinary step makes none.
         self.transfers = 0
+        #: Seconds spent in each part of the steps, when ``timed`` (the benchmarks): each
+        #: part waits for the device before its clock stops, which costs speed.
+        self.timed = False
+        self.seconds = dict.fromkeys(("fields", "pass", "noise", "cast", "host"), 0.0)
 
     def _up(self, host, dev) -> None:
         """Copy ``host`` into the device array ``dev`` (counted)."""
-        dev.copy_to_device(host)
+        dev.copy_to_device(host, stream=self.stream)
         self.transfers += 1
 
     def _down(self, dev, host) -> None:
-        """Copy the device array ``dev`` into ``host`` (counted)."""
-        dev.copy_to_host(host)
+        """Copy the device array ``dev`` into ``host`` (counted; call ``_wait`` to read it)."""
+        dev.copy_to_host(host, stream=self.stream)
         self.transfers += 1
+
+    def _to_device(self, host):
+        """A new device array holding ``host`` (counted)."""
+        self.transfers += 1
+        return cuda.to_device(host, stream=self.stream)
+
+    def _wait(self) -> None:
+        self.stream.synchronize()
+
+    def _clock_part(self, part: str, t0: float) -> float:
+        """With ``timed``: wait for the device and add the time since ``t0`` to ``part``."""
+        if not self.timed:
+            return t0
+        self._wait()
+        t1 = time.perf_counter()
+        self.seconds[part] += t1 - t0
+        return t1
 
     def sort(self) -> None:
         """Nothing to sort: the device counts with atomics, whatever the agents' order."""
         self.n_active = self.agents.n
 
     def _device_buffers(self):
-        """Device arrays kept for the whole run (allocated once, filled every step)."""
+        """Device arrays kept for the whole run (allocated once, filled on the device)."""
         if getattr(self, "_dev", None) is None:
-            n, ncells = self.agents.n, self.cnt.shape[0]
+            ncast = self.cast_state.size
+            zeros = np.zeros(1)
             self._dev = {
                 "cnt": (cuda.device_array_like(self.cnt), cuda.device_array_like(self.cnt)),
                 "fields": cuda.device_array_like(self.fields),
-                "sound": cuda.device_array((2, ncells), np.float32),
+                "sound": cuda.device_array((2, self.cnt.shape[0]), np.float32),
                 "fv": cuda.device_array_like(self.fv),
                 "zk": cuda.device_array_like(self.zk),
                 "P": cuda.device_array_like(self.P),
                 "P_night": cuda.device_array_like(self.P_night),
-                "keys": cuda.device_array_like(self.keys),
-                "clk": cuda.device_array_like(self.clk),
-                "ev": cuda.device_array(max(1, n), np.int64),
-                "nev": cuda.device_array(1, np.int64),
                 "stats": cuda.device_array(K.NSTATS, np.int64),
-                # what a pass starts from, copied on the device (no host transfer): the next
-                # counts zeroed, no event, the statistics' start values
+                "top": cuda.device_array(1, np.float64),
+                "flag": cuda.device_array(1, np.float64),
+                "prev": cuda.device_array(ncast, np.uint8),
+                "log": cuda.device_array((ncast, CAST_LOG_STEPS, 4), np.int64),
+                "nlog": cuda.device_array(ncast, np.int64),
+                "first": cuda.device_array_like(self.first_zombie_car),
+                # what a step starts from, copied on the device (no host transfer): the next
+                # counts zeroed, the statistics' start values, no noise, no log
                 "zeros": cuda.to_device(np.zeros_like(self.cnt)),
-                "nev0": cuda.to_device(np.zeros(1, np.int64)),
                 "stats0": cuda.to_device(_stats_start()),
+                "zero": cuda.to_device(zeros),
+                "nlog0": cuda.to_device(np.zeros(ncast, np.int64)),
             }
+            self.transfers += 4
         return self._dev
 
-    # The step sequence is ``Stepper.advance``'s; the device replaces the pass and the
-    # transfers around it. Per step the host computes the fields (and sound, noise) from the
-    # counts, sends them, runs the pass and the events, and reads back the counts, the
-    # statistics, the events when fights make noise, and the cast.
     def _begin(self) -> None:
-        """Send the agents and the counts to the device, unless they stayed there.
+        """Send the agents, the counts and the playbook's tables, unless they stayed there.
 
         They stay from the last call (``defer_sync``) only while the host changed nothing:
         whatever changes them (an event, a checkpoint) calls :meth:`sync` first.
@@ -201,10 +317,10 @@ class GPUStepper(Stepper):
         if self._d is not None:
             return
         a = self.agents
-        # the agents and the neighbour table go out at every call: the playbook changes
-        # them between calls (strikes, soldiers, evacuations, cordons, closed bridges)
+        # the agents and the tables the playbook changes between calls (strikes, soldiers,
+        # evacuations, cordons, closed bridges and lines)
         self._d = {
-            name: cuda.to_device(x)
+            name: self._to_device(x)
             for name, x in (
                 ("cell", a.cell), ("state", a.state), ("timer", a.timer), ("aid", a.aid),
                 ("nbr", self.nbr), ("IP", self.IP), ("CT", self.CT), ("home", self.home),
@@ -214,71 +330,140 @@ class GPUStepper(Stepper):
                 ("cwhy", self.cast_cause),
             )
         }  # fmt: skip
-        self.transfers += len(self._d)
         b = self._device_buffers()
         self._dcur, self._dnxt = b["cnt"]
-        self._up(self.cnt, self._dcur)
-        # what only the playbook changes, between calls: the evacuation's ways, the lines'
-        # guards, the parameters by day and by night; and sound and noise as they are now
-        # (sent again at a step only while a source sounds or fights make noise)
-        for host, dev in ((self.fv, b["fv"]), (self.zk, b["zk"]), (self.P, b["P"]),
-                          (self.P_night, b["P_night"]), (self.fs, b["sound"][0]),
-                          (self.fn, b["sound"][1])):  # fmt: skip
+        stats = _stats_start()
+        stats[: K.NLIVING], stats[K.NLIVING :] = self.totals, self.bbox
+        for host, dev in ((self.cnt, self._dcur), (stats, b["stats"]), (self.fv, b["fv"]),
+                          (self.zk, b["zk"]), (self.P, b["P"]), (self.P_night, b["P_night"]),
+                          (self.fs, b["sound"][0]), (self.fn, b["sound"][1]),
+                          (self.first_zombie_car, b["first"])):  # fmt: skip
             self._up(host, dev)
+        b["prev"].copy_to_device(self._d["cst"], stream=self.stream)  # device to device
+        b["nlog"].copy_to_device(b["nlog0"], stream=self.stream)
+        self._logged = 0  # steps logged since the host last read the log
+        self._stale = False
 
-    def _counts_now(self) -> np.ndarray:
-        return self.cnt  # the host's copy, read back after every step
+    def counts(self) -> np.ndarray:
+        """The per-cell counts now: read back from the device if it holds newer ones."""
+        if self._d is not None and self._stale:
+            self._down(self._dcur, self.cnt)
+            self._wait()
+            self._stale = False
+        return self.cnt
+
+    def any_zombie(self, cells: np.ndarray) -> bool:
+        """Whether any of ``cells`` holds a zombie now (one number read from the device)."""
+        if self._d is None or not self._stale:
+            return super().any_zombie(cells)
+        b = self._device_buffers()
+        cache = self.__dict__.setdefault("_cells", {})
+        if id(cells) not in cache:  # the trigger's cells go out once
+            cache[id(cells)] = (cells, self._to_device(cells))
+        b["flag"].copy_to_device(b["zero"], stream=self.stream)
+        _zombie_in(cells.size, (self._dcur, cache[id(cells)][1]), b["flag"], self.stream)
+        flag = np.zeros(1)
+        self._down(b["flag"], flag)
+        self._wait()
+        return bool(flag[0] > 0.0)
+
+    def _counts_now(self):
+        return self._dcur  # on the device: only device kernels read it
+
+    def _fields(self, cur) -> None:
+        b = self._device_buffers()
+        t0 = time.perf_counter()
+        args = (cur, b["stats"], b["P"], self._d["IP"], self.nx, self.ny, b["fields"])
+        _fields(cur.shape[0], args, b["zero"], self.stream)
+        self._clock_part("fields", t0)
+
+    def _sound(self, step: int) -> None:
+        """Scheduled sound: rendered on the host, sent when a source starts or stops."""
+        active = self._active
+        super()._sound(step)
+        if self._active != active:
+            self._up(self.fs, self._device_buffers()["sound"][0])
 
     def _pass(self, step: int) -> int:
         d, b = self._d, self._device_buffers()
+        t0 = time.perf_counter()
         n = self.agents.n
         cur, nxt = self._dcur, self._dnxt
         fz, fh, fe, fy = b["fields"]
         fs, fn = b["sound"]
-        ev, nev, stats = b["ev"], b["nev"], b["stats"]
         P = self.params_at(step)
         dP = b["P_night"] if P is self.P_night else b["P"]
         general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
         fast = not general and P[K.P_H_DRIFT] < 1.0
         drift_bits = np.uint64(rng.unit_threshold(P[K.P_H_DRIFT]) if fast else 0)
+        # the step's keys and clock are the kernel's arguments: no copy
         K.step_keys(self.seed, step, self.keys)
         self._clock(step)
-        self._up(self.fields, b["fields"])
-        self._up(self.keys, b["keys"])
-        self._up(self.clk, b["clk"])
-        if self.sources:  # scheduled sound: the host renders it every step
-            self._up(self.fs, fs)
-        if self.noise[1] > 0.0:  # the noise of last step's fights
-            self._up(self.fn, fn)
-        for start, dev in ((b["zeros"], nxt), (b["nev0"], nev), (b["stats0"], stats)):
-            dev.copy_to_device(start)  # device to device
-        _pass[_blocks(n), THREADS_PER_BLOCK](
-            b["keys"], d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
+        keys = tuple(np.uint64(k) for k in self.keys)
+        clk = tuple(np.uint64(k) for k in self.clk)
+        nxt.copy_to_device(b["zeros"], stream=self.stream)  # device to device
+        b["stats"].copy_to_device(b["stats0"], stream=self.stream)
+        t0 = self._clock_part("host", t0)
+        _pass[_blocks(n), THREADS_PER_BLOCK, self.stream](
+            keys, d["cell"], d["state"], d["timer"], d["aid"], d["nbr"], cur,
             fz, fh, fe, fy, fs, fn, b["fv"], b["zk"], d["home"], d["cz"], d["zw"],
-            b["clk"], d["gcell"], d["sroute"], d["scar"], d["smin"],
+            clk, d["gcell"], d["sroute"], d["scar"], d["smin"],
             dP, d["IP"], d["CT"], d["cst"],
-            d["ccell"], d["cwhy"], self.nx, fast, general, drift_bits, nxt, ev, nev, stats,
+            d["ccell"], d["cwhy"], self.nx, fast, general, drift_bits, nxt, d["aboard"],
+            b["stats"],
         )  # fmt: skip
-        self._down(nev, self.nev_g)
-        m = int(self.nev_g[0])
-        if m:
-            _events[_blocks(m), THREADS_PER_BLOCK](ev, nev, nxt, d["aboard"])
-        self._down(nxt, self.cnt)
-        self._down(stats, self.stats_g)
-        self.totals[:] = self.stats_g[: K.NLIVING]
-        self.bbox[:] = self.stats_g[K.NLIVING :]
-        if self.noise[1] > 0.0:  # the fights' places, for their noise on the host
-            if m:
-                self._down(ev[:m], self.ev[:m])
-            self.nev[0] = m
-        if int(self.IP[K.I_NCAST]):
-            self._down(d["cst"], self.cast_state)
-            self._down(d["ccell"], self.cast_cell)
-            self._down(d["cwhy"], self.cast_cause)
+        self._clock_part("pass", t0)
         return max(1, n)
+
+    def _fight_noise(self, span: int) -> None:
+        """Fade the noise and add the step's fights, on the device (after the pass)."""
+        b = self._device_buffers()
+        t0 = time.perf_counter()
+        radius, loud, keep = self.noise
+        fn = b["sound"][1]
+        b["top"].copy_to_device(b["zero"], stream=self.stream)
+        _noise_fade(self.ngrid, (fn, keep), b["top"], self.stream)
+        args = (fn, b["top"], self._dnxt, self.nx, self.ny, radius, loud)
+        _noise(self.ngrid, args, b["zero"], self.stream)
+        self._clock_part("noise", t0)
+
+    def _cast_changes(self, before, step: int) -> None:
+        """The named characters' changes of the step, logged on the device."""
+        b, d = self._device_buffers(), self._d
+        t0 = time.perf_counter()
+        if self._logged == CAST_LOG_STEPS:  # full: the host reads it (once in 1024 steps)
+            self._read_cast_log()
+        args = (d["cst"], d["ccell"], d["cwhy"], b["prev"], b["log"], b["nlog"], step)
+        _cast(self.cast_state.size, args, b["zero"], self.stream)
+        self._logged += 1
+        self._clock_part("cast", t0)
+
+    def _read_cast_log(self) -> None:
+        """Append the device's log of the named characters to ``cast_records``, then empty it.
+
+        In the CPU's order: by step, then by character.
+        """
+        b = self._device_buffers()
+        nlog = np.zeros(self.cast_state.size, np.int64)
+        log = np.zeros((self.cast_state.size, CAST_LOG_STEPS, 4), np.int64)
+        self._down(b["nlog"], nlog)
+        if nlog.any():
+            self._down(b["log"], log)
+        self._wait()
+        recs = [(int(s), w, int(st), int(c), int(why))
+                for w in range(nlog.size) for s, st, c, why in log[w, : nlog[w]]]  # fmt: skip
+        self.cast_records.extend((w, s, st, c, why) for s, w, st, c, why in sorted(recs))
+        b["nlog"].copy_to_device(b["nlog0"], stream=self.stream)
+        self._logged = 0
 
     def _end_step(self, step: int) -> None:
         self._dcur, self._dnxt = self._dnxt, self._dcur  # never sorted (see ``sort``)
+        self._stale = True
+
+    def _zombies_aboard(self, step: int) -> None:
+        b = self._device_buffers()
+        _first_car(b["first"].size, (self._dcur, b["first"], self.ngrid, step), b["zero"],
+                   self.stream)  # fmt: skip
 
     def _end(self) -> None:
         """Bring the agents back, unless they may stay on the device (``defer_sync``)."""
@@ -286,15 +471,28 @@ class GPUStepper(Stepper):
             self.sync()
 
     def sync(self) -> None:
-        """Bring the agents back from the device; the next call sends them again."""
+        """Bring back the agents and what the steps changed; the next call sends them again."""
         a, d = self.agents, self._d
         if d is None:
             return
-        self._d = None
+        b = self._device_buffers()
+        stats = np.zeros(K.NSTATS, np.int64)
         for dev, host in ((d["cell"], a.cell), (d["state"], a.state), (d["timer"], a.timer),
-                          (d["aboard"], self.aboard)):  # fmt: skip
+                          (d["aboard"], self.aboard), (self._dcur, self.cnt), (b["stats"], stats),
+                          (b["sound"][1], self.fn), (b["first"], self.first_zombie_car),
+                          (d["cst"], self.cast_state), (d["ccell"], self.cast_cell),
+                          (d["cwhy"], self.cast_cause)):  # fmt: skip
             self._down(dev, host)
-
-    def warm_up(self) -> None:
-        """Compile the host's kernels and the device's (one step of two agents)."""
-        super().warm_up()
+        if int(self.IP[K.I_NCAST]):
+            self._read_cast_log()
+        self._wait()
+        self._d = None
+        self._stale = False
+        self.totals[:] = stats[: K.NLIVING]
+        self.bbox[:] = stats[K.NLIVING :]
+        # the region the CPU's noise of fights may be loud in (a checkpoint keeps it)
+        loud = np.flatnonzero(self.fn[: self.ngrid])
+        self.noise_region[:] = K.NO_BBOX
+        if loud.size:
+            rows, cols = np.divmod(loud, self.nx)
+            self.noise_region[:] = rows.min(), rows.max(), cols.min(), cols.max()

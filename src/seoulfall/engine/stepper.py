@@ -641,7 +641,7 @@ class Stepper:
         noise of the step's fights, and the named characters' changes of state.
         """
         ncast = int(self.IP[K.I_NCAST])
-        radius, loud, keep = self.noise
+        loud = self.noise[1]
         self._begin()
         tune = self.tuned and self.nthreads > 1
         for step in range(step0, step0 + nsteps):
@@ -656,16 +656,31 @@ class Stepper:
             if tune:
                 self.tuner.record(step, self._k, time.perf_counter() - t0)
             if loud > 0.0:
-                K.fight_noise(
-                    self.fn, self.ev, self.nev, span, self.nx, self.ny,
-                    radius, loud, keep, self.noise_region,
-                )  # fmt: skip
+                self._fight_noise(span)
             if ncast:
-                self.record_cast_changes(before, step)
+                self._cast_changes(before, step)
             self._end_step(step)
             if self.aboard.size:
                 self._zombies_aboard(step)
         self._end()
+
+    def _fight_noise(self, span: int) -> None:
+        """The noise of the step's fights (``ev``, ``nev`` over ``span`` agents) into ``fn``."""
+        radius, loud, keep = self.noise
+        K.fight_noise(self.fn, self.ev, self.nev, span, self.nx, self.ny, radius, loud, keep,
+                      self.noise_region)  # fmt: skip
+
+    def _cast_changes(self, before: np.ndarray, step: int) -> None:
+        """Record the named characters whose state the pass of ``step`` changed."""
+        self.record_cast_changes(before, step)
+
+    def counts(self) -> np.ndarray:
+        """The per-cell counts now (``cnt``), brought to the host where a backend holds them."""
+        return self.cnt
+
+    def any_zombie(self, cells: np.ndarray) -> bool:
+        """Whether any of ``cells`` holds a zombie or an evolved zombie now."""
+        return K.any_zombie(self.counts(), cells)
 
     def _zombies_aboard(self, step: int) -> None:
         """Mark the cars a zombie or evolved zombie rides after ``step`` for the first time."""

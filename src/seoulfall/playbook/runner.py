@@ -14,7 +14,6 @@ import math
 from collections import deque
 
 import numpy as np
-from numba import njit
 
 from seoulfall import safeload
 from seoulfall.engine import kernels as K
@@ -22,15 +21,6 @@ from seoulfall.engine import rng
 from seoulfall.engine.population import start_cell
 from seoulfall.engine.states import CAUSE_BY_EVENT
 from seoulfall.schema import KST, ScenarioError
-
-
-@njit(cache=True)
-def any_zombie(cnt, cells):
-    """Whether any of ``cells`` holds a zombie or an evolved zombie."""
-    for c in cells:
-        if cnt[c, K.ZOMBIE] + cnt[c, K.EVOLVED] > 0:
-            return True
-    return False
 
 
 def bfs_distance(nbr: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -166,11 +156,11 @@ class Playbook:
 
     def fire_due(self, step: int) -> list[dict]:
         """Fire every event due at the start of ``step``, in scenario order."""
-        cnt = self.sim.cnt
+        st = self.sim.stepper
         due = []
         for item in self.pending:
             _, e, s, cells = item
-            if (s is not None and s <= step) or (cells is not None and any_zombie(cnt, cells)):
+            if (s is not None and s <= step) or (cells is not None and st.any_zombie(cells)):
                 due.append(item)
         fired = []
         for item in due:

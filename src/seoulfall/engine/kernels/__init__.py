@@ -87,7 +87,9 @@ from seoulfall.engine.kernels.fields import (  # noqa: F401
     box_field,
     compute_fields,
     compute_fields_parallel,
+    field_cell,
     field_near,
+    field_need,
     field_needs,
     field_one,
     field_plan,
@@ -213,6 +215,7 @@ from seoulfall.engine.kernels.layout import (  # noqa: F401
 from seoulfall.engine.kernels.passes import (  # noqa: F401
     _PASS_BOUNDS,
     PASS_ARGS,
+    any_zombie,
     chunk_bounds,
     combine_stats,
     count_cells,
@@ -224,6 +227,7 @@ from seoulfall.engine.kernels.passes import (  # noqa: F401
     reported_states,
     tally,
     threat_bbox,
+    zombie_in,
 )
 from seoulfall.engine.kernels.sort import (  # noqa: F401
     _sort_key,
@@ -236,5 +240,7 @@ from seoulfall.engine.kernels.sound import (  # noqa: F401
     _add_disc,
     _shell_sort,
     fight_noise,
+    noise_cell,
+    noise_fade_cell,
     render_sources,
 )

@@ -23,6 +23,7 @@ from seoulfall.engine.kernels.layout import (
     I_R_Y,
     I_R_Z,
     INFECTED,
+    NLIVING,
     NO_BBOX,
     P_EVOLVE_BITE,
     P_EVOLVE_P,
@@ -231,30 +232,37 @@ def _field_geometry(IP):
     return pad, radius, grow
 
 
+@njit(inline="always", cache=True)
+def field_need(t, P, j):
+    """Whether field ``j`` can be read in a step whose living agents are ``t`` (by state).
+
+    Agents that turn or evolve during the step included.
+    """
+    zombies = t[ZOMBIE] + t[EVOLVED] > 0
+    if j == 0:
+        return t[HUMAN] + t[INFECTED] > 0 and zombies
+    if j == 1:
+        return t[HUMAN] > 0 and t[ZOMBIE] + t[INFECTED] > 0
+    if j == 2:
+        evolve = P[P_EVOLVE_P] > 0.0 or P[P_EVOLVE_BITE] > 0.0
+        return t[HUMAN] > 0 and (t[EVOLVED] > 0 or (t[ZOMBIE] > 0 and evolve))
+    return t[HYBRID] > 0 and zombies
+
+
 @njit(cache=True, nogil=True)
 def field_needs(totals, P, IP, need):
     """Which fields a step needs, and how far around the threat box to read the counts.
 
-    ``need[j]``: 1 if field ``j`` can be read this step, else 0. Returns the distance in
-    cells, or -1 when no field is needed.
+    ``need[j]``: 1 if field ``j`` can be read this step (:func:`field_need`), else 0.
+    Returns the distance in cells, or -1 when no field is needed.
     """
     pad, radius, grow = _field_geometry(IP)
-    t = totals
-    humans = t[HUMAN] + t[INFECTED] > 0
-    zombies = t[ZOMBIE] + t[EVOLVED] > 0
-    evolve = P[P_EVOLVE_P] > 0.0 or P[P_EVOLVE_BITE] > 0.0
-    evolving = t[EVOLVED] > 0 or (t[ZOMBIE] > 0 and evolve)
-    needed = (
-        humans and zombies,
-        t[HUMAN] > 0 and t[ZOMBIE] + t[INFECTED] > 0,
-        t[HUMAN] > 0 and evolving,
-        t[HYBRID] > 0 and zombies,
-    )
     # the tile flags must see every reader that can reach a computed cell, and every source
     reach = -1
     for j in range(4):
-        need[j] = 1 if needed[j] else 0
-        if needed[j]:
+        needed = field_need(totals, P, j)
+        need[j] = 1 if needed else 0
+        if needed:
             reach = max(reach, max(grow[j], pad) + radius[j])
     return reach
 
@@ -344,3 +352,47 @@ def compute_fields_parallel(nthreads, cnt, nx, ny, bbox, totals, P, IP, src, til
     for t in prange(nthreads):
         for j in range(t, 4, nthreads):
             field_one(j, nx, ny, bbox, IP, src, near, need, dirty, tmp[j], fields, every)
+
+
+@njit(inline="always", cache=True)
+def field_cell(c, args):
+    """The four sensing fields at cell ``c``, each summed over its whole box (one thread).
+
+    ``args``: ``(cnt, stats, P, IP, nx, ny, fields)``; ``stats`` holds the living by state
+    and the threat box at the start of the step (the pass's statistics, ``NSTATS``). The
+    GPU's way to the fields of :func:`compute_fields`, equal to them wherever an agent can
+    read them: the same need (:func:`field_need`) and the same region (the threat box grown
+    by each field's margin, 0 beyond it and in the subway's cars); a graded field weighs a
+    source by the number of its nested boxes that hold it. Integer sums: no order to keep.
+    """
+    cnt, stats, P, IP, nx, ny, fields = args
+    pad, radius, grow = _field_geometry(IP)
+    r0 = c // nx
+    q0 = c - r0 * nx
+    graded = IP[I_GRADED] > 0
+    for j in range(4):
+        v = 0
+        g = grow[j]
+        if (
+            c < nx * ny
+            and field_need(stats, P, j)
+            and stats[NLIVING] - g <= r0 <= stats[NLIVING + 1] + g
+            and stats[NLIVING + 2] - g <= q0 <= stats[NLIVING + 3] + g
+        ):
+            r = radius[j]
+            for rr in range(max(0, r0 - r), min(ny, r0 + r + 1)):
+                dr = abs(rr - r0)
+                for qq in range(max(0, q0 - r), min(nx, q0 + r + 1)):
+                    d = max(dr, abs(qq - q0))
+                    w = 1
+                    if graded:  # one more for each inner box (its radius once) that holds it
+                        for k in range(1, GRADED_BOXES):
+                            ri = graded_radius(r, k)
+                            if ri < graded_radius(r, k - 1) and d <= ri:
+                                w += 1
+                    cc = rr * nx + qq
+                    if _F_WHICH[j] == 1:
+                        v += w * (cnt[cc, ZOMBIE] + cnt[cc, EVOLVED])
+                    else:
+                        v += w * cnt[cc, HUMAN]
+        fields[j, c] = v

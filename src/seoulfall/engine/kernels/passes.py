@@ -338,3 +338,23 @@ def pass_serial(*args):
     nchunks = args[_PASS_BOUNDS].size - 1
     for ch in range(nchunks):
         pass_chunk(ch, *args)
+
+
+@njit(inline="always", cache=True)
+def zombie_in(i, args):
+    """1.0 if cell ``cells[i]`` holds a zombie or an evolved zombie, else 0.0.
+
+    ``args``: ``(cnt, cells)``; one thread a cell on the GPU (the largest is the answer).
+    """
+    cnt, cells = args
+    c = cells[i]
+    return 1.0 if cnt[c, ZOMBIE] + cnt[c, EVOLVED] > 0 else 0.0
+
+
+@njit(cache=True)
+def any_zombie(cnt, cells):
+    """Whether any of ``cells`` holds a zombie or an evolved zombie."""
+    for i in range(cells.size):
+        if zombie_in(i, (cnt, cells)) > 0.0:
+            return True
+    return False

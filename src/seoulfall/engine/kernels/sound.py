@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from seoulfall.engine.kernels.layout import EV_KILL, NO_ROW, SOUND_EPS
+from seoulfall.engine.kernels.layout import C_KILLS, EV_KILL, NO_ROW, SOUND_EPS
 
 
 @njit(cache=True, nogil=True)
@@ -104,3 +104,41 @@ def fight_noise(fn, ev, nev, n, nx, ny, radius, loud, keep, region):
         region[1] = max(region[1], min(ny - 1, r0 + ir))
         region[2] = min(region[2], max(0, q0 - ir))
         region[3] = max(region[3], min(nx - 1, q0 + ir))
+
+
+# The noise of fights on the GPU, one thread a cell: the same values as ``fight_noise``.
+@njit(inline="always", cache=True)
+def noise_fade_cell(c, args):
+    """Fade cell ``c``'s noise by ``keep`` (``args``: ``(fn, keep)``); returns the value.
+
+    The loudest of them decides whether the field falls silent (:func:`noise_cell`).
+    """
+    fn, keep = args
+    v = fn[c] * keep
+    fn[c] = v
+    return v
+
+
+@njit(inline="always", cache=True)
+def noise_cell(c, args):
+    """Cell ``c``'s noise after the step's fights (after :func:`noise_fade_cell`).
+
+    ``args``: ``(fn, top, cnt, nx, ny, radius, loud)``; ``top[0]`` the loudest faded value
+    (below ``SOUND_EPS`` the field is cleared first), ``cnt[:, C_KILLS]`` the zombies
+    destroyed in each cell this step. The fights' discs are added in increasing order of
+    their cells, one by one, as :func:`fight_noise` adds them: the same float sums.
+    """
+    fn, top, cnt, nx, ny, radius, loud = args
+    if top[0] < SOUND_EPS:
+        fn[c] = 0.0
+    ir = int(radius)
+    r = c // nx
+    q = c - r * nx
+    for r0 in range(max(0, r - ir), min(ny, r + ir + 1)):
+        for q0 in range(max(0, q - ir), min(nx, q + ir + 1)):
+            k = cnt[r0 * nx + q0, C_KILLS]
+            if k > 0:
+                d = math.sqrt((r - r0) ** 2 + (q - q0) ** 2)
+                if d < radius:
+                    for _ in range(k):
+                        fn[c] += loud * (1.0 - d / radius)
