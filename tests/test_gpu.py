@@ -232,3 +232,73 @@ def test_backend_gpu_whose_cuda_import_fails_is_one_line_and_exit_2(tmp_path):
     line = proc.stderr.strip()
     assert line.count("\n") == 0 and "numba's CUDA support cannot load (ModuleNotFoundError" in line
     assert "seoulfall[gpu]" in line and not (tmp_path / "run").exists()
+
+
+BOTH_WAYS = r"""
+import json, shutil, sys, tempfile
+from pathlib import Path
+import numpy as np
+from numba import config
+assert config.ENABLE_CUDASIM
+from seoulfall import Scenario
+from seoulfall.simulation import Simulation
+from seoulfall.sweep import ensemble
+out = {}
+# many seeds on the GPU: each run's record is the CPU's for its seed
+ens = {b: ensemble("lattice", seeds=3, days=0.02, backend=b, overrides={"world.size": 10,
+       "population.agents": 300, "outbreak.zombies": 20, "noise.fight_loudness": 1.0,
+       "time.dt_min": 1.0, "human.flee_mps": 1.5, "zombie.speed_mps": 1.0})
+       for b in ("cpu", "gpu")}
+out["records"] = {b: sorted(({k: v for k, v in r.items() if k != "seconds"}
+                             for r in e.records), key=lambda r: r["seed"])
+                  for b, e in ens.items()}
+# a checkpoint written on one backend resumes on the other to the same outputs
+sc = Scenario.load("lattice", {"world.size": 12, "population.agents": 400, "time.days": 0.02,
+                               "outbreak.zombies": 30, "noise.fight_loudness": 1.0,
+                               "human.flee_mps": 1.5, "output.every_min": 5,
+                               "time.dt_min": 1.0, "zombie.speed_mps": 1.0,
+                               "cast": [{"name": f"c{i}", "cell": [i % 12, i // 12]}
+                                        for i in range(30)]})
+def outputs(sim, res):
+    o = np.argsort(sim.agents.aid)
+    return {"rows": res.timeseries.to_numpy().tolist(), "cast": res.cast,
+            "frames": res.snapshots.counts.tolist(), "cell": sim.agents.cell[o].tolist(),
+            "state": sim.agents.state[o].tolist(), "fn": sim.stepper.fn.tolist()}
+tmp = Path(tempfile.mkdtemp())
+for first, then in (("gpu", "cpu"), ("cpu", "gpu")):
+    sim = Simulation(sc, seed=7, backend=first)
+    whole = outputs(sim, sim.run(checkpoint_every=10, checkpoint_dir=tmp / first))
+    shutil.rmtree(tmp / first / "spool", ignore_errors=True)
+    sim = Simulation(sc, seed=7, backend=then)
+    res = sim.run(checkpoint_every=10, checkpoint_dir=tmp / first, resume=True)
+    out[first + "-" + then] = {"resumed_from": sim.resumed_from,
+                               "equal": outputs(sim, res) == whole,
+                               "cast": len(whole["cast"]), "loud": max(whole["fn"]) > 0}
+print(json.dumps(out, default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def both_ways():
+    """``BOTH_WAYS`` in one child process (the simulator)."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-c", BOTH_WAYS], capture_output=True, text=True,
+                          env=env, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_an_ensemble_on_the_gpu_gives_each_seed_the_cpus_record(both_ways):
+    cpu, gpu = both_ways["records"]["cpu"], both_ways["records"]["gpu"]
+    assert [r["seed"] for r in gpu] == [0, 1, 2]
+    assert gpu == cpu
+    assert len({json.dumps(r["curves"]) for r in cpu}) == 3  # three different runs
+
+
+@pytest.mark.parametrize("way", ["gpu-cpu", "cpu-gpu"])
+def test_a_checkpoint_resumes_on_the_other_backend_to_the_same_outputs(both_ways, way):
+    """Written on one backend mid-run, resumed on the other: the same rows, snapshots,
+    named characters' log, agents and noise as the uninterrupted run."""
+    run = both_ways[way]
+    assert run["resumed_from"] > 0 and run["equal"], run
+    assert run["cast"] > 0 and run["loud"]

@@ -33,7 +33,7 @@ from seoulfall.scenario import Scenario, ScenarioError, bundled_scenarios, load_
 from seoulfall.sensitivity_analysis import DEFAULT_OUTPUTS, check_design, runs_needed
 from seoulfall.sensitivity_analysis import OWN as OWN_SENSITIVITY
 from seoulfall.sensitivity_analysis import sensitivity as run_sensitivity
-from seoulfall.simulation import Simulation, check_outputs_fit
+from seoulfall.simulation import Simulation, check_backend, check_outputs_fit
 from seoulfall.study import StudyError, check_folder_args, check_output, parse_ranges
 from seoulfall.sweep import OWN as OWN_SWEEP
 from seoulfall.sweep import SweepError, ensemble, read_runs
@@ -429,10 +429,18 @@ def sweep(
     scheduler: SchedulerOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="ensemble folder")] = None,
     quiet: QuietOption = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="where the runs step: cpu, or gpu (several runs at once on one NVIDIA GPU)",
+        ),
+    ] = "cpu",
 ) -> None:
     """Run many seeds (and parameter values) and write the odds."""
     if workers and scheduler:
         raise BadInput("give --workers or --scheduler, not both")
+    check_backend(backend)
     sc = Scenario.load(scenario, _overrides(set_, scale, days))
     grid = _vary_grid(vary or [])
     args = {"scenario": json.loads(json.dumps(sc.to_dict(), default=str)), "seeds": seeds,
@@ -443,7 +451,8 @@ def sweep(
         _NOTES.append(lambda: _study_note(folder, "sweep"))
         t0 = time.perf_counter()
         with _study_client(scheduler, workers) as (client, nworkers), _counter(quiet) as bar:
-            ens = ensemble(sc, seeds, grid, client, workers=nworkers, out=folder, progress=bar)
+            ens = ensemble(sc, seeds, grid, client, workers=nworkers, out=folder, progress=bar,
+                           backend=backend)  # fmt: skip
         if not quiet:
             s = ens.summary
             lines = [f"{s['runs']} runs in {time.perf_counter() - t0:.1f} s -> {folder}"]

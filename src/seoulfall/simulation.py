@@ -35,6 +35,21 @@ from seoulfall.world.seoul import data_dir
 BACKENDS = ("cpu", "gpu")
 
 
+def check_backend(backend: str) -> None:
+    """Refuse, in one line, a backend that is unknown or cannot run here.
+
+    Raises :class:`ScenarioError` (unknown) or ``BackendError`` (no CUDA GPU, or numba's CUDA
+    support missing): before anything is built or written.
+    """
+    if backend not in BACKENDS:
+        raise ScenarioError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
+    if backend == "gpu" and not gpu_backend().available():
+        raise BackendError(
+            "--backend gpu: no CUDA GPU found (numba.cuda.is_available() is False); "
+            "use --backend cpu"
+        )
+
+
 class InvariantError(RuntimeError):
     """A broken invariant: a bug, never bad input."""
 

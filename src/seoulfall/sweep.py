@@ -40,9 +40,12 @@ from seoulfall.engine.states import NAMES as STATE_NAMES
 from seoulfall.report import plot_ensemble_curves
 from seoulfall.results import jsonl
 from seoulfall.scenario import Scenario, ScenarioError
-from seoulfall.simulation import Simulation, resolve
+from seoulfall.simulation import Simulation, check_backend, resolve
 
 CURVE_EVERY_MIN = 360.0
+#: Runs that share one GPU at once in a GPU ensemble (:func:`run_jobs`). Each holds its
+#: agents and buffers on the device: about 60 bytes an agent, 6 MB at 1/100 of Seoul.
+GPU_RUNS_AT_ONCE = 8
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 SURVIVED = SURVIVING  # (the name scripts may know)
 #: The names an ensemble folder may hold that seoulfall writes.
@@ -58,16 +61,23 @@ OWN = (
 )
 
 
-def run_one(raw: dict, overrides: dict, seed: int, at_min: list[float] | None = None) -> dict:
+def run_one(
+    raw: dict,
+    overrides: dict,
+    seed: int,
+    at_min: list[float] | None = None,
+    backend: str = "cpu",
+) -> dict:
     """Run one scenario with overrides and a seed; return its record.
 
     ``raw`` is ``Scenario.to_dict()``; the record is described in the module docstring.
     With ``at_min`` it also holds ``at``: each state's count at those times (minutes; the
-    time series interpolated linearly), for fitting observed curves.
+    time series interpolated linearly), for fitting observed curves. ``backend``: where it
+    steps (the record is the same on both).
     """
     sc = Scenario.from_dict(raw, {**overrides, "seed": int(seed)})
     t0 = time.perf_counter()
-    res = Simulation(sc, threads=1).run()
+    res = Simulation(sc, threads=1, backend=backend).run()
     s = res.summary
     ts = res.timeseries
     keep = np.isclose(np.mod(ts["t_min"], CURVE_EVERY_MIN), 0) | (ts.index == ts.index[-1])
@@ -419,13 +429,36 @@ def dask_client(client=None, workers: int | None = None):
             own_cluster.close()
 
 
+def gpu_runs_at_once() -> int:
+    """How many runs share the GPU at once in one process (each on its own CUDA stream).
+
+    ``GPU_RUNS_AT_ONCE``; one under numba's CUDA simulator, whose kernels patch the module
+    they run in and so cannot run from two threads at once.
+    """
+    from numba import config
+
+    return 1 if config.ENABLE_CUDASIM else GPU_RUNS_AT_ONCE
+
+
 def run_jobs(raw: dict, todo: list, client, finished: Callable[[dict], None], **extra) -> None:
     """Run each ``(overrides, seed)`` of ``todo`` (:func:`run_one`), here or on ``client``.
 
     ``finished(record)`` is called as each one ends (in the order they end); ``extra`` goes
-    to :func:`run_one`.
+    to :func:`run_one`. With ``backend="gpu"`` and no client, :func:`gpu_runs_at_once` runs
+    go at once, each from its own thread of this process on its own CUDA stream, so that
+    small runs fill the card; a run's record is the CPU's for its seed either way.
     """
-    if client is None:
+    if client is None and extra.get("backend") == "gpu" and todo:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        pool = ThreadPoolExecutor(gpu_runs_at_once(), thread_name_prefix="seoulfall-gpu")
+        try:
+            futures = [pool.submit(run_one, raw, c, s, **extra) for c, s in todo]
+            for fut in as_completed(futures):
+                finished(fut.result())
+        finally:  # an error or an interrupt: no new run starts, the running ones end
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif client is None:
         for combo, seed in todo:
             finished(run_one(raw, combo, seed, **extra))
     elif todo:
@@ -448,6 +481,7 @@ def ensemble(
     days: float | None = None,
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    backend: str = "cpu",
 ) -> Ensemble:
     """Run every combination of ``vary`` x ``seeds`` and return the :class:`Ensemble`.
 
@@ -471,7 +505,11 @@ def ensemble(
         in it are skipped, and the outputs are written at the end.
     progress : callable, optional
         ``progress(done, total)`` after each run.
+    backend : {"cpu", "gpu"}
+        Where the runs step. ``"gpu"`` without a client runs ``GPU_RUNS_AT_ONCE`` at once
+        in this process on one GPU (:func:`run_jobs`); each run's record equals the CPU's.
     """
+    check_backend(backend)
     sc = resolve(scenario, scale=scale, days=days, overrides=overrides)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
@@ -493,7 +531,7 @@ def ensemble(
             progress(len(records), total)
 
     with log, dask_client(client, workers) as cl:
-        run_jobs(raw, todo, cl, finished)
+        run_jobs(raw, todo, cl, finished, backend=backend)
     result = Ensemble(records, list((vary or {}).keys()), scenario=sc)
     if folder is not None:
         result.save(folder)

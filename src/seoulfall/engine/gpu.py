@@ -41,7 +41,7 @@ from numba import config, cuda, njit
 
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng
-from seoulfall.engine.stepper import BackendError, Stepper
+from seoulfall.engine.stepper import Stepper
 
 THREADS_PER_BLOCK = 256
 
@@ -229,11 +229,9 @@ class GPUStepper(Stepper):
     """
 
     def __init__(self, *args, stream=None, **kwargs):
-        if not available():
-            raise BackendError(
-                "--backend gpu: no CUDA GPU found (numba.cuda.is_available() is False); "
-                "use --backend cpu"
-            )
+        from seoulfall.simulation import check_backend
+
+        check_backend("gpu")
         kwargs["threads"] = 1  # the host side runs in one thread
         super().__init__(*args, **kwargs)
         self.stream = cuda.stream() if stream is None else stream
