@@ -1,14 +1,18 @@
 """Full Seoul for 14 days: the whole default scenario at scale 1, timed day by day.
 
 Usage: python benchmarks/bench_full.py [--scale 1] [--days 14] [--threads N] [--outputs DIR]
-                                       [--out benchmarks/results]
+                                       [--backend cpu|gpu] [--split] [--out benchmarks/results]
 
 Runs ``seoul-falls`` (seed 0) through ``Simulation.run``, as ``seoulfall run --scale 1``
 does, and prints per simulated day the wall time, the rate (agents x steps / second, every
 agent counted, dead or not, as in every benchmark here) and the agents the pass still
 visits (the dead are sorted out of it); then setup, compilation, stepping, total and peak
 resident memory. ``--outputs DIR`` also writes the run folder (the CLI's files, maps,
-animation and report) and times that. Writes ``bench_full.json``.
+animation and report) and times that. ``--backend gpu`` steps on the GPU and also prints the
+first quarter-day's rate and the copies between host and device a step; with ``--split`` the
+GPU waits for the device after each part of a step and prints the milliseconds a step in
+each (fields, pass and its events, noise of fights, named characters, host; no sort), which
+slows it. Writes ``bench_full.json``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ def main():
     ap.add_argument("--days", type=float, default=14.0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--outputs", type=Path, default=None, help="also write the run folder here")
+    ap.add_argument("--backend", default="cpu", choices=("cpu", "gpu"))
+    ap.add_argument("--split", action="store_true", help="GPU: time each part of a step")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     t0 = time.perf_counter()
     sc = resolve("seoul-falls", scale=args.scale, days=args.days)
-    sim = Simulation(sc, seed=0, threads=args.threads)
+    sim = Simulation(sc, seed=0, threads=args.threads, backend=args.backend)
+    sim.stepper.timed = args.split
     t_setup = time.perf_counter() - t0
     t = time.perf_counter()
     sim.stepper.warm_up()  # compile (or load the cache); run() finds it done
@@ -44,9 +51,13 @@ def main():
     per_day = round(1440 / sc.time.dt_min)
     marks = [(0, None, sim.agents.n)]  # (step, clock, agents visited by the pass)
 
+    quarter = []  # (step, clock) at the first quarter-day
+
     def progress(step, nsteps):
         if step % per_day == 0 or step == nsteps:
             marks.append((step, time.perf_counter(), sim.stepper.n_active))
+        if not quarter and step >= per_day / 4:
+            quarter.append((step, time.perf_counter()))
 
     res = sim.run(progress=progress)
     t_run = time.perf_counter()
@@ -106,6 +117,19 @@ def main():
     for name, v in rows:
         print(f"| {name} | {v:.1f} |")
     print(f"\npeak resident memory: {peak:,.0f} MiB")
+    gpu = {}
+    if args.backend == "gpu":
+        st = sim.stepper
+        gpu["copies_per_step"] = st.transfers / steps
+        if quarter:
+            q_step, q_clock = quarter[0]
+            gpu["first_quarter_day_agent_steps_per_s"] = n * q_step / (q_clock - first)
+        if args.split:
+            gpu["ms_per_step"] = {k: 1e3 * v / steps for k, v in st.seconds.items()}
+            gpu["ms_per_step"]["host"] += 1e3 * stepping / steps - sum(gpu["ms_per_step"].values())
+            gpu["ms_per_step"]["sort"] = 0.0
+        for k, v in gpu.items():
+            print(f"{k}: {v}")
     print(
         f"outcome: {res.summary['final']}, fall day {res.summary['fall_day']}, "
         f"peak zombies {res.summary['peak_zombies']['count']:,}"
@@ -125,6 +149,8 @@ def main():
         "mean_agent_steps_per_s": n * steps / stepping,
         "peak_mib": peak,
         "final": res.summary["final"],
+        "backend": args.backend,
+        "gpu": gpu,
     }
     (args.out / "bench_full.json").write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out / 'bench_full.json'}")
