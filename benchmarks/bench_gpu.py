@@ -12,7 +12,8 @@ between host and device a step, and the milliseconds a step in each part (a seco
 that waits for the device after each part: fields, pass with its events, noise of fights,
 the named characters' log, and the host's share, the rest; the device sorts nothing).
 With ``--seeds N``: also N seeds of the default scenario (scale ``--seeds-scale``, 0.01) for
-``--days`` days as one GPU ensemble (``sweep.GPU_RUNS_AT_ONCE`` at once), runs per minute, and what 1,000 would take.
+``--days`` days as one GPU ensemble (``sweep.GPU_RUNS_AT_ONCE`` at once), runs per minute,
+and what 1,000 would take.
 Writes ``bench_gpu.json``.
 """
 
@@ -82,8 +83,9 @@ def seeds_at_once(seeds, days, scale):
     t = time.perf_counter()
     ens = ensemble("seoul-falls", seeds=seeds, scale=scale, days=days, backend="gpu")
     secs = time.perf_counter() - t
-    return {"seeds": seeds, "days": days, "scale": scale, "at_once": gpu_runs_at_once(), "seconds": secs,
-            "runs_per_minute": 60 * seeds / secs, "falls": ens.summary["combinations"][0]["p_fall"],
+    return {"seeds": seeds, "days": days, "scale": scale, "at_once": gpu_runs_at_once(),
+            "seconds": secs, "runs_per_minute": 60 * seeds / secs,
+            "falls": ens.summary["combinations"][0]["p_fall"],
             "minutes_for_1000": 1000 * secs / seeds / 60}  # fmt: skip
 
 
