@@ -4,7 +4,7 @@ numba's CUDA simulator (the tests') runs the kernels as Python: it never compile
 GPU, so a kernel that the CUDA target cannot type or lower passes every test and fails on
 the first GPU. This script runs a small scenario on the simulator, records the types of
 every kernel launch (the pass, the fields, the noise of fights, the named characters' log,
-the cars' first zombie, a trigger's check), then compiles each kernel to PTX for a compute
+the cars' first zombie, a trigger's check, the sort by cell), then compiles each kernel to PTX for a compute
 capability (9.0: H100 and H200) with ``numba.cuda.compile_ptx``, which needs NVIDIA's
 compiler libraries but no driver or GPU::
 
@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 
 #: The launchers of ``seoulfall.engine.gpu`` (``_each``) and the pass kernel, by name.
-LAUNCHERS = ("_fields", "_noise_fade", "_noise", "_cast", "_first_car", "_zombie_in")
+LAUNCHERS = ("_fields", "_noise_fade", "_noise", "_cast", "_first_car", "_zombie_in",
+             "_scan_sums", "_scan_firsts", "_scan_places")
+#: The kernels launched as ``kernel[config](...)``.
+KERNELS = ("_pass", "_sort_count", "_sort_scatter")
 
 RECORD = r"""
 import pickle, sys
@@ -49,23 +52,24 @@ def recorder(name, launch):
         return launch(n, args, out, stream)
     return run
 
-class PassRecorder:
-    def __init__(self, kernel):
-        self.kernel = kernel
+class KernelRecorder:
+    def __init__(self, name, kernel):
+        self.name, self.kernel = name, kernel
     def __getitem__(self, config):
         def run(*args):
-            seen["_pass"] = tuple(typed(a) for a in args)
+            seen[self.name] = tuple(typed(a) for a in args)
             return self.kernel[config](*args)
         return run
 
 for name in sys.argv[2].split(","):
     setattr(gpu, name, recorder(name, getattr(gpu, name)))
-gpu._pass = PassRecorder(gpu._pass)
+for name in sys.argv[3].split(","):
+    setattr(gpu, name, KernelRecorder(name, getattr(gpu, name)))
 events = [{"type": "public_alert", "trigger": "first_zombie_north"}]
 cast = [{"name": "Cheong-san", "district": "Gangnam-gu"}]
 sc = Scenario.load("seoul-falls", {"population.scale": 0.0001, "time.days": 0.01,
                                    "noise.fight_loudness": 1.0, "events": events,
-                                   "cast": cast})
+                                   "cast": cast, "engine.sort_every": 4})
 Simulation(sc, seed=1, backend="gpu").run()
 with open(sys.argv[1], "wb") as f:
     pickle.dump(seen, f)
@@ -81,8 +85,8 @@ def main(argv=None) -> int:
     sigs = Path(args.out).with_suffix(".pickle")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    subprocess.run([sys.executable, "-c", RECORD, str(sigs), ",".join(LAUNCHERS)], env=env,
-                   check=True)  # fmt: skip
+    subprocess.run([sys.executable, "-c", RECORD, str(sigs), ",".join(LAUNCHERS),
+                    ",".join(KERNELS)], env=env, check=True)  # fmt: skip
     with open(sigs, "rb") as f:
         seen = pickle.load(f)
     sigs.unlink()
@@ -105,8 +109,8 @@ def main(argv=None) -> int:
 
     rows, failed = [], 0
     print(f"{'kernel':<12} {'compiled':>9} {'seconds':>8}  PTX lines")
-    for name in ("_pass", *LAUNCHERS):
-        kernel = gpu._pass if name == "_pass" else getattr(gpu, name).kernel
+    for name in (*KERNELS, *LAUNCHERS):
+        kernel = getattr(gpu, name) if name in KERNELS else getattr(gpu, name).kernel
         if name not in seen:
             rows.append({"kernel": name, "compiled": False, "why": "not launched"})
             failed += 1

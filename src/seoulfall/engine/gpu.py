@@ -19,14 +19,15 @@ noise of fights in the order of their cells, as the CPU does: a seed gives the s
 the GPU as on the CPU, agent for agent (the tests check it through numba's CUDA simulator,
 ``NUMBA_ENABLE_CUDASIM=1``).
 
+The device sorts the agents by cell only where the scenario asks (``engine.sort_every``):
+a counting sort (count with atomics, scan, scatter), in no set order within a cell.
+
 The host touches the device at the start of an ``advance`` after it held the agents
 (:meth:`GPUStepper._begin`), when it reads them back (:meth:`GPUStepper.sync`: rows,
 snapshots, checkpoints, an event), when it reads the counts (:meth:`GPUStepper.counts`), while
 a trigger watches (one number a step, :meth:`GPUStepper.any_zombie`), and when a scheduled
 sound starts or stops. An ordinary step makes no copy between host and device (counted in
-``transfers``): the step's random keys and clock go as the kernel's arguments. Agents are not
-sorted on the device: sorting only ever changed speed, and no GPU was at hand to measure
-whether it pays there (see BENCHMARKS.md).
+``transfers``): the step's random keys and clock go as the kernel's arguments.
 
 Each stepper launches on its own CUDA stream, so the runs of one process (several seeds,
 :func:`seoulfall.sweep.ensemble` with ``backend="gpu"``) overlap on one card.
@@ -167,6 +168,70 @@ def _first_zombie(k, args):
         first[k] = step + 1
 
 
+#: Keys of the sort's scan a thread adds up (:func:`_scan_part`).
+SCAN_PART = 1024
+
+
+@njit(inline="always", cache=True)
+def _scan_part(k, args):
+    """Sort, scan 1: the agents of keys ``[k SCAN_PART, (k + 1) SCAN_PART)``, in ``part[k]``."""
+    hist, part = args
+    s = 0
+    for c in range(k * SCAN_PART, min(hist.size, (k + 1) * SCAN_PART)):
+        s += hist[c]
+    part[k] = s
+
+
+@njit(inline="always", cache=True)
+def _scan_parts(k, args):
+    """Sort, scan 2 (one thread): each part's first place (an exclusive prefix sum)."""
+    (part,) = args
+    run = 0
+    for j in range(part.size):
+        v = part[j]
+        part[j] = run
+        run += v
+
+
+@njit(inline="always", cache=True)
+def _scan_keys(k, args):
+    """Sort, scan 3: each key's first place, from its part's (into ``hist``)."""
+    hist, part = args
+    run = part[k]
+    for c in range(k * SCAN_PART, min(hist.size, (k + 1) * SCAN_PART)):
+        v = hist[c]
+        hist[c] = run
+        run += v
+
+
+@cuda.jit
+def _sort_count(cell, state, ncells, hist):
+    """Sort, count: agents per key (:func:`kernels.sort._sort_key`: cell, off the map, dead)."""
+    i = cuda.grid(1)
+    if i < cell.size:
+        cuda.atomic.add(hist, K._sort_key(cell[i], state[i], ncells), 1)
+
+
+@cuda.jit
+def _sort_scatter(cell, state, timer, aid, home, ncells, hist, bcell, bstate, btimer, baid,
+                  bhome):  # fmt: skip
+    """Sort, scatter: each agent to a place of its key (in no set order within a key)."""
+    i = cuda.grid(1)
+    if i >= cell.size:
+        return
+    j = cuda.atomic.add(hist, K._sort_key(cell[i], state[i], ncells), 1)
+    bcell[j] = cell[i]
+    bstate[j] = state[i]
+    btimer[j] = timer[i]
+    baid[j] = aid[i]
+    if home.shape[0] >= cell.size:
+        for k in range(home.shape[1]):
+            bhome[j, k] = home[i, k]
+
+
+_scan_sums = _each(_scan_part)
+_scan_firsts = _each(_scan_parts)
+_scan_places = _each(_scan_keys)
 _fields = _each(K.field_cell)
 _noise_fade = _each(K.noise_fade_cell, largest=True)
 _noise = _each(K.noise_cell)
@@ -243,7 +308,11 @@ class GPUStepper(Stepper):
         #: Seconds spent in each part of the steps, when ``timed`` (the benchmarks): each
         #: part waits for the device before its clock stops, which costs speed.
         self.timed = False
-        self.seconds = dict.fromkeys(("fields", "pass", "noise", "cast", "host"), 0.0)
+        self.seconds = dict.fromkeys(("fields", "pass", "noise", "cast", "sort", "host"), 0.0)
+        #: Steps between sorts by cell on the device: ``engine.sort_every`` where the scenario
+        #: sets it; unset, never (the CPU's reasons, its caches, are not the GPU's, and
+        #: whether sorting pays on a GPU is not measured yet).
+        self.gpu_sort_every = max(0, int(self.IP[K.I_SORT_EVERY]))
 
     def _up(self, host, dev) -> None:
         """Copy ``host`` into the device array ``dev`` (counted)."""
@@ -273,7 +342,7 @@ class GPUStepper(Stepper):
         return t1
 
     def sort(self) -> None:
-        """Nothing to sort: the device counts with atomics, whatever the agents' order."""
+        """Nothing to sort on the host: the device counts with atomics, in any order."""
         self.n_active = self.agents.n
 
     def _device_buffers(self):
@@ -455,8 +524,40 @@ class GPUStepper(Stepper):
         self._logged = 0
 
     def _end_step(self, step: int) -> None:
-        self._dcur, self._dnxt = self._dnxt, self._dcur  # never sorted (see ``sort``)
+        self._dcur, self._dnxt = self._dnxt, self._dcur
         self._stale = True
+        if self.gpu_sort_every > 0 and (step + 1) % self.gpu_sort_every == 0:
+            self._sort_on_device()
+
+    def _sort_on_device(self) -> None:
+        """Sort the agents by cell on the device (a counting sort: count, scan, scatter).
+
+        The order within a cell is the atomics' (no set order): results never depend on
+        the agents' order, which only speed does.
+        """
+        d, b = self._d, self._device_buffers()
+        t0 = time.perf_counter()
+        n, nkeys = self.agents.n, self.cnt.shape[0] + 2
+        if "sorted" not in b:  # the other half of each agent array, and the scan's
+            b["sorted"] = {k: cuda.device_array_like(d[k]) for k in
+                           ("cell", "state", "timer", "aid", "home")}  # fmt: skip
+            b["hist"] = cuda.device_array(nkeys, np.int64)
+            b["hist0"] = cuda.to_device(np.zeros(nkeys, np.int64))
+            b["part"] = cuda.device_array(-(-nkeys // SCAN_PART), np.int64)
+            self.transfers += 1
+        hist, part, o = b["hist"], b["part"], b["sorted"]
+        hist.copy_to_device(b["hist0"], stream=self.stream)
+        ncells = self.cnt.shape[0]
+        launch = (_blocks(n), THREADS_PER_BLOCK, self.stream)
+        _sort_count[launch](d["cell"], d["state"], ncells, hist)
+        _scan_sums(part.size, (hist, part), b["zero"], self.stream)
+        _scan_firsts(1, (part,), b["zero"], self.stream)
+        _scan_places(part.size, (hist, part), b["zero"], self.stream)
+        _sort_scatter[launch](d["cell"], d["state"], d["timer"], d["aid"], d["home"], ncells,
+                              hist, o["cell"], o["state"], o["timer"], o["aid"], o["home"])  # fmt: skip
+        for k in o:  # the sorted halves become the agents
+            d[k], o[k] = o[k], d[k]
+        self._clock_part("sort", t0)
 
     def _zombies_aboard(self, step: int) -> None:
         b = self._device_buffers()
@@ -475,6 +576,10 @@ class GPUStepper(Stepper):
             return
         b = self._device_buffers()
         stats = np.zeros(K.NSTATS, np.int64)
+        if self.gpu_sort_every > 0:  # the agents' order changed on the device
+            self._down(d["aid"], a.aid)
+            if self.commuting:
+                self._down(d["home"], self.home)
         for dev, host in ((d["cell"], a.cell), (d["state"], a.state), (d["timer"], a.timer),
                           (d["aboard"], self.aboard), (self._dcur, self.cnt), (b["stats"], stats),
                           (b["sound"][1], self.fn), (b["first"], self.first_zombie_car),
