@@ -4,9 +4,9 @@ numba's CUDA simulator (the tests') runs the kernels as Python: it never compile
 GPU, so a kernel that the CUDA target cannot type or lower passes every test and fails on
 the first GPU. This script runs a small scenario on the simulator, records the types of
 every kernel launch (the pass, the fields, the noise of fights, the named characters' log,
-the cars' first zombie, a trigger's check, the sort by cell), then compiles each kernel to PTX for a compute
-capability (9.0: H100 and H200) with ``numba.cuda.compile_ptx``, which needs NVIDIA's
-compiler libraries but no driver or GPU::
+the cars' first zombie, a trigger's check, the sort by cell), then compiles each kernel to
+PTX for a compute capability (9.0: H100 and H200) with ``numba.cuda.compile_ptx``, which
+needs NVIDIA's compiler libraries but no driver or GPU::
 
     pip install "seoulfall[gpu]" nvidia-cuda-nvcc-cu12 nvidia-cuda-nvrtc-cu12
     python benchmarks/gpu_compile.py [--cc 9.0] [--out benchmarks/results/gpu_compile.json]

@@ -553,8 +553,10 @@ class GPUStepper(Stepper):
         _scan_sums(part.size, (hist, part), b["zero"], self.stream)
         _scan_firsts(1, (part,), b["zero"], self.stream)
         _scan_places(part.size, (hist, part), b["zero"], self.stream)
-        _sort_scatter[launch](d["cell"], d["state"], d["timer"], d["aid"], d["home"], ncells,
-                              hist, o["cell"], o["state"], o["timer"], o["aid"], o["home"])  # fmt: skip
+        _sort_scatter[launch](
+            d["cell"], d["state"], d["timer"], d["aid"], d["home"], ncells, hist,
+            o["cell"], o["state"], o["timer"], o["aid"], o["home"],
+        )  # fmt: skip
         for k in o:  # the sorted halves become the agents
             d[k], o[k] = o[k], d[k]
         self._clock_part("sort", t0)
