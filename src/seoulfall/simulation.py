@@ -21,7 +21,7 @@ from seoulfall.engine.population import (
     start_cell,
 )
 from seoulfall.engine.stepper import BackendError as BackendError  # re-exported: scripts catch it
-from seoulfall.engine.stepper import Stepper, gpu_backend
+from seoulfall.engine.stepper import Stepper, gpu_backend, require_gpu
 from seoulfall.playbook.runner import Playbook
 from seoulfall.results import Results
 from seoulfall.scenario import KST, SYNTHETIC_MAPS, Scenario, ScenarioError
@@ -43,11 +43,8 @@ def check_backend(backend: str) -> None:
     """
     if backend not in BACKENDS:
         raise ScenarioError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
-    if backend == "gpu" and not gpu_backend().available():
-        raise BackendError(
-            "--backend gpu: no CUDA GPU found (numba.cuda.is_available() is False); "
-            "use --backend cpu"
-        )
+    if backend == "gpu":
+        require_gpu()
 
 
 class InvariantError(RuntimeError):

@@ -42,7 +42,7 @@ from numba import config, cuda, njit
 
 from seoulfall.engine import kernels as K
 from seoulfall.engine import rng
-from seoulfall.engine.stepper import Stepper
+from seoulfall.engine.stepper import Stepper, require_gpu
 
 THREADS_PER_BLOCK = 256
 
@@ -294,9 +294,7 @@ class GPUStepper(Stepper):
     """
 
     def __init__(self, *args, stream=None, **kwargs):
-        from seoulfall.simulation import check_backend
-
-        check_backend("gpu")
+        require_gpu()
         kwargs["threads"] = 1  # the host side runs in one thread
         super().__init__(*args, **kwargs)
         self.stream = cuda.stream() if stream is None else stream

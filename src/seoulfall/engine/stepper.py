@@ -122,6 +122,21 @@ def gpu_backend():
     return gpu
 
 
+def require_gpu():
+    """The GPU backend's module, where it can run here; else one line (``BackendError``).
+
+    Refused: numba's CUDA support missing or failing to import (:func:`gpu_backend`), or no
+    CUDA GPU (nor numba's CUDA simulator).
+    """
+    gpu = gpu_backend()
+    if not gpu.available():
+        raise BackendError(
+            "--backend gpu: no CUDA GPU found (numba.cuda.is_available() is False); "
+            "use --backend cpu"
+        )
+    return gpu
+
+
 class Stepper:
     """Per-cell counts, sensing fields and work buffers for one set of agents.
 
