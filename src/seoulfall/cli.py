@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import json
 import os
 import sys
@@ -504,11 +505,19 @@ def _study_client(scheduler: str | None, workers: int | None):
     if scheduler:
         from dask.distributed import Client
 
+        failed = None
         try:
             client = Client(scheduler, timeout=10)
         except Exception as exc:  # noqa: BLE001 - any failure to connect is the address's
-            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise BadInput(f"--scheduler {scheduler}: cannot connect ({msg})") from None
+            failed = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        if failed is not None:
+            # The half-made client lives on in a reference cycle. Collected later, inside
+            # another client's start (a local cluster's, in the same process: a notebook,
+            # the tests), its __del__ waits for the lock that start holds, and both hang
+            # (seen in CI). Collect it now, out of the except block (whose traceback holds
+            # it), while no lock is held.
+            gc.collect()
+            raise BadInput(f"--scheduler {scheduler}: cannot connect ({failed})")
     elif not workers:
         workers = os.cpu_count() or 1
     try:
