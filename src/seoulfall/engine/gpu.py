@@ -22,12 +22,13 @@ the GPU as on the CPU, agent for agent (the tests check it through numba's CUDA 
 The device sorts the agents by cell only where the scenario asks (``engine.sort_every``):
 a counting sort (count with atomics, scan, scatter), in no set order within a cell.
 
-The host touches the device at the start of an ``advance`` after it held the agents
-(:meth:`GPUStepper._begin`), when it reads them back (:meth:`GPUStepper.sync`: rows,
-snapshots, checkpoints, an event), when it reads the counts (:meth:`GPUStepper.counts`), while
-a trigger watches (one number a step, :meth:`GPUStepper.any_zombie`), and when a scheduled
-sound starts or stops. An ordinary step makes no copy between host and device (counted in
-``transfers``): the step's random keys and clock go as the kernel's arguments.
+The host touches the device when it reads the agents back (:meth:`GPUStepper.sync`: rows,
+snapshots, checkpoints, an event; the device keeps its copies), when it changes them (an
+event, a recount: :meth:`GPUStepper.edited`, then all go out again before the next step),
+when it reads the counts (:meth:`GPUStepper.counts`), while a trigger watches (one number a
+step, :meth:`GPUStepper.any_zombie`), and when a scheduled sound starts or stops. An
+ordinary step makes no copy between host and device (counted in ``transfers``): the step's
+random keys and clock go as the kernel's arguments.
 
 Each stepper launches on its own CUDA stream, so the runs of one process (several seeds,
 :func:`seoulfall.sweep.ensemble` with ``backend="gpu"``) overlap on one card.
@@ -298,8 +299,9 @@ class GPUStepper(Stepper):
         kwargs["threads"] = 1  # the host side runs in one thread
         super().__init__(*args, **kwargs)
         self.stream = cuda.stream() if stream is None else stream
-        self._d = None  # the agents' device arrays while they are on the device
-        self._stale = False  # whether the device's counts are newer than ``cnt``
+        self._d = None  # the agents' and tables' device arrays, while they hold the host's
+        self._stale = False  # whether the device holds a newer state than the host
+        self._cnt_fresh = True  # whether ``cnt`` holds the device's counts
         #: Copies between host and device, counted (``_up``, ``_down``): the tests check
         #: that an ordinary step makes none.
         self.transfers = 0
@@ -373,11 +375,19 @@ class GPUStepper(Stepper):
             self.transfers += 4
         return self._dev
 
-    def _begin(self) -> None:
-        """Send the agents, the counts and the playbook's tables, unless they stayed there.
+    def edited(self) -> None:
+        """The host changed what the device holds: send it all again before the next step.
 
-        They stay from the last call (``defer_sync``) only while the host changed nothing:
-        whatever changes them (an event, a checkpoint) calls :meth:`sync` first.
+        Called only where the host holds the latest state (after :meth:`sync`).
+        """
+        self._d = None
+        self._stale = False
+
+    def _begin(self) -> None:
+        """Send the agents, the counts and the playbook's tables, unless the device has them.
+
+        It keeps them from the last call, read back or not (``defer_sync``), until the host
+        changes them (:meth:`edited`: an event, a recount, a checkpoint).
         """
         if self._d is not None:
             return
@@ -408,18 +418,19 @@ class GPUStepper(Stepper):
         b["nlog"].copy_to_device(b["nlog0"], stream=self.stream)
         self._logged = 0  # steps logged since the host last read the log
         self._stale = False
+        self._cnt_fresh = True
 
     def counts(self) -> np.ndarray:
         """The per-cell counts now: read back from the device if it holds newer ones."""
-        if self._d is not None and self._stale:
+        if self._stale and not self._cnt_fresh:
             self._down(self._dcur, self.cnt)
             self._wait()
-            self._stale = False
+            self._cnt_fresh = True
         return self.cnt
 
     def any_zombie(self, cells: np.ndarray) -> bool:
         """Whether any of ``cells`` holds a zombie now (one number read from the device)."""
-        if self._d is None or not self._stale:
+        if not self._stale or self._cnt_fresh:
             return super().any_zombie(cells)
         b = self._device_buffers()
         cache = self.__dict__.setdefault("_cells", {})
@@ -524,6 +535,7 @@ class GPUStepper(Stepper):
     def _end_step(self, step: int) -> None:
         self._dcur, self._dnxt = self._dnxt, self._dcur
         self._stale = True
+        self._cnt_fresh = False
         if self.gpu_sort_every > 0 and (step + 1) % self.gpu_sort_every == 0:
             self._sort_on_device()
 
@@ -570,10 +582,10 @@ class GPUStepper(Stepper):
             self.sync()
 
     def sync(self) -> None:
-        """Bring back the agents and what the steps changed; the next call sends them again."""
+        """Bring back the agents and what the steps changed (the device keeps its copies)."""
         a, d = self.agents, self._d
-        if d is None:
-            return
+        if not self._stale:
+            return  # the host holds the latest state
         b = self._device_buffers()
         stats = np.zeros(K.NSTATS, np.int64)
         if self.gpu_sort_every > 0:  # the agents' order changed on the device
@@ -589,8 +601,8 @@ class GPUStepper(Stepper):
         if int(self.IP[K.I_NCAST]):
             self._read_cast_log()
         self._wait()
-        self._d = None
         self._stale = False
+        self._cnt_fresh = True
         self.totals[:] = stats[: K.NLIVING]
         self.bbox[:] = stats[K.NLIVING :]
         # the region the CPU's noise of fights may be loud in (a checkpoint keeps it)

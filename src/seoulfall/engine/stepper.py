@@ -321,6 +321,7 @@ class Stepper:
         The ways depend only on the links and the zones: the last ones computed are kept
         (``_WAYS``), and a run set up on the same map takes a copy (0.26 s a run on Seoul).
         """
+        self.edited()
         if not self.commuting:
             return
         key = hashlib.sha256(self.nbr.tobytes() + self.cz.tobytes()).hexdigest()
@@ -349,6 +350,7 @@ class Stepper:
 
         Every agent is visited again until the next sort: an edit may have revived one.
         """
+        self.edited()
         a = self.agents
         self.n_active = a.n
         if self.commuting:  # the journeys' rows in the agents' order
@@ -546,6 +548,14 @@ class Stepper:
     def sync(self) -> None:
         """Bring the agents back to the host where a backend kept them (the CPU: nothing)."""
 
+    def edited(self) -> None:
+        """The host changed the agents or the stepper's tables (an event, a recount).
+
+        A backend holding copies of them (a GPU) drops its copies and sends them again
+        before the next step; the CPU has none. Whatever edits them calls it:
+        :meth:`recount`, the setters, the routes, and ``Playbook._fire`` after an event.
+        """
+
     def sort(self) -> None:
         """Stable counting sort of the agents by cell (never changes results, only speed).
 
@@ -581,6 +591,7 @@ class Stepper:
         Only parameters declared ``settable`` (``engine/parameters.py``), to a value their
         declaration allows; none the night scales.
         """
+        self.edited()
         p = FLOAT.param(name)
         i = FLOAT.slot(name)
         if p.settable is None or p.night:
@@ -595,6 +606,7 @@ class Stepper:
         Every parameter declared proportional to it gets ``factor`` times its scenario value
         (not its current one: a second change replaces the first).
         """
+        self.edited()
         params = [p for p in FLOAT.params if p.rate == key]
         if not params:
             raise ValueError(f"{key!r} is not a rate an event may change")
@@ -705,6 +717,7 @@ class Stepper:
 
     def reroute(self) -> None:
         """The riders' next cars over the lines and stations open now (``sroute``)."""
+        self.edited()
         self.sroute[:] = self._routes(self.line_open, self.group_open)
 
     def leave_trains(self, cars: np.ndarray, at: np.ndarray | None = None) -> int:

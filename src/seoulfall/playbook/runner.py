@@ -184,6 +184,7 @@ class Playbook:
             st.route_commuters()
         cause = K.CAUSE_NAMES.index(CAUSE_BY_EVENT.get(e.type, "event"))
         st.record_cast_changes(before, step - 1, cause)  # between steps: at the end of the last
+        st.edited()  # what the event changed goes to a GPU before the next step
         self.records.append(rec)
         return rec
 
