@@ -66,8 +66,7 @@ class Simulation:
         backend: str = "cpu",
     ):
         t0 = time.perf_counter()
-        if backend not in BACKENDS:
-            raise ScenarioError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
+        check_backend(backend)
         self.backend = backend
         if seed is not None:
             scenario = scenario.override({"seed": int(seed)})
