@@ -42,7 +42,6 @@ import numpy as np
 from numba import config, cuda, njit
 
 from seoulfall.engine import kernels as K
-from seoulfall.engine import rng
 from seoulfall.engine.stepper import Stepper, require_gpu
 
 THREADS_PER_BLOCK = 256
@@ -255,14 +254,9 @@ def _pass(keys, cell, state, timer, aid, nbr, cnt, fz, fh, fe, fy, fs, fn, fv, z
         general, drift_bits,
     )  # fmt: skip
     if evc >= 0:  # the event at once (the CPU lists them, then merges them in)
-        ce = evc >> 2
-        kind = evc & 3
-        if kind == K.EV_KILL:
-            cuda.atomic.add(nxt, (ce, K.C_KILLS), 1)
-        elif kind == K.EV_CARRIER:
-            cuda.atomic.add(nxt, (ce, K.C_ATT), 1)
-        elif kind == K.EV_IMMUNE:
-            cuda.atomic.add(nxt, (ce, K.C_ATT), K.IMMUNE_ATTACK)
+        ce, col, amount = K.event_count(evc)
+        if col >= 0:
+            cuda.atomic.add(nxt, (ce, col), amount)
         else:
             cuda.atomic.add(aboard, ce - (nxt.shape[0] - aboard.shape[0]), 1)
     if st >= K.DEAD:
@@ -302,6 +296,7 @@ class GPUStepper(Stepper):
         self._d = None  # the agents' and tables' device arrays, while they hold the host's
         self._stale = False  # whether the device holds a newer state than the host
         self._cnt_fresh = True  # whether ``cnt`` holds the device's counts
+        self._trigger_cells = {}  # id -> (cells, on the device), for ``any_zombie``
         #: Copies between host and device, counted (``_up``, ``_down``): the tests check
         #: that an ordinary step makes none.
         self.transfers = 0
@@ -331,6 +326,16 @@ class GPUStepper(Stepper):
 
     def _wait(self) -> None:
         self.stream.synchronize()
+
+    def ms_per_step(self, wall: float, steps: int) -> dict[str, float]:
+        """Milliseconds a step in each part of ``steps`` timed steps (``timed``).
+
+        ``wall``: their seconds in all; the host's part is the rest (its own work, launches,
+        the Python between them).
+        """
+        ms = {k: 1e3 * v / steps for k, v in self.seconds.items()}
+        ms["host"] = 1e3 * wall / steps - sum(v for k, v in ms.items() if k != "host")
+        return ms
 
     def _clock_part(self, part: str, t0: float) -> float:
         """With ``timed``: wait for the device and add the time since ``t0`` to ``part``."""
@@ -407,8 +412,7 @@ class GPUStepper(Stepper):
         }  # fmt: skip
         b = self._device_buffers()
         self._dcur, self._dnxt = b["cnt"]
-        stats = _stats_start()
-        stats[: K.NLIVING], stats[K.NLIVING :] = self.totals, self.bbox
+        stats = np.concatenate([self.totals, self.bbox])  # the pass's statistics, as they are
         for host, dev in ((self.cnt, self._dcur), (stats, b["stats"]), (self.fv, b["fv"]),
                           (self.zk, b["zk"]), (self.P, b["P"]), (self.P_night, b["P_night"]),
                           (self.fs, b["sound"][0]), (self.fn, b["sound"][1]),
@@ -433,7 +437,7 @@ class GPUStepper(Stepper):
         if not self._stale or self._cnt_fresh:
             return super().any_zombie(cells)
         b = self._device_buffers()
-        cache = self.__dict__.setdefault("_cells", {})
+        cache = self._trigger_cells
         if id(cells) not in cache:  # the trigger's cells go out once
             cache[id(cells)] = (cells, self._to_device(cells))
         b["flag"].copy_to_device(b["zero"], stream=self.stream)
@@ -469,9 +473,8 @@ class GPUStepper(Stepper):
         fs, fn = b["sound"]
         P = self.params_at(step)
         dP = b["P_night"] if P is self.P_night else b["P"]
-        general = P[K.P_W_NEIGHBOUR] > 0.0 or P[K.P_W_OWN] != 1.0 or P[K.P_MASS_ACTION] > 0
-        fast = not general and P[K.P_H_DRIFT] < 1.0
-        drift_bits = np.uint64(rng.unit_threshold(P[K.P_H_DRIFT]) if fast else 0)
+        general, fast, drift_bits = K.pass_mode(P)
+        drift_bits = np.uint64(drift_bits)  # (numba gives it back as a Python int)
         # the step's keys and clock are the kernel's arguments: no copy
         K.step_keys(self.seed, step, self.keys)
         self._clock(step)

@@ -43,6 +43,40 @@ from seoulfall.engine.kernels.layout import (
 )
 
 
+@njit(inline="always", cache=True)
+def event_count(evc):
+    """What an event (``cell << 2 | kind``) adds: ``(cell, column, amount)``.
+
+    A zombie destroyed (``EV_KILL``) and a hybrid's attack (``EV_CARRIER``, ``EV_IMMUNE``)
+    add to a column of the next counts; a human infected aboard (``EV_ABOARD``) has column
+    -1: one more in ``aboard`` for the car of that cell. Read by the CPU's merge
+    (:func:`merge_overflow`) and the GPU's pass, which add it with atomics.
+    """
+    c = evc >> 2
+    kind = evc & 3
+    if kind == EV_KILL:
+        return c, C_KILLS, 1
+    if kind == EV_CARRIER:
+        return c, C_ATT, 1
+    if kind == EV_IMMUNE:
+        return c, C_ATT, IMMUNE_ATTACK
+    return c, -1, 1
+
+
+@njit(inline="always", cache=True)
+def pass_mode(P):
+    """How the pass steps under the float parameters ``P``: ``(general, fast, drift_bits)``.
+
+    ``general``: contacts beyond the own cell or mass action; ``fast``: the humans' fast
+    path, whose drift draw is one integer compare against ``drift_bits``
+    (``rng.unit_threshold``; 0 off the fast path). The CPU's pass and the GPU's host.
+    """
+    general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
+    fast = not general and P[P_H_DRIFT] < 1.0
+    drift_bits = rng.unit_threshold(P[P_H_DRIFT]) if fast else np.uint64(0)
+    return general, fast, drift_bits
+
+
 @njit(cache=True, nogil=True)
 def merge_overflow(nxt, ovf, novf, ev, nev, n, IP, aboard):
     """Add what the chunks could not count in their own cell ranges, then the events.
@@ -63,14 +97,9 @@ def merge_overflow(nxt, ovf, novf, ev, nev, n, IP, aboard):
             if s == HUMAN and (b & SHELTER) == 0:
                 nxt[c, C_STR] += IP[I_UNITS + (b >> LEVEL_SHIFT)]
         for j in range(ch * n // nchunks, nev[ch]):
-            c = ev[j] >> 2
-            kind = ev[j] & 3
-            if kind == EV_KILL:
-                nxt[c, C_KILLS] += 1
-            elif kind == EV_CARRIER:
-                nxt[c, C_ATT] += 1
-            elif kind == EV_IMMUNE:
-                nxt[c, C_ATT] += IMMUNE_ATTACK
+            c, col, amount = event_count(ev[j])
+            if col >= 0:
+                nxt[c, col] += amount
             else:
                 aboard[c - (nxt.shape[0] - aboard.shape[0])] += 1
 
@@ -136,10 +165,7 @@ def pass_chunk(
     n = cell.size
     nchunks = bounds.size - 1
     kt = _key_tuple(keys)
-    general = P[P_W_NEIGHBOUR] > 0.0 or P[P_W_OWN] != 1.0 or P[P_MASS_ACTION] > 0.0
-    fast = not general and P[P_H_DRIFT] < 1.0
-    # the fast path's drift draw as one integer compare (``rng.unit_threshold``)
-    drift_bits = rng.unit_threshold(P[P_H_DRIFT]) if fast else np.uint64(0)
+    general, fast, drift_bits = pass_mode(P)
     blo = bounds[ch]
     bhi = bounds[ch + 1]
     nxt[blo:bhi] = 0
