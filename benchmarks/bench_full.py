@@ -11,8 +11,8 @@ resident memory. ``--outputs DIR`` also writes the run folder (the CLI's files, 
 animation and report) and times that. ``--backend gpu`` steps on the GPU and also prints the
 first quarter-day's rate and the copies between host and device a step; with ``--split`` the
 GPU waits for the device after each part of a step and prints the milliseconds a step in
-each (fields, pass and its events, noise of fights, named characters, host; no sort), which
-slows it. Writes ``bench_full.json``.
+each (fields, pass and its events, noise of fights, named characters, sort where asked,
+host), which slows it. Writes ``bench_full.json``.
 """
 
 from __future__ import annotations
@@ -125,9 +125,7 @@ def main():
             q_step, q_clock = quarter[0]
             gpu["first_quarter_day_agent_steps_per_s"] = n * q_step / (q_clock - first)
         if args.split:
-            gpu["ms_per_step"] = {k: 1e3 * v / steps for k, v in st.seconds.items()}
-            gpu["ms_per_step"]["host"] += 1e3 * stepping / steps - sum(gpu["ms_per_step"].values())
-            gpu["ms_per_step"]["sort"] = 0.0
+            gpu["ms_per_step"] = st.ms_per_step(stepping, steps)
         for k, v in gpu.items():
             print(f"{k}: {v}")
     print(
